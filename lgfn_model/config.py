@@ -1,0 +1,79 @@
+"""Model configuration as plain data: saved beside the weights as JSON, never pickled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+MOODS: tuple[str, ...] = ("happy", "angry", "sad", "relaxed")
+"""Quadrants Q1..Q4 of Russell's circumplex, in that order."""
+
+FusionKind = Literal["dgfm", "concat", "audio_only", "lyrics_only"]
+
+
+@dataclass
+class AudioConfig:
+    """Front end: what the waveform is resampled to and how it is cut and turned into log-mel."""
+
+    sample_rate: int = 16000
+    window_seconds: float = 10.0
+    n_fft: int = 1024
+    hop_length: int = 400
+    n_mels: int = 96
+    f_min: float = 20.0
+    f_max: float = 8000.0
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+
+@dataclass
+class LGFNConfig:
+    """Everything needed to rebuild an LGFN model and interpret its outputs."""
+
+    version: str = "lgfn-untrained"
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    labels: tuple[str, ...] = MOODS
+    d_model: int = 128
+    frames_per_window: int = 10
+    resnet_channels: tuple[int, ...] = (16, 32, 64, 128)
+    wave_channels: tuple[int, ...] = (16, 32, 64, 128)
+    use_waveform_branch: bool = True
+    use_aal: bool = True
+    fusion: FusionKind = "dgfm"
+    text_encoder: str = "multilingual-e5-small"
+    text_dim: int = 384
+    max_lines: int = 256
+    time_prior_sigma: float = 4.0
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["resnet_channels"] = list(self.resnet_channels)
+        data["wave_channels"] = list(self.wave_channels)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LGFNConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}: made by a newer lgfn_model?")
+        values = dict(data)
+        if "audio" in values:
+            audio_known = {f.name for f in fields(AudioConfig)}
+            values["audio"] = AudioConfig(**{k: v for k, v in values["audio"].items() if k in audio_known})
+        for key in ("labels", "resnet_channels", "wave_channels"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> LGFNConfig:
+        return cls.from_dict(json.loads(text))
