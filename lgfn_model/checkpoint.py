@@ -1,0 +1,125 @@
+"""Checkpoints: a folder with ``model.safetensors`` (tensors only) and ``config.json``.
+
+Loading never unpickles: safetensors holds raw tensors and the config is JSON, so a tampered
+checkpoint can at worst fail to load, never run code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import LGFNConfig
+from .model import LGFN
+
+FORMAT = "lgfn-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the path and the reason."""
+
+
+class CheckpointMissingError(CheckpointError):
+    """No checkpoint where one was expected (e.g. no trained model is installed)."""
+
+
+def default_checkpoint_dir() -> Path:
+    """Where the package's own trained model lives."""
+    return Path(__file__).resolve().parent / "weights" / "default"
+
+
+def save_checkpoint(
+    model: LGFN, directory: str | Path, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model`` to ``directory`` (created if needed) and return the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": FORMAT})
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "label_map": {str(i): label for i, label in enumerate(model.config.labels)},
+        "metadata": metadata or {},
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
+def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
+    """The parsed config.json of a checkpoint, validated for format and version."""
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if not directory.exists():
+        raise CheckpointMissingError(f"{directory}: checkpoint folder not found")
+    if not path.is_file():
+        raise CheckpointMissingError(f"{directory}: not an LGFN checkpoint (no {CONFIG_FILE})")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable checkpoint config ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an LGFN checkpoint config")
+    version = document.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}, this lgfn_model reads {FORMAT_VERSION}"
+        )
+    return document
+
+
+def load_checkpoint(directory: str | Path | None = None, device: str | torch.device = "cpu") -> LGFN:
+    """Rebuild the model from a checkpoint folder (default: the shipped model), in eval mode."""
+    shipped = directory is None
+    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    try:
+        document = read_checkpoint_document(directory)
+    except CheckpointMissingError:
+        if shipped:
+            raise CheckpointMissingError(
+                "no trained LGFN model is installed with this package yet; "
+                "train one with `lgfn train` and pass it with --checkpoint"
+            ) from None
+        raise
+    try:
+        config = LGFNConfig.from_dict(document["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{directory}: invalid model config ({error})") from None
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{directory}: {WEIGHTS_FILE} is missing")
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
+    model = LGFN(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights}: weights do not fit the config "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{weights}: {name} has shape {tuple(tensor.shape)}, "
+                f"the config needs {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def checkpoint_metadata(directory: str | Path | None = None) -> dict[str, Any]:
+    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    return read_checkpoint_document(directory).get("metadata", {})

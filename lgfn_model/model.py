@@ -1,0 +1,171 @@
+"""LGFN: the composition of the blocks in ``components`` into one model.
+
+A batch is a set of analysis windows (of one or many tracks); track-level results are the
+mean of their windows' outputs (``pool_windows``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .components import AttentionalAlignment, DynamicGate, LogMel, MelResNet, WaveformCNN
+from .config import LGFNConfig
+
+
+@dataclass
+class LyricsBatch:
+    """Lyric lines per window: embeddings (W, N, E), mask (W, N) (True = a real line),
+    starts / ends (W, N) in seconds from the track start, NaN for untimed lines."""
+
+    embeddings: Tensor
+    mask: Tensor
+    starts: Tensor
+    ends: Tensor
+
+    def to(self, device: torch.device | str) -> LyricsBatch:
+        return LyricsBatch(
+            self.embeddings.to(device, non_blocking=True),
+            self.mask.to(device, non_blocking=True),
+            self.starts.to(device, non_blocking=True),
+            self.ends.to(device, non_blocking=True),
+        )
+
+
+@dataclass
+class LGFNOutput:
+    """Per window: mood_logits (W, 4); valence, arousal (W,) in [-1, 1]; gate (W, T) = audio
+    share per frame; attention (W, T, N) over lyric lines."""
+
+    mood_logits: Tensor
+    valence: Tensor
+    arousal: Tensor
+    gate: Tensor
+    attention: Tensor
+
+
+def pool_windows(values: Tensor, track_index: Tensor, n_tracks: int) -> Tensor:
+    """Mean of ``values`` (W, ...) over each track's windows -> (n_tracks, ...)."""
+    shape = (n_tracks, *values.shape[1:])
+    total = values.new_zeros(shape).index_add_(0, track_index, values)
+    count = torch.bincount(track_index, minlength=n_tracks).clamp_min(1).to(values.dtype)
+    return total / count.view(-1, *([1] * (values.dim() - 1)))
+
+
+class LGFN(nn.Module):
+    def __init__(self, config: LGFNConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, frames = config.d_model, config.frames_per_window
+        self.log_mel = LogMel(config.audio)
+        self.mel_resnet = MelResNet(config.resnet_channels, d, frames)
+        self.waveform_cnn = (
+            WaveformCNN(config.wave_channels, d, frames) if config.use_waveform_branch else None
+        )
+        self.audio_norm = nn.LayerNorm(d)
+        self.text_project = nn.Sequential(nn.Linear(config.text_dim, d), nn.LayerNorm(d))
+        self.alignment = AttentionalAlignment(d, config.time_prior_sigma)
+        self.gate = DynamicGate(d)
+        self.concat_fusion = nn.Linear(2 * d, d) if config.fusion == "concat" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.mood_head = nn.Linear(d, len(config.labels))
+        self.affect_head = nn.Linear(d, 2)
+
+    def frame_times(self, window_starts: Tensor) -> Tensor:
+        """(W,) window starts -> (W, T) centre time of each audio frame, in seconds."""
+        frames = self.config.frames_per_window
+        step = self.config.audio.window_seconds / frames
+        offsets = (torch.arange(frames, device=window_starts.device) + 0.5) * step
+        return window_starts.unsqueeze(-1).float() + offsets
+
+    def encode_audio(self, waveforms: Tensor) -> Tensor:
+        audio = self.mel_resnet(self.log_mel(waveforms))
+        if self.waveform_cnn is not None:
+            audio = audio + self.waveform_cnn(waveforms)
+        return self.audio_norm(audio)
+
+    def forward(
+        self,
+        waveforms: Tensor,
+        window_starts: Tensor,
+        lyrics: LyricsBatch | None = None,
+        audio_present: Tensor | None = None,
+    ) -> LGFNOutput:
+        """waveforms (W, S) at ``config.audio.sample_rate``; window_starts (W,) seconds;
+        lyrics per window or None; audio_present (W,) bool, default all True."""
+        n_windows, frames = waveforms.shape[0], self.config.frames_per_window
+        device = waveforms.device
+        if audio_present is None:
+            audio_present = torch.ones(n_windows, dtype=torch.bool, device=device)
+        audio = self.encode_audio(waveforms)
+        audio = audio * audio_present[:, None, None].to(audio.dtype)
+
+        if lyrics is None or self.config.fusion == "audio_only":
+            lyrics = LyricsBatch(
+                audio.new_zeros(n_windows, 1, self.config.text_dim),
+                torch.zeros(n_windows, 1, dtype=torch.bool, device=device),
+                torch.full((n_windows, 1), float("nan"), device=device),
+                torch.full((n_windows, 1), float("nan"), device=device),
+            )
+        lines = self.text_project(lyrics.embeddings.to(audio.dtype))
+        aligned, attention, nearest = self.alignment(
+            audio,
+            self.frame_times(window_starts),
+            lines,
+            lyrics.mask,
+            lyrics.starts,
+            lyrics.ends,
+            use_content=self.config.use_aal,
+        )
+        if not self.config.use_aal:
+            # Ablation "no AAL": every frame sees the plain mean of the lines.
+            weights = lyrics.mask.to(audio.dtype)
+            weights = weights / weights.sum(-1, keepdim=True).clamp_min(1)
+            attention = weights.unsqueeze(1).expand(-1, frames, -1)
+            aligned = torch.einsum("wtn,wnd->wtd", attention, self.alignment.value(lines))
+
+        lyrics_present = lyrics.mask.any(-1)
+        fused, gate = self.fuse(audio, aligned, attention, lyrics, nearest, lyrics_present, audio_present)
+        pooled = self.dropout(fused.mean(dim=1))
+        affect = torch.tanh(self.affect_head(pooled).float())
+        return LGFNOutput(
+            mood_logits=self.mood_head(pooled).float(),
+            valence=affect[:, 0],
+            arousal=affect[:, 1],
+            gate=gate,
+            attention=attention.float(),
+        )
+
+    def fuse(
+        self,
+        audio: Tensor,
+        aligned: Tensor,
+        attention: Tensor,
+        lyrics: LyricsBatch,
+        nearest: Tensor,
+        lyrics_present: Tensor,
+        audio_present: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        fusion = self.config.fusion
+        frames = audio.shape[1]
+        if fusion == "dgfm":
+            cues = DynamicGate.cues(attention, lyrics.mask, lyrics.starts, nearest)
+            return self.gate(audio, aligned, cues, lyrics_present, audio_present)
+        if fusion == "concat":
+            assert self.concat_fusion is not None
+            fused = self.concat_fusion(torch.cat([audio, aligned], dim=-1))
+            # No gate exists here; report the share each modality could have had.
+            share = torch.where(lyrics_present, 0.5, 1.0).to(audio.dtype)
+            share = torch.where(audio_present, share, torch.zeros_like(share))
+            return fused, share[:, None].expand(-1, frames).float()
+        if fusion == "audio_only":
+            return audio, torch.ones(audio.shape[:2], device=audio.device)
+        if fusion == "lyrics_only":
+            return aligned, torch.zeros(audio.shape[:2], device=audio.device)
+        raise ValueError(f"unknown fusion {fusion!r}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
