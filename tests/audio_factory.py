@@ -21,6 +21,7 @@ real Opus file holds), so the file's rate is then 48000.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,7 @@ def _write_pyav(path: Path, data: np.ndarray, sample_rate: int, codec: str) -> N
         stream = out.add_stream(codec, rate=sample_rate, layout=layout)
         frame = av.AudioFrame.from_ndarray(planar, format=fmt, layout=layout)
         frame.sample_rate = sample_rate
+        frame.pts, frame.time_base = 0, Fraction(1, sample_rate)  # priming -> an edit list
         for packet in stream.encode(frame):
             out.mux(packet)
         for packet in stream.encode(None):
