@@ -77,7 +77,9 @@ def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
     return document
 
 
-def load_checkpoint(directory: str | Path | None = None, device: str | torch.device = "cpu") -> LGFN:
+def load_checkpoint(
+    directory: str | Path | None = None, device: str | torch.device = "cpu"
+) -> LGFN:
     """Rebuild the model from a checkpoint folder (default: the shipped model), in eval mode."""
     shipped = directory is None
     directory = Path(directory) if directory is not None else default_checkpoint_dir()

@@ -107,7 +107,9 @@ class WaveformCNN(nn.Module):
         in_channels = 1
         for out_channels, (kernel, stride) in zip(channels, kernels_strides, strict=False):
             layers += [
-                nn.Conv1d(in_channels, out_channels, kernel, stride, padding=kernel // 2, bias=False),
+                nn.Conv1d(
+                    in_channels, out_channels, kernel, stride, padding=kernel // 2, bias=False
+                ),
                 nn.BatchNorm1d(out_channels),
                 nn.ReLU(inplace=True),
             ]
@@ -219,7 +221,12 @@ class DynamicGate(nn.Module):
         return torch.cat([per_window.unsqueeze(1).expand(-1, frames, -1), per_frame], dim=-1)
 
     def forward(
-        self, audio: Tensor, text: Tensor, cues: Tensor, lyrics_present: Tensor, audio_present: Tensor
+        self,
+        audio: Tensor,
+        text: Tensor,
+        cues: Tensor,
+        lyrics_present: Tensor,
+        audio_present: Tensor,
     ) -> tuple[Tensor, Tensor]:
         logits = self.gate(torch.cat([audio, text, cues.to(audio.dtype)], dim=-1)).squeeze(-1)
         gate = torch.sigmoid(logits.float())

@@ -68,7 +68,9 @@ class LGFNConfig:
         values = dict(data)
         if "audio" in values:
             audio_known = {f.name for f in fields(AudioConfig)}
-            values["audio"] = AudioConfig(**{k: v for k, v in values["audio"].items() if k in audio_known})
+            values["audio"] = AudioConfig(
+                **{k: v for k, v in values["audio"].items() if k in audio_known}
+            )
         for key in ("labels", "resnet_channels", "wave_channels"):
             if key in values:
                 values[key] = tuple(values[key])

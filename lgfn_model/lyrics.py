@@ -156,7 +156,9 @@ def read_lyrics_file(path: str, source: str | None = None) -> Lyrics:
     return parse_lyrics(text, kind)
 
 
-def line_end_times(starts: Iterable[float], duration: float | None, max_line: float = 8.0) -> list[float]:
+def line_end_times(
+    starts: Iterable[float], duration: float | None, max_line: float = 8.0
+) -> list[float]:
     """End of each timed line: the next line's start, capped at ``max_line`` seconds of singing."""
     starts = list(starts)
     ends: list[float] = []

@@ -127,7 +127,9 @@ class LGFN(nn.Module):
             aligned = torch.einsum("wtn,wnd->wtd", attention, self.alignment.value(lines))
 
         lyrics_present = lyrics.mask.any(-1)
-        fused, gate = self.fuse(audio, aligned, attention, lyrics, nearest, lyrics_present, audio_present)
+        fused, gate = self.fuse(
+            audio, aligned, attention, lyrics, nearest, lyrics_present, audio_present
+        )
         pooled = self.dropout(fused.mean(dim=1))
         affect = torch.tanh(self.affect_head(pooled).float())
         return LGFNOutput(

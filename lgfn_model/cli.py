@@ -1,0 +1,176 @@
+"""The ``lgfn`` command: predict (and, from their own modules, train / evaluate / bench)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .lyrics import Lyrics, read_lyrics_file
+
+# Subcommands that live in their own modules register themselves through ``register(sub)``;
+# a module missing from this list simply has no subcommand yet.
+EXTRA_COMMAND_MODULES = (
+    "lgfn_model.training.cli",
+    "lgfn_model.bench",
+    "lgfn_model.explain",
+)
+
+
+def add_predictor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--batch-size", type=int, default=32, help="analysis windows per batch")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="audio decoding processes (0: decode inline)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lgfn", description="LGFN music mood recognition from audio and lyrics."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    predict = sub.add_parser(
+        "predict",
+        help="predict mood, valence and arousal of tracks",
+        description="Print one JSON object for AUDIO, or write JSON lines for a manifest.",
+    )
+    predict.add_argument("audio", nargs="?", help="an audio file")
+    predict.add_argument("--lyrics", help="lyrics for AUDIO: a .txt (plain) or .lrc (synced) file")
+    predict.add_argument(
+        "--manifest", help="CSV with columns id,audio,lyrics (lyrics may be empty)"
+    )
+    predict.add_argument("--out", help="JSON-lines output for --manifest (default: stdout)")
+    predict.add_argument(
+        "--windows", action="store_true", help="include per-window results (single file only)"
+    )
+    add_predictor_options(predict)
+    predict.set_defaults(handler=run_predict)
+    for module_name in EXTRA_COMMAND_MODULES:
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ModuleNotFoundError as error:
+            if error.name is not None and module_name.startswith(error.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def load_predictor(args: argparse.Namespace):  # noqa: ANN201 - lazy import keeps --help fast
+    from .predictor import Predictor
+
+    return Predictor.load(
+        args.checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers
+    )
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    if bool(args.audio) == bool(args.manifest):
+        raise UsageError("give either AUDIO or --manifest FILE.csv")
+    if args.manifest:
+        return predict_manifest(args)
+    lyrics = read_lyrics_file(args.lyrics) if args.lyrics else None
+    predictor = load_predictor(args)
+    from .audio import AudioDecodeError
+
+    try:
+        prediction = predictor.predict(args.audio, lyrics)
+    except AudioDecodeError as error:
+        print(f"lgfn: {error}", file=sys.stderr)
+        return 1
+    record = {"audio": args.audio, **prediction.summary(), "model": prediction.model_version}
+    record["lyrics_lines"] = len(prediction.lyrics_lines)
+    record["lyrics_synced"] = prediction.lyrics_synced
+    if args.windows:
+        record["windows"] = [w.__dict__ for w in prediction.windows]
+    print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+def read_manifest(path: Path) -> Iterator[tuple[str, Path, str | None]]:
+    """Rows of (id, audio path, lyrics path or None); relative paths are from the CSV's folder."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"id", "audio"} <= set(reader.fieldnames):
+            raise UsageError(f"{path}: a manifest needs the columns id,audio[,lyrics]")
+        for row in reader:
+            audio = path.parent / (row.get("audio") or "").strip()
+            lyrics = (row.get("lyrics") or "").strip()
+            yield (
+                (row.get("id") or "").strip(),
+                audio,
+                str(path.parent / lyrics) if lyrics else None,
+            )
+
+
+def predict_manifest(args: argparse.Namespace) -> int:
+    from .predictor import TrackInput
+
+    manifest = Path(args.manifest)
+    if not manifest.is_file():
+        raise UsageError(f"{manifest}: manifest not found")
+    predictor = load_predictor(args)
+    lyrics_errors: dict[str, str] = {}
+
+    def inputs() -> Iterator[TrackInput]:
+        for row_id, audio, lyrics_path in read_manifest(manifest):
+            lyrics: Lyrics | None = None
+            if lyrics_path:
+                try:
+                    lyrics = read_lyrics_file(lyrics_path)
+                except OSError as error:
+                    lyrics_errors[row_id] = f"{lyrics_path}: cannot read lyrics ({error.strerror})"
+            yield TrackInput(audio, lyrics, key=row_id)
+
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    failures = total = 0
+    try:
+        for result in predictor.predict_many(inputs()):
+            total += 1
+            row_id = result.input.key
+            if row_id in lyrics_errors:
+                record = {"id": row_id, "error": lyrics_errors.pop(row_id)}
+            elif result.prediction is None:
+                record = {"id": row_id, "error": result.error}
+            else:
+                record = {"id": row_id, **result.prediction.summary()}
+            failures += "error" in record
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"lgfn: {total} rows, {total - failures} predicted, {failures} failed", file=sys.stderr)
+    return 0
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .predictor import DeviceError
+
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as error:
+        parser.error(str(error))
+    except (CheckpointError, DeviceError) as error:
+        print(f"lgfn: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lgfn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

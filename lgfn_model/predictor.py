@@ -1,0 +1,397 @@
+"""Predictor: load a model once, predict many tracks.
+
+Decoding (the CPU-heavy part) runs in worker processes and streams into the model, which
+runs batched over the windows of several tracks at once, on CUDA when available (bf16
+autocast) or the CPU. Results come back in input order as soon as a track is complete.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import AudioDecodeError, DecodedAudio, decode_audio
+from .checkpoint import load_checkpoint
+from .config import LGFNConfig
+from .lyrics import Lyrics, line_end_times
+from .model import LGFN, LyricsBatch
+from .outputs import TrackPrediction, WindowPrediction
+from .windows import cut_windows
+
+
+class DeviceError(Exception):
+    """The requested device cannot be used."""
+
+
+@dataclass(frozen=True)
+class TrackInput:
+    audio: Path
+    lyrics: Lyrics | None = None
+    key: Any = None
+
+
+@dataclass
+class TrackResult:
+    input: TrackInput
+    prediction: TrackPrediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.prediction is not None
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; an explicit 'cuda' without a GPU is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available")
+    return resolved
+
+
+def default_workers() -> int:
+    # One process keeps decoding ahead of a CPU model; more help when a GPU does the model.
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+@dataclass
+class _PendingTrack:
+    """A decoded track whose windows are (partly) still waiting for the model."""
+
+    index: int
+    item: TrackInput
+    audio: DecodedAudio
+    windows: np.ndarray
+    starts: np.ndarray
+    lyrics: LyricsBatch | None
+    lines: list[str]
+    synced: bool
+    next_window: int = 0
+    outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.next_window >= len(self.windows)
+
+
+class Predictor:
+    """A loaded LGFN model plus its lyrics encoder, ready to predict tracks."""
+
+    def __init__(
+        self,
+        model: LGFN,
+        device: torch.device,
+        batch_size: int = 32,
+        workers: int | None = None,
+        text_encoder: Any = None,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.config: LGFNConfig = model.config
+        self.batch_size = max(1, batch_size)
+        self.workers = default_workers() if workers is None else max(0, workers)
+        self._text_encoder = text_encoder
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str | Path | None = None,
+        device: str | torch.device = "auto",
+        batch_size: int = 32,
+        workers: int | None = None,
+    ) -> Predictor:
+        """Load a checkpoint folder (None: the model shipped with the package)."""
+        resolved = resolve_device(device)
+        model = load_checkpoint(checkpoint, device="cpu")
+        return cls(model, resolved, batch_size=batch_size, workers=workers)
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @property
+    def text_encoder(self) -> Any:
+        # Loaded on first use: a library of instrumentals never pays for it.
+        if self._text_encoder is None:
+            from .text_encoder import load_text_encoder
+
+            self._text_encoder = load_text_encoder(self.config.text_encoder, device=self.device)
+        return self._text_encoder
+
+    # -- public API -------------------------------------------------------------------------
+
+    def predict(self, audio: str | Path, lyrics: Lyrics | None = None) -> TrackPrediction:
+        """One track; raises AudioDecodeError with a one-line reason on unreadable audio."""
+        item = TrackInput(Path(audio), lyrics)
+        decoded = decode_audio(item.audio, self.config.audio.sample_rate)
+        pending = self._prepare(0, item, decoded)
+        results = list(self._run_model([pending]))
+        return results[0].prediction  # type: ignore[return-value]
+
+    def predict_many(
+        self, inputs: Iterable[TrackInput], on_decoded: Callable[[TrackInput], None] | None = None
+    ) -> Iterator[TrackResult]:
+        """Stream results in input order; a track that fails yields a result with ``error``."""
+        decoded = self._decode_stream(iter(inputs))
+        yield from self._batched(decoded, on_decoded)
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _decode_stream(
+        self, inputs: Iterator[TrackInput]
+    ) -> Iterator[tuple[TrackInput, DecodedAudio | None, str | None]]:
+        rate = self.config.audio.sample_rate
+        if self.workers == 0:
+            for item in inputs:
+                yield _decode_or_error(item, rate)
+            return
+        # spawn, not fork: forking a process that holds torch's thread pools can deadlock.
+        context = multiprocessing.get_context("spawn")
+        lookahead = 2 * self.workers + 2
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            queue: deque[tuple[TrackInput, Future]] = deque()
+            for item in inputs:
+                queue.append((item, pool.submit(_decode_or_error, item, rate)))
+                while len(queue) >= lookahead:
+                    yield _result_of(*queue.popleft())
+            while queue:
+                yield _result_of(*queue.popleft())
+
+    # -- model ----------------------------------------------------------------------------
+
+    def _batched(
+        self,
+        decoded: Iterator[tuple[TrackInput, DecodedAudio | None, str | None]],
+        on_decoded: Callable[[TrackInput], None] | None,
+    ) -> Iterator[TrackResult]:
+        waiting: list[_PendingTrack | TrackResult] = []
+        queued_windows = 0
+        for index, (item, audio, error) in enumerate(decoded):
+            if on_decoded is not None:
+                on_decoded(item)
+            if audio is None:
+                waiting.append(TrackResult(item, error=error))
+            else:
+                try:
+                    pending = self._prepare(index, item, audio)
+                except Exception as failure:  # bad lyrics must not stop the run
+                    waiting.append(TrackResult(item, error=f"{item.audio}: {failure}"))
+                else:
+                    waiting.append(pending)
+                    queued_windows += len(pending.windows)
+            if queued_windows >= self.batch_size:
+                yield from self._flush(waiting, final=False)
+                queued_windows = sum(
+                    len(p.windows) - p.next_window for p in waiting if isinstance(p, _PendingTrack)
+                )
+        yield from self._flush(waiting, final=True)
+
+    def _flush(
+        self, waiting: list[_PendingTrack | TrackResult], final: bool
+    ) -> Iterator[TrackResult]:
+        pending = [p for p in waiting if isinstance(p, _PendingTrack)]
+        for _ in self._run_batches(pending, final):
+            pass
+        while waiting:
+            head = waiting[0]
+            if isinstance(head, TrackResult):
+                yield waiting.pop(0)
+            elif head.done:
+                waiting.pop(0)
+                yield TrackResult(head.item, prediction=self._finish(head))
+            else:
+                break
+
+    def _run_model(self, pending: list[_PendingTrack]) -> Iterator[TrackResult]:
+        for _ in self._run_batches(pending, final=True):
+            pass
+        for track in pending:
+            yield TrackResult(track.item, prediction=self._finish(track))
+
+    def _run_batches(self, pending: list[_PendingTrack], final: bool) -> Iterator[None]:
+        """Run full batches of windows (and, when final, the remainder) through the model."""
+        while True:
+            remaining = sum(len(p.windows) - p.next_window for p in pending)
+            if remaining == 0 or (remaining < self.batch_size and not final):
+                return
+            batch: list[tuple[_PendingTrack, int, int]] = []
+            budget = self.batch_size
+            for track in pending:
+                if budget == 0:
+                    break
+                take = min(budget, len(track.windows) - track.next_window)
+                if take > 0:
+                    batch.append((track, track.next_window, track.next_window + take))
+                    track.next_window += take
+                    budget -= take
+            self._forward(batch)
+            yield None
+
+    @torch.inference_mode()
+    def _forward(self, batch: list[tuple[_PendingTrack, int, int]]) -> None:
+        device = self.device
+        waves = np.concatenate([t.windows[a:b] for t, a, b in batch])
+        starts = np.concatenate([t.starts[a:b] for t, a, b in batch])
+        waveforms = torch.from_numpy(waves)
+        if device.type == "cuda":
+            waveforms = waveforms.pin_memory()
+        waveforms = waveforms.to(device, non_blocking=True)
+        window_starts = torch.from_numpy(starts).to(device)
+        lyrics = _stack_lyrics([(t.lyrics, b - a) for t, a, b in batch], self.config.text_dim)
+        if lyrics is not None:
+            lyrics = lyrics.to(device)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+        )
+        with autocast:
+            out = self.model(waveforms, window_starts, lyrics)
+        probabilities = torch.softmax(out.mood_logits.float(), dim=-1).cpu().numpy()
+        logits = out.mood_logits.float().cpu().numpy()
+        valence = out.valence.float().cpu().numpy()
+        arousal = out.arousal.float().cpu().numpy()
+        gate = out.gate.float().cpu().numpy()
+        attention = out.attention.float().cpu().numpy()
+        offset = 0
+        for track, a, b in batch:
+            n = b - a
+            n_lines = len(track.lines)
+            track.outputs.append(
+                {
+                    "logits": logits[offset : offset + n],
+                    "probabilities": probabilities[offset : offset + n],
+                    "valence": valence[offset : offset + n],
+                    "arousal": arousal[offset : offset + n],
+                    "gate": gate[offset : offset + n],
+                    "attention": attention[offset : offset + n, :, :n_lines],
+                }
+            )
+            offset += n
+
+    # -- per-track preparation and aggregation ---------------------------------------------
+
+    def _prepare(self, index: int, item: TrackInput, audio: DecodedAudio) -> _PendingTrack:
+        windows, starts = cut_windows(audio.samples, self.config.audio)
+        lines: list[str] = []
+        batch = None
+        synced = False
+        lyrics = item.lyrics
+        if lyrics and self.config.fusion != "audio_only":
+            kept = lyrics.lines[: self.config.max_lines]
+            lines = [line.text for line in kept]
+            synced = all(line.start is not None for line in kept)
+            embeddings = self.text_encoder.encode(lines).float().cpu()
+            if synced:
+                line_starts = [float(line.start) for line in kept]  # type: ignore[arg-type]
+                ends = line_end_times(line_starts, audio.duration)
+                start_t = torch.tensor(line_starts, dtype=torch.float32)
+                end_t = torch.tensor(ends, dtype=torch.float32)
+            else:
+                start_t = torch.full((len(kept),), float("nan"))
+                end_t = torch.full((len(kept),), float("nan"))
+            batch = LyricsBatch(
+                embeddings.unsqueeze(0),
+                torch.ones(1, len(kept), dtype=torch.bool),
+                start_t.unsqueeze(0),
+                end_t.unsqueeze(0),
+            )
+        return _PendingTrack(index, item, audio, windows, starts, batch, lines, synced)
+
+    def _finish(self, track: _PendingTrack) -> TrackPrediction:
+        parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}
+        labels = list(self.config.labels)
+        # Track mood = softmax of the mean window logits: the same pooling training uses.
+        mean_logits = parts["logits"].mean(axis=0)
+        track_p = np.exp(mean_logits - mean_logits.max())
+        track_p /= track_p.sum()
+        gate_audio = float(parts["gate"].mean())
+        window_seconds = self.config.audio.window_seconds
+        windows = [
+            WindowPrediction(
+                start=float(start),
+                end=float(min(start + window_seconds, max(track.audio.duration, window_seconds))),
+                probabilities=_label_dict(labels, parts["probabilities"][i]),
+                valence=float(parts["valence"][i]),
+                arousal=float(parts["arousal"][i]),
+                gate=[float(g) for g in parts["gate"][i]],
+                attention=parts["attention"][i].round(4).tolist() if track.lines else [],
+            )
+            for i, start in enumerate(track.starts)
+        ]
+        probabilities = _label_dict(labels, track_p)
+        return TrackPrediction(
+            mood=max(probabilities, key=probabilities.__getitem__),
+            probabilities=probabilities,
+            valence=float(parts["valence"].mean()),
+            arousal=float(parts["arousal"].mean()),
+            gate_audio=gate_audio,
+            gate_lyrics=1.0 - gate_audio,
+            duration=float(track.audio.duration),
+            model_version=self.version,
+            lyrics_lines=track.lines,
+            lyrics_synced=track.synced,
+            windows=windows,
+        )
+
+
+def _label_dict(labels: list[str], values: np.ndarray) -> dict[str, float]:
+    return {label: float(value) for label, value in zip(labels, values, strict=True)}
+
+
+def _stack_lyrics(parts: list[tuple[LyricsBatch | None, int]], text_dim: int) -> LyricsBatch | None:
+    """Repeat each track's lines for its windows and pad to the longest line count."""
+    if all(lyrics is None for lyrics, _ in parts):
+        return None
+    width = max((lyrics.mask.shape[1] for lyrics, _ in parts if lyrics is not None), default=1)
+    embeddings, masks, starts, ends = [], [], [], []
+    for lyrics, count in parts:
+        if lyrics is None:
+            lyrics = LyricsBatch(
+                torch.zeros(1, 0, text_dim),
+                torch.zeros(1, 0, dtype=torch.bool),
+                torch.zeros(1, 0),
+                torch.zeros(1, 0),
+            )
+        pad = width - lyrics.mask.shape[1]
+        embeddings.append(
+            torch.nn.functional.pad(lyrics.embeddings, (0, 0, 0, pad)).expand(count, -1, -1)
+        )
+        masks.append(torch.nn.functional.pad(lyrics.mask, (0, pad)).expand(count, -1))
+        starts.append(
+            torch.nn.functional.pad(lyrics.starts, (0, pad), value=float("nan")).expand(count, -1)
+        )
+        ends.append(
+            torch.nn.functional.pad(lyrics.ends, (0, pad), value=float("nan")).expand(count, -1)
+        )
+    return LyricsBatch(torch.cat(embeddings), torch.cat(masks), torch.cat(starts), torch.cat(ends))
+
+
+def _decode_or_error(
+    item: TrackInput, sample_rate: int
+) -> tuple[TrackInput, DecodedAudio | None, str | None]:
+    try:
+        return item, decode_audio(item.audio, sample_rate), None
+    except AudioDecodeError as error:
+        return item, None, str(error)
+    except Exception as error:  # a decoder bug must cost one track, not the run
+        return item, None, f"{item.audio}: {type(error).__name__}: {error}"
+
+
+def _result_of(
+    item: TrackInput, future: Future
+) -> tuple[TrackInput, DecodedAudio | None, str | None]:
+    try:
+        return future.result()
+    except Exception as error:  # the worker process died (e.g. killed for memory)
+        return item, None, f"{item.audio}: decoder process failed ({type(error).__name__})"
