@@ -1,0 +1,174 @@
+"""Predictor and `lgfn predict`: real decoding, the real (tiny, random) model, real lyrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_factory import make_audio_file
+
+from lgfn_model.config import AudioConfig
+from lgfn_model.lyrics import parse_lrc, parse_plain
+from lgfn_model.predictor import DeviceError, Predictor, TrackInput, resolve_device
+from lgfn_model.testing import write_tiny_checkpoint
+from lgfn_model.windows import cut_windows
+
+LRC = "[00:00.50]sunshine on my face\n[00:02.00]dancing all night long\n[00:04.00]we sing together"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("songs")
+    return {
+        "short": make_audio_file(folder / "short.flac", seconds=1.0, kind="chord"),
+        "mp3": make_audio_file(folder / "song.mp3", seconds=5.0, kind="tone"),
+        "m4a": make_audio_file(folder / "song.m4a", seconds=3.0, kind="noise", channels=1),
+        "silent": make_audio_file(folder / "silent.wav", seconds=2.5, kind="silence"),
+    }
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint: Path) -> Predictor:
+    return Predictor.load(checkpoint, device="cpu", batch_size=64, workers=0)
+
+
+def test_cut_windows_covers_the_track_and_ends_at_its_end() -> None:
+    audio = AudioConfig(sample_rate=10, window_seconds=1.0)
+    windows, starts = cut_windows(np.arange(25, dtype=np.float32), audio)
+    assert starts.tolist() == [0.0, 1.0, 1.5]
+    assert windows[-1].tolist() == list(range(15, 25))
+    short, short_starts = cut_windows(np.ones(4, dtype=np.float32), audio)
+    assert short.shape == (1, 10) and short[0, 4:].sum() == 0 and short_starts.tolist() == [0.0]
+
+
+def test_single_track_prediction(predictor: Predictor, songs: dict[str, Path]) -> None:
+    prediction = predictor.predict(songs["mp3"])
+    assert prediction.mood in prediction.probabilities
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.gate_audio == 1.0 and prediction.gate_lyrics == 0.0
+    assert prediction.duration == pytest.approx(5.0, abs=0.1)
+    assert [w.start for w in prediction.windows] == pytest.approx([0.0, 2.0, 3.0], abs=0.05)
+    assert prediction.model_version == "lgfn-test-tiny"
+
+
+def test_lyrics_move_the_gate_and_gates_sum_to_one(predictor: Predictor, songs) -> None:
+    synced = predictor.predict(songs["mp3"], parse_lrc(LRC))
+    plain = predictor.predict(songs["mp3"], parse_plain(LRC.replace("[00:0", "x")))
+    for prediction in (synced, plain):
+        assert 0 < prediction.gate_audio < 1
+        assert prediction.gate_audio + prediction.gate_lyrics == pytest.approx(1.0)
+        assert len(prediction.windows[0].attention[0]) == 3
+    assert synced.lyrics_synced and not plain.lyrics_synced
+    assert synced.probabilities != plain.probabilities
+
+
+def test_batch_results_equal_one_at_a_time(checkpoint: Path, songs: dict[str, Path]) -> None:
+    lyrics = [None, parse_lrc(LRC), None, parse_plain("la la la\nhey")]
+    paths = [songs["mp3"], songs["m4a"], songs["short"], songs["silent"]]
+    inputs = [TrackInput(p, ly, key=i) for i, (p, ly) in enumerate(zip(paths, lyrics, strict=True))]
+    one = Predictor.load(checkpoint, device="cpu", batch_size=1, workers=0)
+    many = Predictor.load(checkpoint, device="cpu", batch_size=64, workers=1)
+    alone = list(one.predict_many(inputs))
+    together = list(many.predict_many(inputs))
+    assert [r.input.key for r in together] == [0, 1, 2, 3]
+    for a, b in zip(alone, together, strict=True):
+        assert a.prediction is not None and b.prediction is not None
+        for mood in a.prediction.probabilities:
+            assert a.prediction.probabilities[mood] == pytest.approx(
+                b.prediction.probabilities[mood], abs=1e-5
+            )
+        assert a.prediction.gate_audio == pytest.approx(b.prediction.gate_audio, abs=1e-5)
+
+
+def test_bad_files_fail_alone_and_in_order(predictor: Predictor, songs, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp3"
+    text.write_text("this is not audio\n" * 20)
+    empty = tmp_path / "empty.flac"
+    empty.touch()
+    inputs = [
+        TrackInput(songs["mp3"]),
+        TrackInput(tmp_path / "gone.mp3"),
+        TrackInput(text),
+        TrackInput(empty),
+        TrackInput(songs["short"]),
+    ]
+    results = list(predictor.predict_many(inputs))
+    assert [r.ok for r in results] == [True, False, False, False, True]
+    for result in results[1:4]:
+        assert result.error is not None and "\n" not in result.error
+        assert result.input.audio.name in result.error
+
+
+def test_explicit_cuda_without_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def _lgfn(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lgfn_model.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_refuses_to_run_without_a_trained_model(songs, tmp_path: Path, monkeypatch) -> None:
+    from lgfn_model import checkpoint as checkpoint_module
+
+    if (checkpoint_module.default_checkpoint_dir() / "config.json").exists():
+        pytest.skip("a trained model is installed")
+    result = _lgfn("predict", str(songs["mp3"]))
+    assert result.returncode == 2
+    assert "no trained LGFN model is installed" in result.stderr
+
+
+def test_cli_single_file_and_manifest(checkpoint: Path, songs, tmp_path: Path) -> None:
+    lrc = tmp_path / "song.lrc"
+    lrc.write_text(LRC, encoding="utf-8")
+    result = _lgfn(
+        "predict", str(songs["mp3"]), "--lyrics", str(lrc), "--checkpoint", str(checkpoint)
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(record["p"]) == {"happy", "angry", "sad", "relaxed"}
+    assert record["lyrics_synced"] is True and record["lyrics_lines"] == 3
+
+    manifest = tmp_path / "tracks.csv"
+    manifest.write_text(
+        "id,audio,lyrics\n"
+        f"a,{songs['mp3']},song.lrc\n"
+        "b,missing.ogg,\n"
+        f"c,{songs['short']},no-such.lrc\n"
+        f"d,{songs['m4a']},\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = _lgfn(
+        "predict",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(checkpoint),
+        "--workers",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
+    assert set(rows[0]) == {"id", "mood", "p", "valence", "arousal", "gate_audio", "gate_lyrics"}
+    assert "missing.ogg" in rows[1]["error"]
+    assert "no-such.lrc" in rows[2]["error"]
+    assert rows[3]["gate_audio"] == 1.0
+    assert "4 rows, 2 predicted, 2 failed" in result.stderr
