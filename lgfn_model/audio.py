@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AudioDecodeError", "DecodedAudio", "decode_audio", "split_windows"]
+__all__ = ["AudioDecodeError", "DecodedAudio", "decode_audio"]
 
 BLOCK_FRAMES = 1 << 16
 """Source frames read and resampled at a time (~1.5 s at 44.1 kHz)."""
@@ -87,36 +87,6 @@ def decode_audio(
     if result.samples.size == 0:
         raise AudioDecodeError(path, "no audio samples decoded")
     return result
-
-
-def split_windows(
-    samples: np.ndarray, sample_rate: int, window_seconds: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cut mono ``samples`` into back-to-back windows covering the whole track.
-
-    Returns ``(windows, starts)``: float32 ``(n_windows, window_samples)`` and float64 start
-    times in seconds.  The last window is zero-padded; a track shorter than one window (or
-    empty) gives one padded window.  When the length is an exact multiple of the window and
-    ``samples`` is contiguous float32, ``windows`` is a view of ``samples`` (no copy).
-    """
-    samples = np.asarray(samples)
-    if samples.ndim != 1:
-        raise ValueError(f"samples must be 1-D (mono), got shape {samples.shape}")
-    if sample_rate <= 0 or window_seconds <= 0:
-        raise ValueError("sample_rate and window_seconds must be positive")
-    width = int(round(window_seconds * sample_rate))
-    if width < 1:
-        raise ValueError(f"window of {window_seconds} s at {sample_rate} Hz has no samples")
-    n = samples.shape[0]
-    count = max(1, -(-n // width))
-    if n == count * width:
-        windows = np.ascontiguousarray(samples, dtype=np.float32).reshape(count, width)
-    else:
-        padded = np.zeros(count * width, dtype=np.float32)
-        padded[:n] = samples
-        windows = padded.reshape(count, width)
-    starts = np.arange(count, dtype=np.float64) * (width / sample_rate)
-    return windows, starts
 
 
 # --------------------------------------------------------------------------- checks

@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 from audio_factory import FORMATS, make_audio_file, make_format_file
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from lgfn_model import audio as audio_module
-from lgfn_model.audio import AudioDecodeError, DecodedAudio, decode_audio, split_windows
+from lgfn_model.audio import AudioDecodeError, DecodedAudio, decode_audio
 
 # Lossy codecs may add or drop a few ms at the edges; lossless ones are exact.
 TOLERANCE = 0.03
@@ -288,60 +286,3 @@ def test_bad_arguments(tmp_path):
         decode_audio(path, sample_rate=0)
     with pytest.raises(ValueError):
         decode_audio(path, max_seconds=0)
-
-
-# --------------------------------------------------------------------------- windows
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    n=st.integers(0, 5000),
-    sample_rate=st.sampled_from([100, 1000, 16000]),
-    window_seconds=st.floats(0.01, 2.0),
-)
-def test_windows_cover_every_sample_once_in_order(n, sample_rate, window_seconds):
-    width = int(round(window_seconds * sample_rate))
-    samples = np.arange(1, n + 1, dtype=np.float32)  # all non-zero, so padding is visible
-    if width < 1:
-        with pytest.raises(ValueError):
-            split_windows(samples, sample_rate, window_seconds)
-        return
-    windows, starts = split_windows(samples, sample_rate, window_seconds)
-    count = max(1, -(-n // width))
-    assert windows.shape == (count, width)
-    assert windows.dtype == np.float32
-    flat = windows.reshape(-1)
-    np.testing.assert_array_equal(flat[:n], samples)  # every sample, once, in order
-    assert not flat[n:].any()  # padding is zeros
-    assert flat.size - n < width or n == 0  # only the last window is padded
-    assert starts.dtype == np.float64
-    np.testing.assert_allclose(starts, np.arange(count) * width / sample_rate)
-
-
-def test_short_track_gives_one_padded_window():
-    windows, starts = split_windows(np.ones(10, np.float32), 16000, 1.0)
-    assert windows.shape == (1, 16000)
-    assert windows[0, :10].all() and not windows[0, 10:].any()
-    assert starts.tolist() == [0.0]
-
-
-def test_exact_multiple_is_zero_copy():
-    samples = np.random.default_rng(0).standard_normal(48000).astype(np.float32)
-    windows, starts = split_windows(samples, 16000, 1.0)
-    assert windows.shape == (3, 16000)
-    assert np.shares_memory(windows, samples)
-    assert starts.tolist() == [0.0, 1.0, 2.0]
-
-
-def test_split_windows_rejects_bad_input():
-    with pytest.raises(ValueError):
-        split_windows(np.zeros((10, 2), np.float32), 16000, 1.0)
-    with pytest.raises(ValueError):
-        split_windows(np.zeros(10, np.float32), 16000, 0.0)
-
-
-def test_decode_then_split(tmp_path):
-    decoded = decode_audio(make_audio_file(tmp_path / "a.ogg", seconds=2.5))
-    windows, starts = split_windows(decoded.samples, decoded.sample_rate, 1.0)
-    assert windows.shape == (3, 16000)
-    assert starts.tolist() == [0.0, 1.0, 2.0]
