@@ -1,0 +1,1 @@
+"""Training the LGFN model: data readers, fixed splits, feature cache, baselines, the loop."""

@@ -1,0 +1,1 @@
+"""Measuring models: metrics, reports and the evaluation runs behind ``lgfn evaluate``."""
