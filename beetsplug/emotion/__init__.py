@@ -1,0 +1,272 @@
+"""beets plugin ``emotion``: mood, valence and arousal from audio and lyrics with LGFN.
+
+Enable it with ``plugins: emotion``; see docs/user-guide.md. Nothing here imports torch at
+module load: ``beet ls`` stays fast, and the model loads on the first track that needs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from beets import config as beets_config
+from beets import ui
+from beets.plugins import BeetsPlugin
+
+from . import fields, tags
+from .analysis import STORE_LYRICS_CHOICES, Analyzer, RunOptions, copy_sidecar, write_sidecar
+from .cli import build_command
+from .lyrics_network import PROVIDERS
+from .lyrics_sources import ALL_SOURCES, LyricsFinder, LyricsSettings
+from .model import ModelHandle, ModelUnavailable
+from .playlists import build_playlists, render, write_playlist
+
+if TYPE_CHECKING:
+    import optparse
+
+    from beets.dbcore import types
+    from beets.importer import ImportSession, ImportTask
+    from beets.library import Item, Library
+
+DEFAULTS: dict[str, Any] = {
+    "auto": True,
+    "force": False,
+    "overwrite_mood": False,
+    "checkpoint": "",
+    "device": "auto",
+    "batch_size": 16,
+    "workers": "auto",
+    "lyrics_sources": list(ALL_SOURCES),
+    "syncedlyrics_providers": ["lrclib", "musixmatch", "netease"],
+    "genius_token": "",
+    "lyrics_timeout": 10.0,
+    "lyrics_threads": 4,
+    "store_lyrics": "no",
+    "copy_lrc": True,
+    "playlist_dir": ".",
+    "playlist_relative": False,
+    "progress": True,
+}
+
+
+class EmotionPlugin(BeetsPlugin):
+    item_types: ClassVar[dict[str, types.Type]] = fields.ITEM_TYPES  # type: ignore[misc]
+    album_types: ClassVar[dict[str, types.Type]] = fields.ALBUM_TYPES  # type: ignore[misc]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.add(DEFAULTS)
+        self.config["genius_token"].redact = True
+        tags.register_media_fields()
+        self._analyzer: Analyzer | None = None
+        self._import_failed = False
+        self.register_listener("write", self.on_write)
+        self.register_listener("import_task_files", self.on_import_task_files)
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _option(self, name: str, kind: type) -> Any:
+        try:
+            return self.config[name].get(kind)
+        except Exception as error:  # confuse.ConfigError and friends
+            raise ui.UserError(f"emotion: option {name}: {error}") from None
+
+    def _store_lyrics(self) -> str:
+        value = self.config["store_lyrics"].get()
+        if value in (False, None, ""):
+            value = "no"
+        value = str(value).lower()
+        if value not in STORE_LYRICS_CHOICES:
+            raise ui.UserError(
+                f"emotion: option store_lyrics is {value!r}; use one of "
+                + ", ".join(STORE_LYRICS_CHOICES)
+            )
+        return value
+
+    def _workers(self) -> int | None:
+        value = self.config["workers"].get()
+        if value in (None, "", "auto"):
+            return None
+        try:
+            return max(0, int(value))
+        except (TypeError, ValueError):
+            raise ui.UserError(
+                f"emotion: option workers is {value!r}; use auto or a number"
+            ) from None
+
+    def analyzer(self, printer: Any = ui.print_) -> Analyzer:
+        """The plugin's analyser, built from the configuration on first use."""
+        if self._analyzer is None:
+            sources = [str(s).lower() for s in self._option("lyrics_sources", list)]
+            providers = [str(p).lower() for p in self._option("syncedlyrics_providers", list)]
+            settings = LyricsSettings(
+                sources=sources,
+                providers=providers,
+                genius_token=str(self.config["genius_token"].get() or ""),
+                timeout=float(self._option("lyrics_timeout", float)),
+                threads=max(0, int(self._option("lyrics_threads", int))),
+            )
+            try:
+                finder = LyricsFinder(settings, log=self._log)
+            except ValueError as error:
+                raise ui.UserError(
+                    f"emotion: {error} (known providers: {', '.join(PROVIDERS)})"
+                ) from None
+            checkpoint = str(self.config["checkpoint"].get() or "").strip() or None
+            model = ModelHandle(
+                checkpoint,
+                device=str(self.config["device"].get() or "auto"),
+                batch_size=max(1, int(self._option("batch_size", int))),
+                workers=self._workers(),
+            )
+            self._analyzer = Analyzer(model, finder, self._log)
+        self._analyzer.printer = printer
+        return self._analyzer
+
+    def _options(self, **overrides: Any) -> RunOptions:
+        values: dict[str, Any] = {
+            "force": self._option("force", bool),
+            "overwrite_mood": self._option("overwrite_mood", bool),
+            "store_lyrics": self._store_lyrics(),
+            "id3v23": beets_config["id3v23"].get(bool),
+            "progress": self._option("progress", bool),
+        }
+        values.update(overrides)
+        return RunOptions(**values)
+
+    # -- the command --------------------------------------------------------------------------
+
+    def commands(self) -> list[ui.Subcommand]:
+        command = build_command()
+        command.func = self.command
+        return [command]
+
+    def command(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        options = self._options(
+            write=ui.should_write(opts.write),
+            pretend=opts.pretend,
+            progress=self._option("progress", bool) and not opts.quiet,
+        )
+        options.force = options.force or opts.force
+        if opts.album:
+            albums = list(lib.albums(args))
+            items = [item for album in albums for item in album.items()]
+        else:
+            albums = []
+            items = list(lib.items(args))
+        analyzer = self.analyzer(printer=ui.print_)
+        try:
+            summary = analyzer.run(items, options, albums)
+        except ModelUnavailable as error:
+            raise ui.UserError(f"emotion: cannot load the model: {error}") from None
+        except KeyboardInterrupt:
+            if analyzer.last_summary is not None:
+                for line in analyzer.last_summary.lines():
+                    ui.print_(line)
+            raise
+        for line in summary.lines():
+            ui.print_(line)
+        if opts.playlist is not None:
+            self.playlists(lib, opts, args)
+
+    def playlists(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        directory = opts.playlist or self.config["playlist_dir"].as_filename()
+        from pathlib import Path
+
+        target = Path(directory).expanduser()
+        if opts.album:
+            items = [item for album in lib.albums(args) for item in album.items()]
+        else:
+            items = list(lib.items(args))
+        relative = self._option("playlist_relative", bool)
+        for playlist in build_playlists(items, target.resolve(), relative=relative):
+            count = len(playlist.entries)
+            if opts.pretend:
+                ui.print_(f"emotion: would write {playlist.path} ({count} tracks)")
+                ui.print_(render(playlist).rstrip("\n"))
+                continue
+            try:
+                write_playlist(playlist)
+            except OSError as error:
+                raise ui.UserError(
+                    f"emotion: {playlist.path}: cannot write playlist ({error.strerror or error})"
+                ) from None
+            ui.print_(f"emotion: wrote {playlist.path} ({count} tracks)")
+
+    # -- files --------------------------------------------------------------------------------
+
+    def on_write(self, item: Item, path: bytes, tags: dict[str, Any]) -> None:
+        """Every write beets makes (``beet write``, ``modify``, the importer) carries our tags."""
+        from . import tags as tag_module
+
+        for name, value in tag_module.values_to_write(item).items():
+            tags.setdefault(name, value)
+
+    # -- import -------------------------------------------------------------------------------
+
+    def imported(self, session: ImportSession, task: ImportTask) -> None:
+        """Import stage: analyse new items; files are written later, in the library."""
+        if self._import_failed or task.skip:
+            return
+        items = list(task.imported_items())
+        for item in items:
+            self._adopt_file_tags(item)
+        albums = [task.album] if getattr(task, "is_album", False) and task.album else []
+        analyzer = self.analyzer(printer=self._log.info)
+        options = self._options(write=False, defer_files=True, progress=False)
+        try:
+            summary = analyzer.run(items, options, albums)
+        except ModelUnavailable as error:
+            self._import_failed = True
+            self._log.error(
+                "emotion: cannot load the model, no analysis during this import: {}", error
+            )
+            return
+        for reason in summary.failed:
+            self._log.warning("emotion: {}", reason)
+        for line in summary.lines():
+            self._log.info("{}", line)
+
+    def _adopt_file_tags(self, item: Item) -> None:
+        """Values already in the file (from an earlier analysis, or a MOOD set elsewhere)
+        become the item's, so a re-import is not re-analysed and a hand-set mood is kept."""
+        try:
+            found = tags.read_tags(item.path)
+        except tags.TagError as error:
+            self._log.debug("{}", error)
+            return
+        changed = False
+        if found.get(fields.MODEL) and not fields.own_value(item, fields.MODEL):
+            for name, value in found.items():
+                if fields.own_value(item, name) in (None, ""):
+                    item[name] = value
+                    changed = True
+        elif found.get(fields.MOOD) and not fields.own_value(item, fields.MOOD):
+            item[fields.MOOD] = found[fields.MOOD]
+            changed = True
+        if changed:
+            item.store()
+
+    def on_import_task_files(self, session: ImportSession, task: ImportTask) -> None:
+        """Files are in place (copied, moved or left where they were): write our tags there
+        when the importer did not (as-is imports never write), and any pending sidecar."""
+        write = session.config["write"].get(bool)
+        analyzer = self._analyzer
+        for item in task.imported_items():
+            if write and fields.own_value(item, fields.MODEL):
+                values = tags.values_to_write(item)
+                try:
+                    if tags.tags_differ(item.path, values):
+                        tags.write_tags(item.path, values, id3v23=beets_config["id3v23"].get(bool))
+                        item.mtime = item.current_mtime()
+                        item.store(["mtime"])
+                except tags.TagError as error:
+                    self._log.warning("emotion: {}", error)
+            if analyzer is None:
+                continue
+            if item.id in analyzer.pending_sidecars:
+                write_sidecar(item, analyzer.pending_sidecars.pop(item.id), self._log)
+            origin = analyzer.sidecar_origins.pop(item.id, None)
+            if origin is not None and self._option("copy_lrc", bool):
+                copy_sidecar(origin, item, self._log)

@@ -1,0 +1,316 @@
+"""One analysis run: pick the items that need it, find lyrics, predict, store, write.
+
+Shared by ``beet emotion`` and the import stage. Items stream through the model (lyrics
+lookups run ahead of it on a small thread pool) and each item is stored as soon as its
+result arrives, so an interrupted run keeps everything finished so far.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import fields, tags
+from .lyrics_sources import LyricsFinder, LyricsOutcome
+from .model import ModelHandle
+from .parallel import ordered_map
+from .progress import Progress, Summary
+
+STORE_LYRICS_CHOICES = ("no", "field", "lrc")
+
+
+@dataclass
+class RunOptions:
+    force: bool = False
+    write: bool = False
+    pretend: bool = False
+    overwrite_mood: bool = False
+    store_lyrics: str = "no"
+    id3v23: bool = False
+    progress: bool = True
+    defer_files: bool = False
+    """Import mode: leave files alone (they may still be the user's originals); the plugin
+    writes tags and sidecars once the importer has put the files in place."""
+
+
+@dataclass
+class _Work:
+    item: Any
+    outcome: LyricsOutcome | None = None
+
+
+@dataclass
+class Analyzer:
+    model: ModelHandle
+    finder: LyricsFinder
+    log: Any
+    printer: Callable[[str], None] = print
+    pending_sidecars: dict[int, str] = field(default_factory=dict)
+    """Import mode: LRC text to write beside an item once its file is in the library."""
+    sidecar_origins: dict[int, Path] = field(default_factory=dict)
+    """Import mode: the ``.lrc`` each item's lyrics came from, to copy beside the new file."""
+    last_summary: Summary | None = None
+    """The summary of the latest run, also when it was interrupted."""
+
+    def run(self, items: Sequence[Any], options: RunOptions, albums: Sequence[Any] = ()) -> Summary:
+        """Analyse ``items`` (and aggregate ``albums`` once all their tracks are done).
+
+        Raises ``ModelUnavailable`` before touching anything when the model cannot load.
+        """
+        summary = self.last_summary = Summary(pretend=options.pretend)
+        version = self.model.version() if items else ""
+        summary.version = version
+        todo: list[Any] = []
+        for item in items:
+            if not options.force and fields.is_current(item, version):
+                summary.skipped += 1
+                if options.write and not options.pretend and not options.defer_files:
+                    self._sync_file(item, summary, options)
+            else:
+                todo.append(item)
+
+        fresh: dict[int, dict[str, Any]] = {}
+        album_of: dict[int, Any] = {}
+        waiting: dict[int, set[int]] = {}
+        for album in albums:
+            waiting[album.id] = set()
+            for track in album.items():
+                album_of[track.id] = album
+        for item in todo:
+            album = album_of.get(item.id)
+            if album is not None:
+                waiting[album.id].add(item.id)
+
+        try:
+            if todo:
+                self._predict(todo, version, options, summary, fresh, album_of, waiting)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            raise
+        finally:
+            if not summary.interrupted:
+                for album in albums:
+                    if waiting.get(album.id) == set():
+                        self._finish_album(album, options, summary, fresh)
+        return summary
+
+    # -- per item -----------------------------------------------------------------------------
+
+    def _predict(
+        self,
+        todo: list[Any],
+        version: str,
+        options: RunOptions,
+        summary: Summary,
+        fresh: dict[int, dict[str, Any]],
+        album_of: dict[int, Any],
+        waiting: dict[int, set[int]],
+    ) -> None:
+        from lgfn_model.predictor import TrackInput
+
+        predictor = self.model.predictor()
+        work = [_Work(item) for item in todo]
+
+        def lookup(index: int) -> int:
+            work[index].outcome = self.finder.find(work[index].item, force=options.force)
+            return index
+
+        def inputs() -> Iterator[Any]:
+            threads = self.finder.settings.threads if self.finder.uses_network else 0
+            for index in ordered_map(lookup, range(len(work)), threads):
+                outcome = work[index].outcome
+                path = Path(os.fsdecode(work[index].item.path))
+                yield TrackInput(path, outcome.lyrics if outcome else None, index)
+
+        progress = Progress(len(todo), enabled=options.progress)
+        results = predictor.predict_many(inputs())
+        try:
+            for result in results:
+                entry = work[result.input.key]
+                item, outcome = entry.item, entry.outcome or LyricsOutcome()
+                summary.lyrics_errors.extend(outcome.errors)
+                if result.error or result.prediction is None:
+                    summary.failed.append(_one_line(result.error or f"{item.filepath}: no result"))
+                else:
+                    values = self._apply(
+                        item, result.prediction, outcome, version, options, summary
+                    )
+                    fresh[item.id] = values
+                progress.advance()
+                album = album_of.get(item.id)
+                if album is not None and item.id in waiting.get(album.id, set()):
+                    waiting[album.id].discard(item.id)
+                    if not waiting[album.id]:
+                        self._finish_album(album, options, summary, fresh)
+                        waiting.pop(album.id)
+                entry.item = entry.outcome = None  # free memory on long runs
+        finally:
+            results.close()
+            progress.close()
+
+    def _apply(
+        self,
+        item: Any,
+        prediction: Any,
+        outcome: LyricsOutcome,
+        version: str,
+        options: RunOptions,
+        summary: Summary,
+    ) -> dict[str, Any]:
+        values = fields.prediction_fields(prediction, outcome.source, version)
+        if fields.has_user_mood(item):
+            if options.force or options.overwrite_mood:
+                self.log.info(
+                    "{}: replacing mood {!r} set by hand with {!r}",
+                    item.filepath,
+                    fields.own_value(item, fields.MOOD),
+                    values[fields.MOOD],
+                )
+            else:
+                values.pop(fields.MOOD)
+                summary.kept_mood += 1
+        summary.tagged += 1
+        summary.lyrics[outcome.source] += 1
+        if options.pretend:
+            self.printer(_describe(item, values, fields.own_value(item, fields.MOOD)))
+            return values
+
+        item.update(values)
+        if options.defer_files and outcome.origin is not None:
+            self.sidecar_origins[item.id] = outcome.origin
+        if outcome.misses:
+            item[fields.LYRICS_MISSES] = fields.format_misses(outcome.misses)
+        elif fields.LYRICS_MISSES in item:
+            del item[fields.LYRICS_MISSES]
+        fetched = outcome.fetched
+        if fetched is not None and fetched.synced:
+            has_lyrics = bool((fields.own_value(item, "lyrics") or "").strip())
+            if options.store_lyrics == "field" and not has_lyrics:
+                item["lyrics"] = fetched.text
+            elif options.store_lyrics == "lrc":
+                if options.defer_files:
+                    self.pending_sidecars[item.id] = fetched.text
+                else:
+                    write_sidecar(item, fetched.text, self.log)
+        item.store()
+        if options.write and not options.defer_files:
+            self._write(item, summary, options)
+        return values
+
+    def _write(self, item: Any, summary: Summary, options: RunOptions) -> None:
+        try:
+            tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
+        except tags.TagError as error:
+            summary.write_failed.append(str(error))
+            self.log.warning("{}", error)
+            return
+        item.mtime = item.current_mtime()
+        item.store(["mtime"])
+        summary.written += 1
+
+    def _sync_file(self, item: Any, summary: Summary, options: RunOptions) -> None:
+        """An item skipped as current still gets its tags written when its file lacks them."""
+        values = tags.values_to_write(item)
+        try:
+            differ = tags.tags_differ(item.path, values)
+        except tags.TagError as error:
+            summary.write_failed.append(str(error))
+            return
+        if differ:
+            self._write(item, summary, options)
+
+    # -- albums -------------------------------------------------------------------------------
+
+    def _finish_album(
+        self, album: Any, options: RunOptions, summary: Summary, fresh: dict[int, dict[str, Any]]
+    ) -> None:
+        wanted = (*fields.ALBUM_FLOAT_FIELDS.values(), fields.MODEL, "length")
+        rows = []
+        for track in album.items():
+            row = {name: fields.own_value(track, name) for name in wanted}
+            row.update({k: v for k, v in fresh.get(track.id, {}).items() if k in wanted})
+            rows.append(row)
+        values = fields.aggregate_album(rows)
+        if values is None:
+            return
+        summary.albums += 1
+        if options.pretend:
+            self.printer(
+                f"album {label(album)}: {fields.ALBUM_MOOD} {values[fields.ALBUM_MOOD]}, "
+                f"valence {values['album_emotion_valence']:+.2f}, "
+                f"arousal {values['album_emotion_arousal']:+.2f}"
+            )
+            return
+        album.update(values)
+        # inherit=False: Album.store() would otherwise copy the album's flexible fields onto
+        # every track.
+        album.store(inherit=False)
+
+
+def write_sidecar(item: Any, text: str, log: Any) -> bool:
+    """Write ``song.lrc`` beside the file unless one exists already (never overwrite)."""
+    from .lyrics_sources import sidecar_paths
+
+    audio = Path(os.fsdecode(item.path))
+    if any(path.exists() for path in sidecar_paths(audio)):
+        return False
+    target = sidecar_paths(audio)[0]
+    try:
+        with open(target, "x", encoding="utf-8") as out:
+            out.write(text.rstrip("\n") + "\n")
+    except FileExistsError:
+        return False
+    except OSError as error:
+        log.warning("{}: cannot write lyrics ({})", target, error.strerror or error)
+        return False
+    return True
+
+
+def label(model: Any) -> str:
+    """How an item or album is named in messages: beets' format, or its path when untitled."""
+    title = fields.own_value(model, "title" if hasattr(model, "title") else "album")
+    if title:
+        return str(model)
+    path = getattr(model, "path", None)
+    if path is None and hasattr(model, "item_dir"):
+        path = model.item_dir()
+    return os.fsdecode(path) if path else str(model)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _describe(item: Any, values: dict[str, Any], current_mood: str | None) -> str:
+    mood = values.get(fields.MOOD)
+    mood_text = mood if mood is not None else f"{current_mood} (kept: set by hand)"
+    probabilities = " ".join(
+        f"{name} {values[column]:.2f}" for name, column in fields.PROBABILITY_FIELDS.items()
+    )
+    return (
+        f"{label(item)}: mood {mood_text} [{probabilities}] "
+        f"valence {values[fields.VALENCE]:+.2f} arousal {values[fields.AROUSAL]:+.2f} "
+        f"gate audio {values[fields.GATE_AUDIO]:.2f} lyrics {values[fields.GATE_LYRICS]:.2f} "
+        f"(lyrics: {values[fields.LYRICS_SOURCE]})"
+    )
+
+
+def copy_sidecar(origin: Path, item: Any, log: Any) -> bool:
+    """Copy the ``.lrc`` an import read beside the library file (never over an existing one)."""
+    import shutil
+
+    from .lyrics_sources import find_sidecar, sidecar_paths
+
+    audio = Path(os.fsdecode(item.path))
+    target = sidecar_paths(audio)[0]
+    if find_sidecar(audio) is not None or not origin.is_file():
+        return False  # already there (in-place import) or gone (moved by someone else)
+    try:
+        shutil.copyfile(origin, target)
+    except OSError as error:
+        log.warning("{}: cannot copy lyrics to {} ({})", origin, target, error.strerror or error)
+        return False
+    return True

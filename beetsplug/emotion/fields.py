@@ -1,0 +1,158 @@
+"""The beets fields this plugin owns: names, types, and how a prediction becomes field values.
+
+Torch-free and beets-light, so ``beet ls`` pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from beets.dbcore import types
+
+MOODS: tuple[str, ...] = ("happy", "angry", "sad", "relaxed")
+"""Russell's quadrants Q1..Q4, the same labels as ``lgfn_model.config.MOODS``."""
+
+MOOD = "mood"
+PROBABILITY_FIELDS: dict[str, str] = {mood: f"emotion_{mood}" for mood in MOODS}
+VALENCE = "emotion_valence"
+AROUSAL = "emotion_arousal"
+GATE_AUDIO = "emotion_gate_audio"
+GATE_LYRICS = "emotion_gate_lyrics"
+LYRICS_SOURCE = "emotion_lyrics"
+MODEL = "emotion_model"
+LYRICS_MISSES = "emotion_lyrics_miss"
+"""Network lyrics sources that answered "not found" (comma separated): not asked again."""
+
+FLOAT_FIELDS: tuple[str, ...] = (
+    *PROBABILITY_FIELDS.values(),
+    VALENCE,
+    AROUSAL,
+    GATE_AUDIO,
+    GATE_LYRICS,
+)
+STRING_FIELDS: tuple[str, ...] = (MOOD, LYRICS_SOURCE, MODEL)
+TRACK_FIELDS: tuple[str, ...] = (MOOD, *FLOAT_FIELDS, LYRICS_SOURCE, MODEL)
+
+ALBUM_MOOD = "album_mood"
+ALBUM_FLOAT_FIELDS: dict[str, str] = {
+    **{f"album_emotion_{mood}": f"emotion_{mood}" for mood in MOODS},
+    "album_emotion_valence": VALENCE,
+    "album_emotion_arousal": AROUSAL,
+}
+ALBUM_MODEL = "album_emotion_model"
+ALBUM_FIELDS: tuple[str, ...] = (ALBUM_MOOD, *ALBUM_FLOAT_FIELDS, ALBUM_MODEL)
+
+DIGITS = 4
+"""Stored and written precision of the float fields."""
+
+# One type object per field kind, shared by every plugin instance: beets compares the type
+# objects of plugins that declare the same field, and the plain string type is the one other
+# plugins would use for ``mood`` too.
+FLOAT = types.NullFloat(digits=2)
+STRING = types.STRING
+
+ITEM_TYPES: dict[str, types.Type] = {
+    MOOD: STRING,
+    **dict.fromkeys(FLOAT_FIELDS, FLOAT),
+    LYRICS_SOURCE: STRING,
+    MODEL: STRING,
+}
+ALBUM_TYPES: dict[str, types.Type] = {
+    ALBUM_MOOD: STRING,
+    **dict.fromkeys(ALBUM_FLOAT_FIELDS, FLOAT),
+    ALBUM_MODEL: STRING,
+}
+
+
+def prediction_fields(prediction: Any, lyrics_source: str, version: str) -> dict[str, Any]:
+    """Field values for one track from a ``TrackPrediction`` (duck-typed: no model import)."""
+    values: dict[str, Any] = {MOOD: prediction.mood}
+    for mood, field in PROBABILITY_FIELDS.items():
+        values[field] = round(float(prediction.probabilities.get(mood, 0.0)), DIGITS)
+    values[VALENCE] = round(float(prediction.valence), DIGITS)
+    values[AROUSAL] = round(float(prediction.arousal), DIGITS)
+    values[GATE_AUDIO] = round(float(prediction.gate_audio), DIGITS)
+    values[GATE_LYRICS] = round(float(prediction.gate_lyrics), DIGITS)
+    values[LYRICS_SOURCE] = lyrics_source
+    values[MODEL] = version
+    return values
+
+
+def stored_mood(values: Mapping[str, Any]) -> str | None:
+    """The mood the stored probabilities point to (what this plugin would have set)."""
+    probabilities = {mood: values.get(field) for mood, field in PROBABILITY_FIELDS.items()}
+    known = {mood: float(p) for mood, p in probabilities.items() if p is not None}
+    if not known:
+        return None
+    return max(known, key=known.__getitem__)
+
+
+def has_user_mood(item: Mapping[str, Any]) -> bool:
+    """True when the item's ``mood`` was set by someone else than this plugin.
+
+    The plugin's own mood is always the arg-max of the stored probabilities, so a mood that
+    differs from it (or one on an item this plugin never analysed) came from the user, a file
+    tag or another tool.
+    """
+    mood = own_value(item, MOOD)
+    if not mood:
+        return False
+    return mood != stored_mood({f: own_value(item, f) for f in PROBABILITY_FIELDS.values()})
+
+
+def is_current(item: Mapping[str, Any], version: str) -> bool:
+    """True when the item was analysed by this model version already."""
+    return own_value(item, MODEL) == version
+
+
+def lyrics_misses(item: Mapping[str, Any]) -> set[str]:
+    raw = own_value(item, LYRICS_MISSES) or ""
+    return {part.strip() for part in str(raw).split(",") if part.strip()}
+
+
+def format_misses(misses: Iterable[str]) -> str:
+    return ",".join(sorted(set(misses)))
+
+
+def aggregate_album(tracks: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Album values from its analysed tracks: length-weighted means; mood = arg-max.
+
+    Tracks without stored probabilities are left out; None when no track is analysed.
+    """
+    weights: list[float] = []
+    rows: list[Mapping[str, Any]] = []
+    versions: set[str] = set()
+    for track in tracks:
+        if any(own_value(track, field) is None for field in ALBUM_FLOAT_FIELDS.values()):
+            continue
+        length = own_value(track, "length")
+        weights.append(float(length) if length and float(length) > 0 else 1.0)
+        rows.append(track)
+        version = own_value(track, MODEL)
+        if version:
+            versions.add(str(version))
+    if not rows:
+        return None
+    total = sum(weights)
+    values: dict[str, Any] = {}
+    for album_field, track_field in ALBUM_FLOAT_FIELDS.items():
+        mean = (
+            sum(w * float(own_value(r, track_field)) for w, r in zip(weights, rows, strict=True))
+            / total
+        )
+        values[album_field] = round(mean, DIGITS)
+    values[ALBUM_MOOD] = max(MOODS, key=lambda mood: values[f"album_emotion_{mood}"])
+    values[ALBUM_MODEL] = ",".join(sorted(versions))
+    return values
+
+
+def own_value(item: Mapping[str, Any], key: str) -> Any:
+    """``item.get(key)`` that never falls back to album fields (beets items do by default)."""
+    getter = getattr(item, "get", None)
+    if getter is None:
+        return None
+    try:
+        return getter(key, with_album=False)
+    except TypeError:  # a plain mapping
+        return getter(key)

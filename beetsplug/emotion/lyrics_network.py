@@ -1,0 +1,286 @@
+"""Network lyrics: ``syncedlyrics`` providers (synced first) and Genius via ``lyricsgenius``.
+
+Every lookup is bounded: each HTTP request gets a timeout no longer than what is left of the
+lookup's total budget, nothing is retried, and Musixmatch's token request (which retries
+forever after HTTP 401 in syncedlyrics) is replaced by a single attempt. HTTP 401/403/429 and
+5xx answers raise instead of reading as "not found", so a transient failure is never
+remembered as a negative answer. A source that is refused (401/403/429) or fails three times
+in a row is switched off for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+NETWORK_SOURCES: tuple[str, ...] = ("syncedlyrics", "genius")
+PROVIDERS: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz")
+"""syncedlyrics providers this plugin drives (its Genius scraper is replaced by ``genius``)."""
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+class LyricsLookupError(Exception):
+    """A network lookup that failed (not a "not found"); the message is one line."""
+
+
+class _Refused(LyricsLookupError):
+    """The service refused us (HTTP 401/403/429): stop asking it during this run."""
+
+
+@dataclass(frozen=True)
+class NetworkLyrics:
+    text: str
+    synced: bool
+    label: str
+    """What ``emotion_lyrics`` records, e.g. ``syncedlyrics:lrclib`` or ``genius``."""
+
+
+class GuardedSession(requests.Session):
+    """A session whose requests share one deadline and turn refusals into exceptions."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise LyricsLookupError(f"timed out after {self.timeout:g} s")
+        kwargs["timeout"] = min(left, self.timeout)
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.Timeout:
+            raise LyricsLookupError(f"timed out after {self.timeout:g} s") from None
+        except requests.RequestException as error:
+            raise LyricsLookupError(f"network error ({type(error).__name__})") from None
+        status = response.status_code
+        if status in (401, 403, 429):
+            raise _Refused(f"HTTP {status} from {_host(response.url)}")
+        if status >= 500:
+            raise LyricsLookupError(f"HTTP {status} from {_host(response.url)}")
+        return response
+
+
+def _host(url: str) -> str:
+    return url.split("/")[2] if "://" in url else url
+
+
+def _quiet(provider: Any) -> None:
+    """syncedlyrics adds a stream handler per provider object: drop it."""
+    logger = getattr(provider, "logger", None)
+    if isinstance(logger, logging.Logger):
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+
+
+def _musixmatch_token(self: Any) -> None:
+    """One token request; syncedlyrics' own version sleeps and retries forever on 401."""
+    answer = self._get("token.get", [("user_language", "en")]).json()
+    header = answer.get("message", {}).get("header", {})
+    if header.get("status_code") != 200:
+        raise _Refused(f"musixmatch refused a token (status {header.get('status_code')})")
+    self.token = answer["message"]["body"]["user_token"]
+
+
+class _SyncedLyrics:
+    def __init__(self, providers: Sequence[str], timeout: float) -> None:
+        from syncedlyrics import providers as module
+
+        classes = {
+            "lrclib": module.Lrclib,
+            "musixmatch": module.Musixmatch,
+            "netease": module.NetEase,
+            "megalobiz": module.Megalobiz,
+        }
+        self.session = GuardedSession(timeout)
+        self.providers: list[tuple[str, Any]] = []
+        for name in providers:
+            provider = classes[name]()
+            _quiet(provider)
+            provider.session = self.session
+            if name == "musixmatch":
+                provider._get_token = types.MethodType(_musixmatch_token, provider)
+            self.providers.append((name, provider))
+
+    def lookup(
+        self, term: str, skip: set[str]
+    ) -> tuple[NetworkLyrics | None, list[str], list[str]]:
+        """(lyrics, errors, refused provider names); synced text wins over plain."""
+        plain: NetworkLyrics | None = None
+        errors: list[str] = []
+        refused: list[str] = []
+        for name, provider in self.providers:
+            if name in skip:
+                continue
+            self.session.start()
+            try:
+                found = provider.get_lrc(term)
+            except _Refused as error:
+                errors.append(f"{name}: {error}")
+                refused.append(name)
+                continue
+            except LyricsLookupError as error:
+                errors.append(f"{name}: {error}")
+                continue
+            except Exception as error:  # malformed answers: JSON, missing keys, bad HTML
+                errors.append(f"{name}: malformed response ({type(error).__name__})")
+                continue
+            if found is None:
+                continue
+            synced = (getattr(found, "synced", None) or "").strip()
+            unsynced = (getattr(found, "unsynced", None) or "").strip()
+            label = f"syncedlyrics:{name}"
+            if synced:
+                return NetworkLyrics(synced, True, label), errors, refused
+            if unsynced and plain is None:
+                plain = NetworkLyrics(unsynced, False, label)
+        return plain, errors, refused
+
+
+class _Genius:
+    def __init__(self, token: str, timeout: float) -> None:
+        import lyricsgenius
+
+        self.client = lyricsgenius.Genius(
+            token,
+            timeout=max(1, int(timeout)),
+            retries=0,
+            sleep_time=0,
+            verbose=False,
+            remove_section_headers=True,
+            skip_non_songs=True,
+        )
+        self.session = GuardedSession(timeout)
+        self.session.headers.update(self.client._session.headers)
+        self.client._session = self.session
+
+    def lookup(self, title: str, artist: str) -> NetworkLyrics | None:
+        self.session.start()
+        try:
+            song = self.client.search_song(title, artist, get_full_info=False)
+        except LyricsLookupError:
+            raise
+        except Exception as error:
+            reason = f"genius: malformed response ({type(error).__name__})"
+            raise LyricsLookupError(reason) from None
+        text = (getattr(song, "lyrics", None) or "").strip() if song is not None else ""
+        return NetworkLyrics(text, False, "genius") if text else None
+
+
+class NetworkSources:
+    """The enabled network sources, one client set per thread, with run-level health."""
+
+    def __init__(
+        self,
+        sources: Sequence[str],
+        providers: Sequence[str] = ("lrclib", "musixmatch", "netease"),
+        genius_token: str = "",
+        timeout: float = 10.0,
+        log: Any = None,
+    ) -> None:
+        unknown = [p for p in providers if p.lower() not in PROVIDERS]
+        if unknown:
+            raise ValueError(
+                f"unknown syncedlyrics provider(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(PROVIDERS)}"
+            )
+        self.providers = [p.lower() for p in providers]
+        self.genius_token = genius_token.strip()
+        self.sources = [
+            s for s in sources if s != "genius" or self.genius_token
+        ]  # Genius needs a token: without one it is simply off
+        if "syncedlyrics" in self.sources and not self.providers:
+            self.sources.remove("syncedlyrics")
+        self.timeout = float(timeout)
+        self._log = log
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._disabled: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self.disabled_reasons: dict[str, str] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sources)
+
+    def _clients(self) -> dict[str, Any]:
+        clients = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = {}
+            if "syncedlyrics" in self.sources:
+                clients["syncedlyrics"] = _SyncedLyrics(self.providers, self.timeout)
+            if "genius" in self.sources:
+                clients["genius"] = _Genius(self.genius_token, self.timeout)
+            self._local.clients = clients
+        return clients
+
+    def _disable(self, name: str, reason: str) -> None:
+        with self._lock:
+            if name in self._disabled:
+                return
+            self._disabled.add(name)
+            self.disabled_reasons[name] = reason
+        if self._log is not None:
+            self._log.warning("lyrics: not asking {} again during this run ({})", name, reason)
+
+    def _record(self, name: str, failed: bool) -> None:
+        with self._lock:
+            count = self._failures.get(name, 0) + 1 if failed else 0
+            self._failures[name] = count
+        if count >= MAX_CONSECUTIVE_FAILURES:
+            self._disable(name, f"{count} failures in a row")
+
+    def lookup(self, source: str, item: Any) -> NetworkLyrics | None:
+        """Lyrics, None for a clean "not found", or LyricsLookupError for anything else."""
+        if source not in self.sources:
+            raise LyricsLookupError(f"{source}: not enabled")
+        title = str(item.get("title") or "").strip()
+        artist = str(item.get("artist") or "").strip()
+        if not title:
+            raise LyricsLookupError(f"{source}: no title to search for")
+        if source in self._disabled:
+            raise LyricsLookupError(f"{source}: switched off for this run")
+        client = self._clients()[source]
+        if source == "genius":
+            key = "genius"
+            try:
+                found = client.lookup(title, artist)
+            except _Refused as error:
+                self._disable(key, str(error))
+                raise LyricsLookupError(f"genius: {error}") from None
+            except LyricsLookupError as error:
+                self._record(key, True)
+                message = str(error)
+                raise LyricsLookupError(
+                    message if message.startswith("genius") else f"genius: {message}"
+                ) from None
+            self._record(key, False)
+            return found
+        skip = {f"syncedlyrics:{p}" for p in self.providers} & self._disabled
+        found, errors, refused = client.lookup(
+            f"{title} {artist}".strip(), {name.split(":", 1)[1] for name in skip}
+        )
+        for name in refused:
+            self._disable(f"syncedlyrics:{name}", next(e for e in errors if e.startswith(name)))
+        for name in self.providers:
+            failed = any(e.startswith(f"{name}:") for e in errors)
+            if f"syncedlyrics:{name}" not in skip:
+                self._record(f"syncedlyrics:{name}", failed)
+        if found is not None:
+            return found
+        if errors:
+            raise LyricsLookupError("syncedlyrics: " + "; ".join(errors))
+        if skip:  # some providers were not asked: not a complete "not found"
+            raise LyricsLookupError("syncedlyrics: providers switched off for this run")
+        return None

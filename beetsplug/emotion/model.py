@@ -1,0 +1,105 @@
+"""The model behind the plugin, loaded lazily and once per process.
+
+Importing this module imports no torch: the model version is read from the checkpoint's
+``config.json`` (so already-analysed items are skipped without loading anything), and the
+``Predictor`` is only built when a track actually needs analysing. Loaded predictors are
+kept per process, so an import session or a test run pays for loading once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+_CACHE: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be loaded; the message is one line saying why and what to do."""
+
+
+def shipped_checkpoint_dir() -> Path:
+    """``lgfn_model/weights/default`` without importing lgfn_model's torch modules."""
+    spec = importlib.util.find_spec("lgfn_model")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable("the lgfn_model package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "default"
+
+
+class ModelHandle:
+    """What the plugin knows about its model before (and after) loading it."""
+
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        device: str = "auto",
+        batch_size: int = 16,
+        workers: int | None = None,
+    ) -> None:
+        self.checkpoint = Path(checkpoint).expanduser() if checkpoint else None
+        self.device = device
+        self.batch_size = batch_size
+        self.workers = workers
+        self._version: str | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.checkpoint if self.checkpoint is not None else shipped_checkpoint_dir()
+
+    def version(self) -> str:
+        """The model version, from config.json when readable, else by loading the model."""
+        if self._version is None:
+            self._version = self._read_version() or self.predictor().version
+        return self._version
+
+    def _read_version(self) -> str | None:
+        try:
+            document = json.loads((self.directory / "config.json").read_text(encoding="utf-8"))
+            version = document["config"]["version"]
+        except (OSError, ValueError, KeyError, TypeError, ModelUnavailable):
+            return None  # loading the model will say what is wrong
+        return version if isinstance(version, str) and version else None
+
+    def _key(self) -> tuple[Any, ...]:
+        directory = self.directory.resolve()
+        try:
+            stamp = (directory / "model.safetensors").stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        return (str(directory), stamp, self.device, self.batch_size, self.workers)
+
+    def predictor(self) -> Any:
+        """The loaded ``lgfn_model.predictor.Predictor`` (imports torch on first call)."""
+        key = self._key()
+        with _LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None:
+                return cached
+            try:
+                from lgfn_model.checkpoint import CheckpointError
+                from lgfn_model.predictor import DeviceError, Predictor
+            except ImportError as error:
+                raise ModelUnavailable(f"cannot import the model ({error})") from None
+            try:
+                predictor = Predictor.load(
+                    self.checkpoint,
+                    device=self.device,
+                    batch_size=self.batch_size,
+                    workers=self.workers,
+                )
+            except (CheckpointError, DeviceError) as error:
+                raise ModelUnavailable(" ".join(str(error).split())) from None
+            _CACHE[key] = predictor
+        if self._version is not None and predictor.version != self._version:
+            self._version = predictor.version
+        return predictor
+
+
+def forget_loaded_models() -> None:
+    """Drop cached predictors (tests; long-lived processes after a config change)."""
+    with _LOCK:
+        _CACHE.clear()
