@@ -18,13 +18,14 @@ from __future__ import annotations
 import errno
 import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AudioDecodeError", "DecodedAudio", "decode_audio"]
+__all__ = ["AudioDecodeError", "DecodedAudio", "decode_audio", "decode_or_error"]
 
 BLOCK_FRAMES = 1 << 16
 """Source frames read and resampled at a time (~1.5 s at 44.1 kHz)."""
@@ -346,3 +347,22 @@ def _frames(container, stream) -> Iterator[np.ndarray]:
         for frame in frames:
             if frame.samples:
                 yield _frame_to_float(frame)
+
+
+def decode_or_error(
+    path: str | os.PathLike[str], sample_rate: int
+) -> tuple[DecodedAudio | None, str | None, float]:
+    """For worker processes: (audio, None, seconds) or (None, one-line error, seconds).
+
+    Lives here, torch-free, so that a spawned decoding worker imports numpy and the decoders
+    only, not the model.
+    """
+    started = time.perf_counter()
+    try:
+        audio = decode_audio(path, sample_rate)
+    except AudioDecodeError as error:
+        return None, str(error), time.perf_counter() - started
+    except Exception as error:  # a decoder bug must cost one track, not the run
+        message = f"{Path(path).name}: {type(error).__name__}: {error}"
+        return None, message, time.perf_counter() - started
+    return audio, None, time.perf_counter() - started

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,13 +21,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, DecodedAudio, decode_audio
+from .audio import DecodedAudio, decode_audio, decode_or_error
 from .checkpoint import load_checkpoint
 from .config import LGFNConfig
 from .lyrics import Lyrics, line_end_times
 from .model import LGFN, LyricsBatch
 from .outputs import TrackPrediction, WindowPrediction
 from .windows import cut_windows
+
+
+@dataclass
+class PredictorStats:
+    """Where the time went (seconds), summed over the tracks predicted since the last reset.
+
+    ``decode_s`` is measured inside the decoding workers (CPU time of all of them together,
+    so with several workers it can exceed the wall time); ``text_s`` and ``model_s`` are wall
+    time in this process (``model_s`` includes log-mel, which runs inside the model).
+    """
+
+    tracks: int = 0
+    failed: int = 0
+    windows: int = 0
+    audio_seconds: float = 0.0
+    decode_s: float = 0.0
+    text_s: float = 0.0
+    model_s: float = 0.0
 
 
 class DeviceError(Exception):
@@ -103,6 +122,7 @@ class Predictor:
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
         self._text_encoder = text_encoder
+        self.stats = PredictorStats()
 
     @classmethod
     def load(
@@ -149,9 +169,7 @@ class Predictor:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def _decode_stream(
-        self, inputs: Iterator[TrackInput]
-    ) -> Iterator[tuple[TrackInput, DecodedAudio | None, str | None]]:
+    def _decode_stream(self, inputs: Iterator[TrackInput]) -> Iterator[_Decoded]:
         rate = self.config.audio.sample_rate
         if self.workers == 0:
             for item in inputs:
@@ -163,7 +181,7 @@ class Predictor:
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             queue: deque[tuple[TrackInput, Future]] = deque()
             for item in inputs:
-                queue.append((item, pool.submit(_decode_or_error, item, rate)))
+                queue.append((item, pool.submit(decode_or_error, item.audio, rate)))
                 while len(queue) >= lookahead:
                     yield _result_of(*queue.popleft())
             while queue:
@@ -173,20 +191,23 @@ class Predictor:
 
     def _batched(
         self,
-        decoded: Iterator[tuple[TrackInput, DecodedAudio | None, str | None]],
+        decoded: Iterator[_Decoded],
         on_decoded: Callable[[TrackInput], None] | None,
     ) -> Iterator[TrackResult]:
         waiting: list[_PendingTrack | TrackResult] = []
         queued_windows = 0
-        for index, (item, audio, error) in enumerate(decoded):
+        for index, (item, audio, error, seconds) in enumerate(decoded):
+            self.stats.decode_s += seconds
             if on_decoded is not None:
                 on_decoded(item)
             if audio is None:
+                self.stats.failed += 1
                 waiting.append(TrackResult(item, error=error))
             else:
                 try:
                     pending = self._prepare(index, item, audio)
                 except Exception as failure:  # bad lyrics must not stop the run
+                    self.stats.failed += 1
                     waiting.append(TrackResult(item, error=f"{item.audio}: {failure}"))
                 else:
                     waiting.append(pending)
@@ -241,6 +262,7 @@ class Predictor:
 
     @torch.inference_mode()
     def _forward(self, batch: list[tuple[_PendingTrack, int, int]]) -> None:
+        started = time.perf_counter()
         device = self.device
         waves = np.concatenate([t.windows[a:b] for t, a, b in batch])
         starts = np.concatenate([t.starts[a:b] for t, a, b in batch])
@@ -278,6 +300,8 @@ class Predictor:
                 }
             )
             offset += n
+        self.stats.windows += offset
+        self.stats.model_s += time.perf_counter() - started
 
     # -- per-track preparation and aggregation ---------------------------------------------
 
@@ -291,7 +315,9 @@ class Predictor:
             kept = lyrics.lines[: self.config.max_lines]
             lines = [line.text for line in kept]
             synced = all(line.start is not None for line in kept)
+            started = time.perf_counter()
             embeddings = self.text_encoder.encode(lines).float().cpu()
+            self.stats.text_s += time.perf_counter() - started
             if synced:
                 line_starts = [float(line.start) for line in kept]  # type: ignore[arg-type]
                 ends = line_end_times(line_starts, audio.duration)
@@ -330,6 +356,8 @@ class Predictor:
             for i, start in enumerate(track.starts)
         ]
         probabilities = _label_dict(labels, track_p)
+        self.stats.tracks += 1
+        self.stats.audio_seconds += float(track.audio.duration)
         return TrackPrediction(
             mood=max(probabilities, key=probabilities.__getitem__),
             probabilities=probabilities,
@@ -377,21 +405,16 @@ def _stack_lyrics(parts: list[tuple[LyricsBatch | None, int]], text_dim: int) ->
     return LyricsBatch(torch.cat(embeddings), torch.cat(masks), torch.cat(starts), torch.cat(ends))
 
 
-def _decode_or_error(
-    item: TrackInput, sample_rate: int
-) -> tuple[TrackInput, DecodedAudio | None, str | None]:
-    try:
-        return item, decode_audio(item.audio, sample_rate), None
-    except AudioDecodeError as error:
-        return item, None, str(error)
-    except Exception as error:  # a decoder bug must cost one track, not the run
-        return item, None, f"{item.audio}: {type(error).__name__}: {error}"
+# (input, decoded audio or None, one-line error or None, seconds spent decoding)
+_Decoded = tuple[TrackInput, DecodedAudio | None, str | None, float]
 
 
-def _result_of(
-    item: TrackInput, future: Future
-) -> tuple[TrackInput, DecodedAudio | None, str | None]:
+def _decode_or_error(item: TrackInput, sample_rate: int) -> _Decoded:
+    return (item, *decode_or_error(item.audio, sample_rate))
+
+
+def _result_of(item: TrackInput, future: Future) -> _Decoded:
     try:
-        return future.result()
+        return (item, *future.result())
     except Exception as error:  # the worker process died (e.g. killed for memory)
-        return item, None, f"{item.audio}: decoder process failed ({type(error).__name__})"
+        return item, None, f"{item.audio}: decoder process failed ({type(error).__name__})", 0.0
