@@ -1,0 +1,195 @@
+"""A real beets library in a temp dir, the emotion plugin loaded, the real CLI in-process.
+
+The model is a tiny random-weight LGFN checkpoint written once per session; the plugin's
+per-process model cache means it (and the lyrics encoder) loads once for the whole run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+from unittest.mock import Mock, patch
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+import beets  # noqa: E402
+import beets.plugins  # noqa: E402
+import beets.ui  # noqa: E402
+from audio_factory import make_audio_file  # noqa: E402
+from beets.library import Item, Library  # noqa: E402
+from beets.test.helper import ConfigMixin  # noqa: E402
+from beets.util import cached_classproperty  # noqa: E402
+from mediafile import MediaFile  # noqa: E402
+
+TEST_MODEL_VERSION = "lgfn-test-tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lgfn_model.testing import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoint"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second model version, for "a new model re-analyses" tests."""
+    from lgfn_model.testing import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(
+        tmp_path_factory.mktemp("checkpoint2"), seed=1, version="lgfn-test-v2"
+    )
+
+
+class BeetsEnv:
+    """One isolated beets setup: config, library on disk, music folder, input folder."""
+
+    def __init__(self, root: Path, checkpoint: Path) -> None:
+        self.root = root
+        self.incoming = root / "incoming"
+        self.incoming.mkdir()
+        self.music = root / "music"
+        self.music.mkdir()
+        config = beets.config
+        config.clear()
+        config._materialized = True
+        config.sources.extend(ConfigMixin.default_config_sources())
+        config["verbose"] = 0
+        config["directory"] = str(self.music)
+        config["library"] = str(root / "library.db")
+        config["plugins"] = ["emotion"]
+        config["import"].set(
+            {"write": True, "copy": True, "quiet": True, "quiet_fallback": "asis", "log": None}
+        )
+        config["emotion"].set(
+            {
+                "checkpoint": str(checkpoint),
+                "workers": 0,
+                "batch_size": 16,
+                "lyrics_sources": ["beets", "lrc", "embedded"],
+                "lyrics_threads": 2,
+                "lyrics_timeout": 2.0,
+            }
+        )
+        self.lib: Library | None = None
+
+    def configure(self, **options: Any) -> None:
+        for key, value in options.items():
+            beets.config["emotion"][key] = value
+
+    def start(self) -> BeetsEnv:
+        self.lib = Library(str(self.root / "library.db"), str(self.music))
+        beets.plugins.load_plugins()
+        cached_classproperty.cache.clear()
+        return self
+
+    def restart(self, **options: Any) -> None:
+        """Reload the plugin with new options (a new beets process would do the same)."""
+        unload_plugins()
+        self.configure(**options)
+        beets.plugins.load_plugins()
+        cached_classproperty.cache.clear()
+
+    @property
+    def plugin(self) -> Any:
+        return next(p for p in beets.plugins.find_plugins() if p.name == "emotion")
+
+    def run(self, *args: str) -> str:
+        """``beet ARGS`` in-process; returns what it printed on stdout."""
+        assert self.lib is not None
+        sys.argv = ["beet", *args]
+        out = io.StringIO()
+        with (
+            patch.object(self.lib, "_close", Mock()),
+            patch("beets.ui._open_library", return_value=self.lib),
+            redirect_stdout(out),
+        ):
+            beets.ui._raw_main(list(args))
+        return out.getvalue()
+
+    def make_track(
+        self,
+        name: str,
+        title: str = "",
+        artist: str = "Test Artist",
+        album: str = "Test Album",
+        track: int = 1,
+        seconds: float = 3.0,
+        kind: str = "tone",
+        lrc: str | None = None,
+        folder: Path | None = None,
+        **tags: Any,
+    ) -> Path:
+        """An audio file with real tags (format from the name's extension) in ``incoming``."""
+        folder = folder or self.incoming
+        folder.mkdir(parents=True, exist_ok=True)
+        path = make_audio_file(folder / name, seconds=seconds, kind=kind)
+        media = MediaFile(str(path))
+        media.update(
+            {
+                "title": title or Path(name).stem,
+                "artist": artist,
+                "album": album,
+                "track": track,
+                **tags,
+            }
+        )
+        media.save()
+        if lrc is not None:
+            path.with_suffix(".lrc").write_text(lrc, encoding="utf-8")
+        return path
+
+    def add(self, *paths: Path, album: bool = False) -> list[Item]:
+        """Put files in the library where they are (no import, no copy)."""
+        assert self.lib is not None
+        items = [Item.from_path(str(path)) for path in paths]
+        if album:
+            self.lib.add_album(items)
+        else:
+            for item in items:
+                self.lib.add(item)
+        return items
+
+    def items(self, query: str = "") -> list[Item]:
+        assert self.lib is not None
+        return list(self.lib.items(query))
+
+    def close(self) -> None:
+        unload_plugins()
+        if self.lib is not None:
+            self.lib._close()
+
+
+def unload_plugins() -> None:
+    beets.plugins.BeetsPlugin.listeners.clear()
+    beets.plugins.BeetsPlugin._raw_listeners.clear()
+    beets.plugins._instances.clear()
+    cached_classproperty.cache.clear()
+
+
+@pytest.fixture
+def env(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BeetsEnv]:
+    monkeypatch.setenv("BEETSDIR", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    setup = BeetsEnv(tmp_path, tiny_checkpoint)
+    setup.start()
+    try:
+        yield setup
+    finally:
+        setup.close()
+
+
+def file_bytes(path: Path) -> bytes:
+    return Path(os.fsdecode(path)).read_bytes()
