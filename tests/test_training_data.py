@@ -37,7 +37,9 @@ def _touch(path: Path, text: str = "x") -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def make_root(tmp_path: Path, n_4q: int = 10, n_mirex: int = 10, n_nju: int = 5, shuffle: int | None = None) -> Path:
+def make_root(
+    tmp_path: Path, n_4q: int = 10, n_mirex: int = 10, n_nju: int = 5, shuffle: int | None = None
+) -> Path:
     """A fake data root: n_4q clips per quadrant, n_mirex per cluster, n_nju per mood and split.
 
     Audio/lyrics files hold placeholder bytes (the readers only check that they exist).
@@ -51,7 +53,9 @@ def make_root(tmp_path: Path, n_4q: int = 10, n_mirex: int = 10, n_nju: int = 5,
             song = f"MT{q}{i:04d}"
             rel = f"audio/Q{q}/{song}.opus"
             _touch(root / "4q" / rel)
-            rows_4q.append([song, f"Q{q}", f"Artist {q}-{i}", f"Song {q}-{i}", "Moody", "Rock", rel])
+            rows_4q.append(
+                [song, f"Q{q}", f"Artist {q}-{i}", f"Song {q}-{i}", "Moody", "Rock", rel]
+            )
     rows_4q[0][2:4] = ["The Band Foo", "Shared Song"]
     rows_4q[n_4q][2:4] = ["Bar", "Other Song (Live)"]
     rows_mirex = []
@@ -64,7 +68,19 @@ def make_root(tmp_path: Path, n_4q: int = 10, n_mirex: int = 10, n_nju: int = 5,
             if i % 2 == 0:
                 lyrics = f"lyrics/{ident}.txt"
                 _touch(root / "mirex" / lyrics, "la la la\nsecond line\n")
-            rows_mirex.append([ident, str(c), "Mood", f"Mx, Artist{c}{i}", f"Tune {c}-{i}", "Album", "2000", audio, lyrics])
+            rows_mirex.append(
+                [
+                    ident,
+                    str(c),
+                    "Mood",
+                    f"Mx, Artist{c}{i}",
+                    f"Tune {c}-{i}",
+                    "Album",
+                    "2000",
+                    audio,
+                    lyrics,
+                ]
+            )
     rows_mirex[0][3:5] = ["Foo, Band", "Shared Song"]
     rows_mirex[4 * n_mirex][3:5] = ["Bar [1]", "Other Song"]
     rows_nju = []
@@ -79,9 +95,16 @@ def make_root(tmp_path: Path, n_4q: int = 10, n_mirex: int = 10, n_nju: int = 5,
     if shuffle is not None:
         for rows in (rows_4q, rows_mirex, rows_nju):
             random.Random(shuffle).shuffle(rows)
-    _write_csv(root / "4q/labels.csv", ["song", "quadrant", "artist", "title", "moods", "genres", "path"], rows_4q)
-    _write_csv(root / "mirex/labels.csv",
-               ["id", "cluster", "mood", "artist", "title", "album", "year", "audio", "lyrics"], rows_mirex)
+    _write_csv(
+        root / "4q/labels.csv",
+        ["song", "quadrant", "artist", "title", "moods", "genres", "path"],
+        rows_4q,
+    )
+    _write_csv(
+        root / "mirex/labels.csv",
+        ["id", "cluster", "mood", "artist", "title", "album", "year", "audio", "lyrics"],
+        rows_mirex,
+    )
     _write_csv(root / "nju/labels.csv", ["file", "mood", "split", "title", "artist"], rows_nju)
     return root
 
@@ -118,7 +141,11 @@ def test_mirex_clusters_and_partial_labels(root: Path) -> None:
     ex = by_id(load_examples(root, ["mirex"]))
     assert (ex["mirex:101"].mood, ex["mirex:101"].valence, ex["mirex:101"].arousal) == (HAPPY, 1, 1)
     assert (ex["mirex:301"].mood, ex["mirex:301"].valence, ex["mirex:301"].arousal) == (SAD, -1, -1)
-    assert (ex["mirex:501"].mood, ex["mirex:501"].valence, ex["mirex:501"].arousal) == (ANGRY, -1, 1)
+    assert (ex["mirex:501"].mood, ex["mirex:501"].valence, ex["mirex:501"].arousal) == (
+        ANGRY,
+        -1,
+        1,
+    )
     for cluster in (2, 4):
         e = ex[f"mirex:{cluster}01"]
         assert (e.mood, e.valence, e.arousal) == (None, 1.0, None)
@@ -210,7 +237,11 @@ def test_manifest_errors(tmp_path: Path, row: list[str], message: str) -> None:
 
 
 def test_parse_signed() -> None:
-    assert parse_signed("+") == 1.0 and parse_signed("negative") == -1.0 and parse_signed("High") == 1.0
+    assert (
+        parse_signed("+") == 1.0
+        and parse_signed("negative") == -1.0
+        and parse_signed("High") == 1.0
+    )
     assert parse_signed("") is None and parse_signed("nan") is None and parse_signed(None) is None
     assert parse_signed("-0.25") == -0.25
 
@@ -282,7 +313,9 @@ def test_heldout_split_stable_when_a_set_is_missing(tmp_path: Path) -> None:
     root = make_root(tmp_path)
     everything = heldout_split(load_examples(root))
     only_4q = heldout_split(load_examples(root, ["4q"]))
-    test_4q = {e.id for e in everything.test if e.dataset == "4q" and not e.title.startswith("Shared")}
+    test_4q = {
+        e.id for e in everything.test if e.dataset == "4q" and not e.title.startswith("Shared")
+    }
     assert test_4q <= {e.id for e in only_4q.test}
 
 
@@ -305,4 +338,6 @@ def test_low_label(root: Path) -> None:
     assert {(e.dataset, e.label) for e in kept} == {(e.dataset, e.label) for e in train}
     assert low_label(train, 0.3, seed=1) == reduced
     assert low_label(train, 0.3, seed=2) != reduced
-    assert all(e.audio == f.audio and e.lyrics == f.lyrics for e, f in zip(train, reduced, strict=True))
+    assert all(
+        e.audio == f.audio and e.lyrics == f.lyrics for e, f in zip(train, reduced, strict=True)
+    )

@@ -69,7 +69,9 @@ def test_sign_metrics_partial_labels() -> None:
     result = sign_metrics(truth, p)
     assert result["n"] == 4 and result["n_positive"] == 2
     assert result["accuracy"] == pytest.approx(2 / 4)
-    assert result["roc_auc"] == pytest.approx(roc_auc([True, False, True, False], [0.9, 0.4, 0.3, 0.6]))
+    assert result["roc_auc"] == pytest.approx(
+        roc_auc([True, False, True, False], [0.9, 0.4, 0.3, 0.6])
+    )
     assert sign_metrics([None, None], np.array([0.5, 0.5]))["accuracy"] is None
 
 

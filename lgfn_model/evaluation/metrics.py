@@ -87,20 +87,28 @@ def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def mood_metrics(
-    truth: Sequence[int | None] | np.ndarray, probs: np.ndarray | None, labels: Sequence[str] = MOODS
+    truth: Sequence[int | None] | np.ndarray,
+    probs: np.ndarray | None,
+    labels: Sequence[str] = MOODS,
 ) -> dict[str, Any]:
     truth = _as_mood_truth(truth)
     keep = truth >= 0
     n = int(keep.sum())
-    result: dict[str, Any] = {"n": n, "accuracy": None, "macro_f1": None,
-                              "per_class_f1": {name: None for name in labels},
-                              "support": {name: int((truth == k).sum()) for k, name in enumerate(labels)},
-                              "confusion": None}
+    result: dict[str, Any] = {
+        "n": n,
+        "accuracy": None,
+        "macro_f1": None,
+        "per_class_f1": {name: None for name in labels},
+        "support": {name: int((truth == k).sum()) for k, name in enumerate(labels)},
+        "confusion": None,
+    }
     if probs is None or n == 0:
         return result
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (truth.size, len(labels)):
-        raise ValueError(f"mood probabilities have shape {probs.shape}, expected {(truth.size, len(labels))}")
+        raise ValueError(
+            f"mood probabilities have shape {probs.shape}, expected {(truth.size, len(labels))}"
+        )
     predicted = probs[keep].argmax(axis=1)
     matrix = confusion_matrix(truth[keep], predicted, len(labels))
     f1 = f1_per_class(matrix)
@@ -114,13 +122,19 @@ def mood_metrics(
     return result
 
 
-def sign_metrics(truth: Sequence[float | None] | np.ndarray, p_positive: np.ndarray | None) -> dict[str, Any]:
+def sign_metrics(
+    truth: Sequence[float | None] | np.ndarray, p_positive: np.ndarray | None
+) -> dict[str, Any]:
     """Accuracy of sign(p - 0.5) and ROC-AUC of P(positive) over the examples with a sign."""
     signs = _as_sign_truth(truth)
     keep = signs != 0
     n = int(keep.sum())
-    result: dict[str, Any] = {"n": n, "n_positive": int((signs > 0).sum()), "accuracy": None,
-                              "roc_auc": None}
+    result: dict[str, Any] = {
+        "n": n,
+        "n_positive": int((signs > 0).sum()),
+        "accuracy": None,
+        "roc_auc": None,
+    }
     if p_positive is None or n == 0:
         return result
     p = np.asarray(p_positive, dtype=np.float64)
@@ -168,8 +182,12 @@ def evaluate_examples(
         has = np.array([bool(getattr(e, "has_lyrics", False)) for e in examples], dtype=bool)
         subsets = {"all": np.ones(n, dtype=bool), "with lyrics": has, "without lyrics": ~has}
     mood_truth = _as_mood_truth([e.mood for e in examples])
-    valence_truth = np.array([np.nan if e.valence is None else e.valence for e in examples], dtype=float)
-    arousal_truth = np.array([np.nan if e.arousal is None else e.arousal for e in examples], dtype=float)
+    valence_truth = np.array(
+        [np.nan if e.valence is None else e.valence for e in examples], dtype=float
+    )
+    arousal_truth = np.array(
+        [np.nan if e.arousal is None else e.arousal for e in examples], dtype=float
+    )
 
     def take(values: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
         return None if values is None else np.asarray(values)[mask]
@@ -178,13 +196,20 @@ def evaluate_examples(
     for name, mask in subsets.items():
         mask = np.asarray(mask, dtype=bool)
         results[name] = compute_metrics(
-            mood_truth[mask], take(mood_probs, mask), valence_truth[mask], take(p_valence, mask),
-            arousal_truth[mask], take(p_arousal, mask), labels,
+            mood_truth[mask],
+            take(mood_probs, mask),
+            valence_truth[mask],
+            take(p_valence, mask),
+            arousal_truth[mask],
+            take(p_arousal, mask),
+            labels,
         )
     return results
 
 
-def agreement(first: Sequence[int] | np.ndarray, second: Sequence[int] | np.ndarray) -> float | None:
+def agreement(
+    first: Sequence[int] | np.ndarray, second: Sequence[int] | np.ndarray
+) -> float | None:
     """Share of positions where two predicted label sequences agree (robustness checks)."""
     a, b = np.asarray(first), np.asarray(second)
     if a.shape != b.shape:
@@ -200,20 +225,24 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def format_section(name: str, result: Mapping[str, Any], labels: Sequence[str] = MOODS) -> str:
-    mood, valence, arousal = result["mood"], result["valence"], result["arousal"]
+    mood = result["mood"]
     lines = [f"== {name} (n={result['n']})"]
     lines.append(
-        f"mood     n={mood['n']:<5} accuracy {_fmt(mood['accuracy'])}  macro-F1 {_fmt(mood['macro_f1'])}"
+        f"mood     n={mood['n']:<5} accuracy {_fmt(mood['accuracy'])}"
+        f"  macro-F1 {_fmt(mood['macro_f1'])}"
     )
-    for key, title in (("valence", "valence"), ("arousal", "arousal")):
+    for key in ("valence", "arousal"):
         part = result[key]
         lines.append(
-            f"{title:<8} n={part['n']:<5} accuracy {_fmt(part['accuracy'])}  ROC-AUC {_fmt(part['roc_auc'])}"
+            f"{key:<8} n={part['n']:<5} accuracy {_fmt(part['accuracy'])}"
+            f"  ROC-AUC {_fmt(part['roc_auc'])}"
         )
     if mood["confusion"] is not None:
         width = max(8, *(len(label) + 1 for label in labels))
         lines.append("")
-        lines.append(" " * width + "".join(f"{label:>{width}}" for label in labels) + f"{'F1':>8}{'n':>6}")
+        lines.append(
+            " " * width + "".join(f"{label:>{width}}" for label in labels) + f"{'F1':>8}{'n':>6}"
+        )
         for k, label in enumerate(labels):
             row = "".join(f"{count:>{width}}" for count in mood["confusion"][k])
             lines.append(

@@ -86,7 +86,10 @@ def _banks() -> _Banks:
             chroma[f, int(nearest) % 12] = np.cos(np.pi * (pitch[f] - nearest) / 2.0) ** 2
         edges = [0, 200, 400, 800, 1600, 3200, SAMPLE_RATE / 2]
         octaves = [
-            (int(np.searchsorted(freqs, lo)), max(int(np.searchsorted(freqs, hi)), int(np.searchsorted(freqs, lo)) + 2))
+            (
+                int(np.searchsorted(freqs, lo)),
+                max(int(np.searchsorted(freqs, hi)), int(np.searchsorted(freqs, lo)) + 2),
+            )
             for lo, hi in zip(edges[:-1], edges[1:], strict=True)
         ]
         _BANKS = _Banks(mel, dct, chroma, octaves, freqs)
@@ -99,7 +102,9 @@ def _stft_power(samples: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     if x.numel() < N_FFT:
         x = torch.nn.functional.pad(x, (0, N_FFT - x.numel()))
-    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True)
+    spec = torch.stft(
+        x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True
+    )
     return (spec.abs() ** 2).numpy().astype(np.float64)  # (F, T)
 
 
@@ -129,8 +134,18 @@ def spectral_features(samples: np.ndarray) -> np.ndarray:
     rolloff = banks.freqs[np.argmax(cumulative >= 0.85 * cumulative[-1:], axis=0)]
     flatness = np.exp(np.log(power + eps).mean(axis=0)) / (power.mean(axis=0) + eps)
     normalised = magnitude / total
-    flux = np.sqrt((np.diff(normalised, axis=1) ** 2).sum(axis=0)) if power.shape[1] > 1 else np.zeros(1)
-    for values, scale in ((centroid, 1e-3), (bandwidth, 1e-3), (rolloff, 1e-3), (flatness, 1.0), (flux, 1.0)):
+    flux = (
+        np.sqrt((np.diff(normalised, axis=1) ** 2).sum(axis=0))
+        if power.shape[1] > 1
+        else np.zeros(1)
+    )
+    for values, scale in (
+        (centroid, 1e-3),
+        (bandwidth, 1e-3),
+        (rolloff, 1e-3),
+        (flatness, 1.0),
+        (flux, 1.0),
+    ):
         out += _stats(values * scale)
 
     contrast = []
@@ -141,13 +156,26 @@ def spectral_features(samples: np.ndarray) -> np.ndarray:
     out += _stats(np.array(contrast), axis=1)
 
     rms_db = 10.0 * np.log10(power.mean(axis=0) + eps)
-    out += [rms_db.mean(), rms_db.std(), np.percentile(rms_db, 10), np.percentile(rms_db, 90),
-            float(np.mean(rms_db < rms_db.mean()))]
-    frames = samples[: len(samples) // HOP * HOP].reshape(-1, HOP) if len(samples) >= HOP else samples[None, :]
+    out += [
+        rms_db.mean(),
+        rms_db.std(),
+        np.percentile(rms_db, 10),
+        np.percentile(rms_db, 90),
+        float(np.mean(rms_db < rms_db.mean())),
+    ]
+    frames = (
+        samples[: len(samples) // HOP * HOP].reshape(-1, HOP)
+        if len(samples) >= HOP
+        else samples[None, :]
+    )
     zcr = np.mean(np.abs(np.diff(np.signbit(frames).astype(np.int8), axis=1)), axis=1)
     out += _stats(zcr)
 
-    onset = np.maximum(np.diff(log_mel, axis=1), 0.0).mean(axis=0) if log_mel.shape[1] > 1 else np.zeros(2)
+    onset = (
+        np.maximum(np.diff(log_mel, axis=1), 0.0).mean(axis=0)
+        if log_mel.shape[1] > 1
+        else np.zeros(2)
+    )
     out += _stats(onset)
     out += _tempo(onset)
 
@@ -191,9 +219,11 @@ def feature_matrix(examples: Sequence[Example], cache: FeatureCache) -> np.ndarr
 
 
 class SpectralBaseline:
-    """Three logistic regressions over :func:`spectral_features` (fit, then predict probabilities)."""
+    """Three logistic regressions over :func:`spectral_features`: fit, then predict."""
 
-    def __init__(self, c_grid: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0) -> None:
+    def __init__(
+        self, c_grid: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0), seed: int = 0
+    ) -> None:
         self.c_grid = tuple(c_grid)
         self.seed = seed
         self.models: dict[str, Any] = {}
@@ -212,8 +242,11 @@ class SpectralBaseline:
         folds = min(5, int(np.bincount(y).min()))
         if folds >= 2 and len(self.c_grid) > 1:
             search = GridSearchCV(
-                pipeline, {"logisticregression__C": list(self.c_grid)},
-                cv=StratifiedKFold(folds, shuffle=True, random_state=self.seed), scoring="accuracy", n_jobs=1,
+                pipeline,
+                {"logisticregression__C": list(self.c_grid)},
+                cv=StratifiedKFold(folds, shuffle=True, random_state=self.seed),
+                scoring="accuracy",
+                n_jobs=1,
             )
             search.fit(x, y)
             self.models[name] = search.best_estimator_
@@ -233,8 +266,10 @@ class SpectralBaseline:
             self._fit_one(name, x[keep], (signs[keep] > 0).astype(np.int64))
         return self
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """(mood probabilities (n, 4), P(positive valence), P(high arousal)); None for a skipped head."""
+    def predict(
+        self, x: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(mood probabilities (n, 4), P(positive valence), P(high arousal)); None: head skipped."""
         mood = None
         if "mood" in self.models:
             model = self.models["mood"]
@@ -243,7 +278,9 @@ class SpectralBaseline:
         out = [mood]
         for name in ("valence", "arousal"):
             model = self.models.get(name)
-            out.append(None if model is None else model.predict_proba(x)[:, list(model.classes_).index(1)])
+            out.append(
+                None if model is None else model.predict_proba(x)[:, list(model.classes_).index(1)]
+            )
         return out[0], out[1], out[2]
 
 
@@ -274,25 +311,40 @@ def run_baseline(
     started = time.perf_counter()
     x_train = feature_matrix(train, cache)
     x_test = feature_matrix(test, cache)
-    log.info("features of %d clips in %.1f s", len(train) + len(test), time.perf_counter() - started)
+    log.info(
+        "features of %d clips in %.1f s", len(train) + len(test), time.perf_counter() - started
+    )
     model = SpectralBaseline(seed=seed).fit(x_train, train)
     mood, valence, arousal = model.predict(x_test)
     has_lyrics = np.array([e.has_lyrics for e in test])
     datasets = sorted({e.dataset for e in test})
-    subsets = {"all": np.ones(len(test), dtype=bool), "with lyrics": has_lyrics, "without lyrics": ~has_lyrics}
+    subsets = {
+        "all": np.ones(len(test), dtype=bool),
+        "with lyrics": has_lyrics,
+        "without lyrics": ~has_lyrics,
+    }
     subsets.update({f"dataset {d}": np.array([e.dataset == d for e in test]) for d in datasets})
     results = evaluate_examples(test, mood, valence, arousal, subsets)
     note = (
-        f"spectral baseline ({x_train.shape[1]} features, logistic regression, C={model.chosen_c}); "
+        f"spectral baseline ({x_train.shape[1]} features, logistic regression, "
+        f"C={model.chosen_c}); "
         f"split {split_name}: {len(train)} train / {len(test)} test clips with audio"
-        + (f"; labels kept on {low_label_fraction:.0%} of training clips" if low_label_fraction else "")
+        + (
+            f"; labels kept on {low_label_fraction:.0%} of training clips"
+            if low_label_fraction
+            else ""
+        )
     )
     return results, note
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lgfn_model.training.baseline", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, type=Path, help="data root (4q/, mirex/, nju/) or manifest CSV")
+    parser = argparse.ArgumentParser(
+        prog="python -m lgfn_model.training.baseline", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--data", required=True, type=Path, help="data root (4q/, mirex/, nju/) or manifest CSV"
+    )
     parser.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     parser.add_argument("--split", default="heldout", choices=("heldout", "cross-dataset"))
     parser.add_argument("--workers", type=int, default=2)
@@ -306,7 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     from lgfn_model.evaluation.metrics import format_report, to_json
 
-    results, note = run_baseline(args.data, args.cache, args.split, args.workers, args.low_label, args.seed)
+    results, note = run_baseline(
+        args.data, args.cache, args.split, args.workers, args.low_label, args.seed
+    )
     sys.stdout.write(format_report(results, note))
     if args.json:
         args.json.write_text(to_json({"note": note, "results": results}))

@@ -62,7 +62,9 @@ def _to_float16(samples: np.ndarray) -> np.ndarray:
     return np.asarray(samples, dtype=np.float16)
 
 
-def _decode_job(source: str, target: str, sample_rate: int, max_seconds: float | None) -> str | None:
+def _decode_job(
+    source: str, target: str, sample_rate: int, max_seconds: float | None
+) -> str | None:
     """Decode one file into the cache (runs in a worker process). Returns an error or None."""
     from lgfn_model.audio import decode_audio
 
@@ -108,14 +110,17 @@ class FeatureCache:
     def audio_file(self, source: str | os.PathLike[str]) -> Path:
         path = Path(source).resolve()
         stat = path.stat()
-        key = _digest(CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, self.sample_rate,
-                      self.max_seconds)
+        key = _digest(
+            CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, self.sample_rate, self.max_seconds
+        )
         return self.root / f"audio-{self.sample_rate}" / key[:2] / f"{key}.npy"
 
     def has_audio(self, source: str | os.PathLike[str]) -> bool:
         return self.audio_file(source).is_file()
 
-    def load_audio(self, source: str | os.PathLike[str], *, decode_missing: bool = True) -> np.ndarray:
+    def load_audio(
+        self, source: str | os.PathLike[str], *, decode_missing: bool = True
+    ) -> np.ndarray:
         """Mono float32 samples of ``source`` at ``sample_rate`` (decoded now if not cached)."""
         target = self.audio_file(source)
         if not target.is_file():
@@ -176,15 +181,21 @@ class FeatureCache:
         from lgfn_model import lyrics as lyrics_module
 
         data = Path(source).read_bytes()
-        key = _digest(CACHE_VERSION, encoder_name, hashlib.sha1(data).hexdigest(),
-                      lyrics_module.MAX_LINE_CHARS)
+        key = _digest(
+            CACHE_VERSION,
+            encoder_name,
+            hashlib.sha1(data).hexdigest(),
+            lyrics_module.MAX_LINE_CHARS,
+        )
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in encoder_name)
         return self.root / f"lyrics-{safe}" / key[:2] / f"{key}.npz"
 
     def load_lyrics(self, source: str | os.PathLike[str], encoder_name: str) -> LyricFeatures:
         target = self.lyrics_file(source, encoder_name)
         with np.load(target, allow_pickle=False) as data:
-            return LyricFeatures(data["embeddings"].astype(np.float32), data["starts"].astype(np.float32))
+            return LyricFeatures(
+                data["embeddings"].astype(np.float32), data["starts"].astype(np.float32)
+            )
 
     def ensure_lyrics(
         self,
@@ -192,6 +203,7 @@ class FeatureCache:
         encoder_name: str,
         encode: Callable[[Sequence[str]], np.ndarray] | None = None,
         batch_lines: int = 256,
+        device: str = "cpu",
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[Path, str]:
         """Embed the lines of every lyrics file not yet cached; returns {source: error}.
@@ -214,13 +226,14 @@ class FeatureCache:
                 errors[source] = f"{type(exc).__name__}: {exc}"
                 continue
             starts = np.array(
-                [np.nan if line.start is None else line.start for line in parsed.lines], dtype=np.float32
+                [np.nan if line.start is None else line.start for line in parsed.lines],
+                dtype=np.float32,
             )
             pending.append((source, target, parsed.texts, starts))
         if not pending:
             return errors
         if encode is None:
-            encode = load_encoder(encoder_name)
+            encode = load_encoder(encoder_name, device)
         unique = list(dict.fromkeys(text for _, _, texts, _ in pending for text in texts))
         log.info("embedding %d distinct lines of %d lyrics files", len(unique), len(pending))
         vectors: dict[str, np.ndarray] = {}
@@ -228,7 +241,9 @@ class FeatureCache:
             chunk = unique[begin : begin + batch_lines]
             out = np.asarray(encode(chunk), dtype=np.float32)
             if out.shape[0] != len(chunk):
-                raise RuntimeError(f"encoder returned {out.shape[0]} vectors for {len(chunk)} lines")
+                raise RuntimeError(
+                    f"encoder returned {out.shape[0]} vectors for {len(chunk)} lines"
+                )
             vectors.update(zip(chunk, out, strict=True))
             if progress:
                 progress(min(begin + batch_lines, len(unique)), len(unique))
@@ -252,11 +267,14 @@ def _save_npz(path: Path, embeddings: np.ndarray, starts: np.ndarray) -> None:
         np.savez(handle, embeddings=embeddings, starts=starts)
 
 
-def load_encoder(name: str) -> Callable[[Sequence[str]], np.ndarray]:
+def load_encoder(name: str, device: str = "cpu") -> Callable[[Sequence[str]], np.ndarray]:
     """The project's text encoder ``name`` as a lines -> (N, dim) float32 function."""
-    from lgfn_model.text_encoder import load_text_encoder  # written beside the model
+    from lgfn_model.text import load_text_encoder
 
-    encoder = load_text_encoder(name)
+    # bf16 on a GPU is the encoder's fast path; float32 on the CPU.
+    encoder = load_text_encoder(
+        name, device=device, dtype="bf16" if device.startswith("cuda") else None
+    )
 
     def encode(lines: Sequence[str]) -> np.ndarray:
         out = encoder.encode(list(lines))

@@ -281,7 +281,9 @@ READERS = {"4q": read_4q, "mirex": read_mirex, "nju": read_nju}
 # Generic manifest
 
 
-def read_manifest(path: Path, *, dataset: str | None = None, require_files: bool = True) -> list[Example]:
+def read_manifest(
+    path: Path, *, dataset: str | None = None, require_files: bool = True
+) -> list[Example]:
     """Read a manifest CSV (see the module docstring)."""
     path = Path(path)
     rows = _read_csv(path)
@@ -296,7 +298,9 @@ def read_manifest(path: Path, *, dataset: str | None = None, require_files: bool
         audio_cell, lyrics_cell = row.get("audio", ""), row.get("lyrics", "")
         audio, lyrics = _existing(base, audio_cell), _existing(base, lyrics_cell)
         if require_files and ((audio_cell and audio is None) or (lyrics_cell and lyrics is None)):
-            raise DataError(f"{where}: file not found: {audio_cell if audio is None else lyrics_cell}")
+            raise DataError(
+                f"{where}: file not found: {audio_cell if audio is None else lyrics_cell}"
+            )
         if not audio_cell and not lyrics_cell:
             raise DataError(f"{where}: neither audio nor lyrics")
         mood = mood_index(row["mood"]) if row.get("mood") else None
@@ -381,7 +385,20 @@ def load_examples(data: str | Path, datasets: Sequence[str] | None = None) -> li
 # Duplicates: the same song in several sets (or twice in one)
 
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_STOP = {"the", "and", "his", "her", "band", "orchestra", "feat", "featuring", "with", "des", "los", "las"}
+_STOP = {
+    "the",
+    "and",
+    "his",
+    "her",
+    "band",
+    "orchestra",
+    "feat",
+    "featuring",
+    "with",
+    "des",
+    "los",
+    "las",
+}
 
 
 def _ascii(text: str) -> str:

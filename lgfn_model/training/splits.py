@@ -50,8 +50,10 @@ class Split:
         for side, examples in enumerate((self.train, self.test, self.excluded)):
             for example in examples:
                 counts[(example.dataset, example.label)][side] += 1
-        lines = [f"{self.name}: {len(self.train)} train, {len(self.test)} test"
-                 + (f", {len(self.excluded)} excluded" if self.excluded else "")]
+        lines = [
+            f"{self.name}: {len(self.train)} train, {len(self.test)} test"
+            + (f", {len(self.excluded)} excluded" if self.excluded else "")
+        ]
         lines.append(f"  {'dataset':<8} {'label':<10} {'train':>6} {'test':>6}")
         for (dataset, label), (train, test, excl) in sorted(counts.items()):
             extra = f"  ({excl} excluded)" if excl else ""
@@ -116,7 +118,7 @@ def cross_dataset_split(
     train_sets: Sequence[str] = ("4q", "nju"),
     test_sets: Sequence[str] = ("mirex",),
 ) -> Split:
-    """Train on ``train_sets``, test on ``test_sets``; training drops songs found in the test sets."""
+    """Train on ``train_sets``, test on ``test_sets``; training drops songs that are in both."""
     group_of = duplicate_groups(examples)
     test = [e for e in examples if e.dataset in test_sets]
     test_groups = {group_of[e.id] for e in test}
@@ -143,7 +145,9 @@ def low_label(examples: Sequence[Example], fraction: float = 0.3, seed: int = 0)
         by_stratum[stratum(example)].append(example)
     keep: set[str] = set()
     for group in by_stratum.values():
-        ordered = sorted(group, key=lambda e: (stable_hash(f"{LOW_LABEL_SALT}:{seed}:{e.id}"), e.id))
+        ordered = sorted(
+            group, key=lambda e: (stable_hash(f"{LOW_LABEL_SALT}:{seed}:{e.id}"), e.id)
+        )
         keep.update(e.id for e in ordered[: max(1, round(fraction * len(group)))])
     return [e if e.id in keep else e.without_labels() for e in examples]
 
