@@ -219,14 +219,12 @@ class EmotionPlugin(BeetsPlugin):
             summary = analyzer.run(items, options, albums)
         except ModelUnavailable as error:
             self._import_failed = True
-            self._log.error(
-                "emotion: cannot load the model, no analysis during this import: {}", error
-            )
+            self._log.error("cannot load the model, no analysis during this import: {}", error)
             return
         for reason in summary.failed:
-            self._log.warning("emotion: {}", reason)
+            self._log.warning("{}", reason)
         for line in summary.lines():
-            self._log.info("{}", line)
+            self._log.info("{}", line.removeprefix("emotion: "))
 
     def _adopt_file_tags(self, item: Item) -> None:
         """Values already in the file (from an earlier analysis, or a MOOD set elsewhere)
@@ -262,7 +260,7 @@ class EmotionPlugin(BeetsPlugin):
                         item.mtime = item.current_mtime()
                         item.store(["mtime"])
                 except tags.TagError as error:
-                    self._log.warning("emotion: {}", error)
+                    self._log.warning("{}", error)
             if analyzer is None:
                 continue
             if item.id in analyzer.pending_sidecars:
