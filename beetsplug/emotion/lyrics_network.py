@@ -152,12 +152,13 @@ class _Genius:
     def __init__(self, token: str, timeout: float) -> None:
         import lyricsgenius
 
+        # It logs "No results found" as a warning for every miss; the summary reports those.
+        logging.getLogger("lyricsgenius").setLevel(logging.ERROR)
         self.client = lyricsgenius.Genius(
             token,
             timeout=max(1, int(timeout)),
             retries=0,
             sleep_time=0,
-            verbose=False,
             remove_section_headers=True,
             skip_non_songs=True,
         )
