@@ -81,6 +81,7 @@ class BeetsEnv:
             }
         )
         self.lib: Library | None = None
+        self.last_output = ""
 
     def configure(self, **options: Any) -> None:
         for key, value in options.items():
@@ -108,13 +109,16 @@ class BeetsEnv:
         assert self.lib is not None
         sys.argv = ["beet", *args]
         out = io.StringIO()
-        with (
-            patch.object(self.lib, "_close", Mock()),
-            patch("beets.ui._open_library", return_value=self.lib),
-            redirect_stdout(out),
-        ):
-            beets.ui._raw_main(list(args))
-        return out.getvalue()
+        try:
+            with (
+                patch.object(self.lib, "_close", Mock()),
+                patch("beets.ui._open_library", return_value=self.lib),
+                redirect_stdout(out),
+            ):
+                beets.ui._raw_main(list(args))
+        finally:
+            self.last_output = out.getvalue()  # also when the command raised
+        return self.last_output
 
     def make_track(
         self,

@@ -313,3 +313,27 @@ def test_missing_model_is_one_clear_error(env: BeetsEnv, tmp_path: Path) -> None
     message = str(caught.value)
     assert "\n" not in message and "nowhere" in message and "checkpoint" in message
     assert env.items()[0].get("mood", with_album=False) is None
+
+
+def test_interrupt_keeps_what_was_stored(env: BeetsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from beetsplug.emotion.analysis import Analyzer
+
+    env.add(*(env.make_track(f"{n}.flac", track=n, title=f"T{n}") for n in (1, 2, 3)))
+    original = Analyzer._apply
+    calls: list[int] = []
+
+    def interrupt_second(self: Analyzer, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analyzer, "_apply", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        env.run("emotion")
+    assert "tagged 1, skipped 0, failed 0 (interrupted)" in env.last_output
+    analysed = [i for i in env.items() if i.get("emotion_model", with_album=False)]
+    assert [i.title for i in analysed] == ["T1"]
+
+    monkeypatch.setattr(Analyzer, "_apply", original)
+    assert "tagged 2, skipped 1" in env.run("emotion")  # the next run picks up the rest
