@@ -174,3 +174,22 @@ def test_spectral_baseline_learns_separable_data() -> None:
     signs = np.array([MOOD_SIGNS[MOODS[m]] for m in truth])
     assert ((pv > 0.5) == (signs[:, 0] > 0)).mean() > 0.9
     assert ((pa > 0.5) == (signs[:, 1] > 0)).mean() > 0.9
+
+
+def test_lyrics_probe_features(tmp_path) -> None:
+    from lgfn_model.training.baseline import lyrics_matrix
+    from lgfn_model.training.datasets import Example
+
+    files = []
+    for name, text in (("a.txt", "one\ntwo\n"), ("b.txt", "\n")):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.append(tmp_path / name)
+    cache = FeatureCache(tmp_path / "cache")
+
+    def encode(lines):
+        return np.array([[1.0, len(line)] for line in lines])
+
+    cache.ensure_lyrics(files, "fake", encode=encode)
+    examples = [Example(f"t:{i}", "t", None, f, 0, 1.0, 1.0) for i, f in enumerate(files)]
+    x = lyrics_matrix(examples, cache, "fake")
+    np.testing.assert_allclose(x, [[1.0, 3.0, 1.0, 3.0], [0, 0, 0, 0]])

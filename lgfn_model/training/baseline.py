@@ -15,7 +15,10 @@ mood label), P(positive valence) and P(high arousal) (each on clips with that si
 clusters 2 and 4 train valence). C is chosen by 5-fold cross-validation on the training split.
 
     python -m lgfn_model.training.baseline --data DIR [--split heldout|cross-dataset]
-        [--cache DIR] [--workers 2] [--low-label 0.3] [--json OUT]
+        [--cache DIR] [--workers 2] [--low-label 0.3] [--features spectral|lyrics] [--json OUT]
+
+``--features lyrics`` is not the classic baseline but a reference for the lyrics branch: the
+same regressions over the mean and max of each song's e5 line embeddings.
 """
 
 from __future__ import annotations
@@ -207,11 +210,35 @@ def _best_key(chroma: np.ndarray, profile: np.ndarray) -> float:
 
 
 def feature_matrix(examples: Sequence[Example], cache: FeatureCache) -> np.ndarray:
+    """Spectral features of each example's audio; stored beside the decoded audio in the cache."""
     rows = []
     for i, example in enumerate(examples):
-        rows.append(spectral_features(cache.load_audio(example.audio)))
+        audio_file = cache.audio_file(example.audio)
+        stored = (
+            cache.root / f"spectral-v{FEATURE_VERSION}" / audio_file.parent.name / audio_file.name
+        )
+        if stored.is_file():
+            rows.append(np.load(stored, allow_pickle=False))
+        else:
+            rows.append(spectral_features(cache.load_audio(example.audio)))
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            np.save(stored, rows[-1], allow_pickle=False)
         if (i + 1) % 200 == 0:
             log.info("features: %d/%d", i + 1, len(examples))
+    return np.stack(rows)
+
+
+def lyrics_matrix(
+    examples: Sequence[Example], cache: FeatureCache, encoder: str = "multilingual-e5-small"
+) -> np.ndarray:
+    """Mean and max of each example's lyric line embeddings (the lyrics-only probe)."""
+    rows = []
+    for example in examples:
+        lines = cache.load_lyrics(example.lyrics, encoder).embeddings
+        if len(lines) == 0:
+            rows.append(np.zeros(2 * lines.shape[1]))
+        else:
+            rows.append(np.r_[lines.mean(axis=0), lines.max(axis=0)])
     return np.stack(rows)
 
 
@@ -294,25 +321,39 @@ def run_baseline(
     workers: int = 2,
     low_label_fraction: float | None = None,
     seed: int = 0,
+    features: str = "spectral",
 ) -> tuple[dict[str, dict[str, Any]], str]:
-    """Fit on the split's training clips with audio, measure on its test clips with audio."""
+    """Fit on the split's training examples, measure on its test examples.
+
+    ``features="spectral"`` uses clips with audio; ``"lyrics"`` (a lyrics-only probe: mean and
+    max of the e5 line embeddings) uses examples with lyrics.
+    """
     from lgfn_model.evaluation.metrics import evaluate_examples
 
+    if features not in ("spectral", "lyrics"):
+        raise ValueError(f"unknown features {features!r}")
     examples = load_examples(data)
     split = make_split(split_name, examples)
-    train = [e for e in split.train if e.has_audio]
-    test = [e for e in split.test if e.has_audio]
+    usable = (lambda e: e.has_audio) if features == "spectral" else (lambda e: e.has_lyrics)
+    train = [e for e in split.train if usable(e)]
+    test = [e for e in split.test if usable(e)]
     if low_label_fraction is not None:
         train = [e for e in low_label(train, low_label_fraction, seed) if e.labelled]
     cache = FeatureCache(cache_dir, SAMPLE_RATE)
-    errors = cache.ensure_audio([e.audio for e in train + test], workers=workers)
-    train = [e for e in train if e.audio not in errors]
-    test = [e for e in test if e.audio not in errors]
     started = time.perf_counter()
-    x_train = feature_matrix(train, cache)
-    x_test = feature_matrix(test, cache)
+    if features == "spectral":
+        errors = cache.ensure_audio([e.audio for e in train + test], workers=workers)
+        train = [e for e in train if e.audio not in errors]
+        test = [e for e in test if e.audio not in errors]
+        x_train, x_test = feature_matrix(train, cache), feature_matrix(test, cache)
+    else:
+        encoder = "multilingual-e5-small"
+        errors = cache.ensure_lyrics([e.lyrics for e in train + test], encoder)
+        train = [e for e in train if e.lyrics not in errors]
+        test = [e for e in test if e.lyrics not in errors]
+        x_train, x_test = lyrics_matrix(train, cache, encoder), lyrics_matrix(test, cache, encoder)
     log.info(
-        "features of %d clips in %.1f s", len(train) + len(test), time.perf_counter() - started
+        "features of %d examples in %.1f s", len(train) + len(test), time.perf_counter() - started
     )
     model = SpectralBaseline(seed=seed).fit(x_train, train)
     mood, valence, arousal = model.predict(x_test)
@@ -325,12 +366,12 @@ def run_baseline(
     }
     subsets.update({f"dataset {d}": np.array([e.dataset == d for e in test]) for d in datasets})
     results = evaluate_examples(test, mood, valence, arousal, subsets)
+    what = "spectral baseline" if features == "spectral" else "lyrics-embedding probe"
     note = (
-        f"spectral baseline ({x_train.shape[1]} features, logistic regression, "
-        f"C={model.chosen_c}); "
-        f"split {split_name}: {len(train)} train / {len(test)} test clips with audio"
+        f"{what} ({x_train.shape[1]} features, logistic regression, C={model.chosen_c}); "
+        f"split {split_name}: {len(train)} train / {len(test)} test examples"
         + (
-            f"; labels kept on {low_label_fraction:.0%} of training clips"
+            f"; labels kept on {low_label_fraction:.0%} of training examples"
             if low_label_fraction
             else ""
         )
@@ -350,6 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--low-label", type=float, default=None, metavar="FRACTION")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--features",
+        default="spectral",
+        choices=("spectral", "lyrics"),
+        help="spectral: the classic audio baseline; lyrics: a lyrics-embedding probe",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -359,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lgfn_model.evaluation.metrics import format_report, to_json
 
     results, note = run_baseline(
-        args.data, args.cache, args.split, args.workers, args.low_label, args.seed
+        args.data, args.cache, args.split, args.workers, args.low_label, args.seed, args.features
     )
     sys.stdout.write(format_report(results, note))
     if args.json:
