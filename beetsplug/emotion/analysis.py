@@ -133,7 +133,7 @@ class Analyzer:
                 item, outcome = entry.item, entry.outcome or LyricsOutcome()
                 summary.lyrics_errors.extend(outcome.errors)
                 if result.error or result.prediction is None:
-                    summary.failed.append(_one_line(result.error or f"{item.filepath}: no result"))
+                    summary.failed.append(_failure(item, result.error or "no result"))
                 else:
                     values = self._apply(
                         item, result.prediction, outcome, version, options, summary
@@ -282,6 +282,17 @@ def label(model: Any) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _failure(item: Any, error: str) -> str:
+    """One line that starts with the file's full path (the model may name only its base)."""
+    path = os.fsdecode(item.path)
+    reason = _one_line(error)
+    for prefix in (path, Path(path).name, str(Path(path))):
+        if reason.startswith(prefix + ":"):
+            reason = reason[len(prefix) + 1 :].strip()
+            break
+    return f"{path}: {reason}"
 
 
 def _describe(item: Any, values: dict[str, Any], current_mood: str | None) -> str:

@@ -258,8 +258,8 @@ def test_bad_files_are_reported_and_the_run_goes_on(env: BeetsEnv) -> None:
     assert "tagged 1, skipped 0, failed 2" in out
     failures = [line for line in out.splitlines() if line.strip().startswith("failed:")]
     assert len(failures) == 2
-    assert any("broken.mp3" in line for line in failures)
-    assert any("gone.ogg" in line for line in failures)
+    assert any(f"failed: {broken}: not an audio file" in line for line in failures)
+    assert any(f"failed: {gone}: file not found" in line for line in failures)
     assert all("Traceback" not in line for line in failures)
     assert env.items("title:Good")[0].mood in fields.MOODS
     assert env.items("title:Broken")[0].get("mood", with_album=False) is None
