@@ -145,7 +145,7 @@ class Predictor:
     def text_encoder(self) -> Any:
         # Loaded on first use: a library of instrumentals never pays for it.
         if self._text_encoder is None:
-            from .text_encoder import load_text_encoder
+            from .text import load_text_encoder
 
             self._text_encoder = load_text_encoder(self.config.text_encoder, device=self.device)
         return self._text_encoder
