@@ -113,7 +113,10 @@ class EmotionPlugin(BeetsPlugin):
                 raise ui.UserError(
                     f"emotion: {error} (known providers: {', '.join(PROVIDERS)})"
                 ) from None
-            checkpoint = str(self.config["checkpoint"].get() or "").strip() or None
+            checkpoint = None
+            if str(self.config["checkpoint"].get() or "").strip():
+                # as_filename: relative paths are relative to the config file, as in beets
+                checkpoint = self.config["checkpoint"].as_filename()
             model = ModelHandle(
                 checkpoint,
                 device=str(self.config["device"].get() or "auto"),

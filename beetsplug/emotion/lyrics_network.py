@@ -120,10 +120,10 @@ class _SyncedLyrics:
         plain: NetworkLyrics | None = None
         errors: list[str] = []
         refused: list[str] = []
+        self.session.start()  # one budget for the whole lookup, every provider included
         for name, provider in self.providers:
             if name in skip:
                 continue
-            self.session.start()
             try:
                 found = provider.get_lrc(term)
             except _Refused as error:
