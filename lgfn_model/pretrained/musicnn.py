@@ -1,0 +1,375 @@
+"""musicnn's MSD tagger (``MSD_musicnn``, Pons & Serra 2019, ISC licence) in PyTorch.
+
+A port of ``musicnn==0.1.0`` (``musicnn/models.py::build_musicnn`` and ``extractor.py``); the
+weights were converted from its TF1 checkpoint by :mod:`lgfn_model.tools.port_musicnn` and ship
+in ``lgfn_model/weights/musicnn_msd/`` (see docs/musicnn.md for the port and its verification).
+
+Input pipeline (:func:`musicnn_log_mel`, :func:`musicnn_patches`): 16 kHz mono, power STFT
+(n_fft 512, hop 256, periodic Hann, centred with reflect padding), 96 mel bands (librosa
+defaults: Slaney mel scale and Slaney area norm, 0-8 kHz), rounded to float16 as musicnn does,
+``log10(10000 * mel + 1)``, cut into patches of 187 frames (3 s).
+
+Network (one patch ``(T=187, 96)``, time first as in the original):
+
+- front end: batch norm of the input, then "musically motivated" convolutions, each
+  conv -> ReLU -> batch norm -> max over all mel bands:
+  timbral (vertical) filters 7x38 and 7x67 (204 each; time padded 3+3, frequency 'valid'),
+  temporal (horizontal) filters 128x1, 64x1, 32x1 (51 each; 'same' in time).
+  Concatenated: ``(T, 561)``.
+- mid end: three 1-D convolutions over time (kernel 7, padded 3+3, 64 filters; conv -> ReLU ->
+  batch norm), the second and third with residual connections; the front-end output and the
+  three mid-end outputs are concatenated ("dense" connection): ``(T, 753)``.
+- back end: max and mean over time (``max_pool``, ``mean_pool``: 753 each), interleaved into
+  1506 values (max, mean per feature, as TF flattens ``(753, 2)``), batch norm, dropout 0.5,
+  dense 200 + ReLU, batch norm (= ``penultimate``), dropout 0.5, dense 50 (``logits``),
+  sigmoid (``tags``).
+
+Every batch norm uses TF's default epsilon 1e-3. The model is built for inference (``eval()``);
+fine-tuning works like any ``nn.Module`` (the dropouts and batch norms follow ``train()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "BN_EPS",
+    "HOP_LENGTH",
+    "MSD_TAGS",
+    "N_FFT",
+    "N_FRAMES",
+    "N_MELS",
+    "SAMPLE_RATE",
+    "MusicnnMSD",
+    "load_musicnn_msd",
+    "mel_filterbank",
+    "musicnn_log_mel",
+    "musicnn_patches",
+    "weights_dir",
+]
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+N_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, hop_length=256) + 1
+BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default
+
+# musicnn/configuration.py::MSD_LABELS, in output order.
+MSD_TAGS: tuple[str, ...] = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
+    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
+    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
+    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
+    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
+    "sad", "House", "happy",
+)  # fmt: skip
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+# --------------------------------------------------------------------------- input pipeline
+
+
+def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / f_sp
+    log_part = hz >= min_log_hz
+    mel[log_part] = min_log_mel + np.log(hz[log_part] / min_log_hz) / logstep
+    return mel
+
+
+def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = math.log(6.4) / 27.0
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = f_sp * mel
+    log_part = mel >= min_log_mel
+    hz[log_part] = min_log_hz * np.exp(logstep * (mel[log_part] - min_log_mel))
+    return hz
+
+
+def mel_filterbank(
+    sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS
+) -> np.ndarray:
+    """``librosa.filters.mel`` with its defaults (Slaney scale and norm, 0 Hz to Nyquist).
+
+    Computed in float64 and returned as float32, as librosa does: shape ``(n_mels, n_fft//2+1)``.
+    """
+    fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
+    mel_edges = np.linspace(
+        _hz_to_mel_slaney(np.array([0.0]))[0],
+        _hz_to_mel_slaney(np.array([sample_rate / 2]))[0],
+        n_mels + 2,
+    )
+    hz_edges = _mel_to_hz_slaney(mel_edges)
+    fdiff = np.diff(hz_edges)
+    ramps = hz_edges[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_edges[2 : n_mels + 2] - hz_edges[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+_FILTERBANKS: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+
+def _filterbank(device: torch.device) -> torch.Tensor:
+    key = (device, torch.float32)
+    if key not in _FILTERBANKS:
+        _FILTERBANKS[key] = torch.from_numpy(mel_filterbank()).to(device)
+    return _FILTERBANKS[key]
+
+
+def musicnn_log_mel(waveform: torch.Tensor | np.ndarray, fp16_round: bool = True) -> torch.Tensor:
+    """musicnn's input: ``log10(10000 * mel + 1)`` of 16 kHz mono audio.
+
+    ``waveform``: ``(n,)`` or ``(batch, n)`` float samples at 16 kHz (resample first).
+    Returns float32 ``(frames, 96)`` or ``(batch, frames, 96)``, frames = ``1 + n // 256``.
+    ``fp16_round`` rounds the mel power to float16 before the log, as musicnn's extractor does
+    (``audio_rep.astype(np.float16)``); it changes values by at most ~0.0005.
+    """
+    x = torch.as_tensor(waveform, dtype=torch.float32)
+    squeeze = x.dim() == 1
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.dim() != 2:
+        raise ValueError(f"waveform must be (n,) or (batch, n), got {tuple(x.shape)}")
+    if x.shape[-1] <= N_FFT // 2:
+        # reflect padding needs more samples than half a window
+        x = F.pad(x, (0, N_FFT // 2 + 1 - x.shape[-1]))
+    window = torch.hann_window(N_FFT, periodic=True, device=x.device, dtype=x.dtype)
+    spec = torch.stft(
+        x,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    power = spec.real.square() + spec.imag.square()  # (batch, 257, frames)
+    mel = torch.matmul(_filterbank(x.device), power).transpose(-1, -2)  # (batch, frames, 96)
+    if fp16_round:
+        mel = mel.to(torch.float16).to(torch.float32)
+    log_mel = torch.log10(10000.0 * mel + 1.0)
+    return log_mel[0] if squeeze else log_mel
+
+
+def musicnn_patches(
+    log_mel: torch.Tensor, n_frames: int = N_FRAMES, hop: int | None = None
+) -> torch.Tensor:
+    """Cut ``(frames, 96)`` into ``(patches, n_frames, 96)`` like musicnn's ``batch_data``.
+
+    Patches start every ``hop`` frames (default ``n_frames``: no overlap) and the remainder
+    shorter than a patch is dropped, as musicnn does. A clip shorter than one patch is
+    repeat-padded to one patch (musicnn's training ``pad_short: repeat-pad``).
+    """
+    if log_mel.dim() != 2:
+        raise ValueError(f"log_mel must be (frames, bands), got {tuple(log_mel.shape)}")
+    hop = n_frames if hop is None else hop
+    if hop <= 0:
+        raise ValueError("hop must be positive")
+    frames = log_mel.shape[0]
+    if frames == 0:
+        raise ValueError("empty log-mel")
+    if frames < n_frames:
+        reps = -(-n_frames // frames)
+        return log_mel.repeat(reps, 1)[:n_frames].unsqueeze(0)
+    return log_mel.unfold(0, n_frames, hop).transpose(1, 2).contiguous()
+
+
+# --------------------------------------------------------------------------- the network
+
+
+class _FrontEndBlock(nn.Module):
+    """conv2d -> ReLU -> batch norm -> max over all mel bands; ``(B, 1, T, F) -> (B, T, C)``."""
+
+    def __init__(self, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int]):
+        super().__init__()
+        self.time_pad = time_pad
+        self.conv = nn.Conv2d(1, filters, kernel_size=kernel)
+        self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (0, 0, *self.time_pad))
+        x = self.bn(F.relu(self.conv(x)))  # (B, C, T, F')
+        return x.amax(dim=3).transpose(1, 2)
+
+
+class _MidEndBlock(nn.Module):
+    """1-D conv over time (kernel 7, padded 3+3) -> ReLU -> batch norm; ``(B, C, T)``."""
+
+    def __init__(self, in_channels: int, filters: int):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, filters, kernel_size=7, padding=3)
+        self.bn = nn.BatchNorm1d(filters, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x)))
+
+
+def _same_pad(kernel: int) -> tuple[int, int]:
+    """TF's 'same' padding for stride 1: the odd extra row goes after."""
+    total = kernel - 1
+    return total // 2, total - total // 2
+
+
+class MusicnnMSD(nn.Module):
+    """``MSD_musicnn``: the 50-tag Million Song Dataset tagger of musicnn.
+
+    ``forward(log_mel_patches)`` takes ``(B, T, 96)`` (T = 187 for the trained 3 s patches; other
+    lengths work, as in musicnn) and returns a dict of tensors:
+
+    - ``tags`` ``(B, 50)``: tag probabilities (sigmoid), in :data:`MSD_TAGS` order
+    - ``logits`` ``(B, 50)``
+    - ``penultimate`` ``(B, 200)``: the last hidden layer (after ReLU and batch norm)
+    - ``max_pool``, ``mean_pool`` ``(B, 753)``: temporal max / mean of the mid-end features
+    - ``timbral`` ``(B, T, 408)``, ``temporal`` ``(B, T, 153)``: front-end features
+    - ``cnn1``, ``cnn2``, ``cnn3`` ``(B, T, 64)``: mid-end features (after the residual sums)
+
+    Names and values are those of musicnn's ``extractor(..., extract_features=True)``.
+    """
+
+    def __init__(
+        self,
+        n_tags: int = 50,
+        n_mels: int = N_MELS,
+        frontend_scale: float = 1.6,
+        midend_filters: int = 64,
+        backend_units: int = 200,
+    ):
+        super().__init__()
+        timbral_filters = int(frontend_scale * 128)
+        temporal_filters = int(frontend_scale * 32)
+        self.n_mels = n_mels
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.timbral = nn.ModuleList(
+            _FrontEndBlock(timbral_filters, (7, int(share * n_mels)), (3, 3))
+            for share in (0.4, 0.7)
+        )
+        self.temporal = nn.ModuleList(
+            _FrontEndBlock(temporal_filters, (length, 1), _same_pad(length))
+            for length in (128, 64, 32)
+        )
+        frontend_channels = 2 * timbral_filters + 3 * temporal_filters
+        self.midend = nn.ModuleList(
+            [
+                _MidEndBlock(frontend_channels, midend_filters),
+                _MidEndBlock(midend_filters, midend_filters),
+                _MidEndBlock(midend_filters, midend_filters),
+            ]
+        )
+        self.pooled_features = frontend_channels + 3 * midend_filters
+        self.pool_bn = nn.BatchNorm1d(2 * self.pooled_features, eps=BN_EPS)
+        self.dense = nn.Linear(2 * self.pooled_features, backend_units)
+        self.dense_bn = nn.BatchNorm1d(backend_units, eps=BN_EPS)
+        self.classifier = nn.Linear(backend_units, n_tags)
+        self.dropout = nn.Dropout(0.5)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of ``penultimate``."""
+        return self.dense.out_features
+
+    def forward(self, log_mel_patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = log_mel_patches
+        if x.dim() != 3 or x.shape[-1] != self.n_mels:
+            raise ValueError(f"expected (batch, frames, {self.n_mels}), got {tuple(x.shape)}")
+        x = self.input_bn(x.unsqueeze(1))  # (B, 1, T, F): time is the conv "height"
+        timbral = [block(x) for block in self.timbral]
+        temporal = [block(x) for block in self.temporal]
+        front = torch.cat(timbral + temporal, dim=2)  # (B, T, 561)
+
+        h = front.transpose(1, 2)  # (B, 561, T)
+        cnn1 = self.midend[0](h)
+        cnn2 = self.midend[1](cnn1) + cnn1
+        cnn3 = self.midend[2](cnn2) + cnn2
+        features = torch.cat([h, cnn1, cnn2, cnn3], dim=1)  # (B, 753, T)
+
+        max_pool = features.amax(dim=2)
+        mean_pool = features.mean(dim=2)
+        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # max0, mean0, max1, ...
+        pooled = self.dropout(self.pool_bn(pooled))
+        penultimate = self.dense_bn(F.relu(self.dense(pooled)))
+        logits = self.classifier(self.dropout(penultimate))
+        return {
+            "tags": torch.sigmoid(logits),
+            "logits": logits,
+            "penultimate": penultimate,
+            "max_pool": max_pool,
+            "mean_pool": mean_pool,
+            "timbral": torch.cat(timbral, dim=2),
+            "temporal": torch.cat(temporal, dim=2),
+            "cnn1": cnn1.transpose(1, 2),
+            "cnn2": cnn2.transpose(1, 2),
+            "cnn3": cnn3.transpose(1, 2),
+        }
+
+    @torch.no_grad()
+    def embed_waveform(
+        self, waveform_16k: torch.Tensor | np.ndarray, hop: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Run a whole 16 kHz mono clip as musicnn does: one output row per 187-frame patch."""
+        device = next(self.parameters()).device
+        log_mel = musicnn_log_mel(torch.as_tensor(waveform_16k, device=device))
+        return self(musicnn_patches(log_mel, hop=hop))
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def weights_dir() -> Path:
+    """The folder with ``model.safetensors``, ``config.json`` and the ISC licence."""
+    return Path(str(resources.files("lgfn_model") / "weights" / "musicnn_msd"))
+
+
+def load_musicnn_msd(
+    device: str | torch.device | None = None, path: str | Path | None = None, check: bool = True
+) -> MusicnnMSD:
+    """The ported MSD tagger with its shipped weights, in ``eval()`` mode.
+
+    ``path``: a folder holding ``model.safetensors`` and ``config.json`` (default: the package's
+    own). ``check`` verifies the weights' sha256 against the config. Never unpickles.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(path) if path is not None else weights_dir()
+    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    weights = folder / WEIGHTS_FILE
+    expected = config.get("weights_sha256")
+    if check and expected:
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if digest != expected:
+            raise ValueError(f"{weights}: sha256 {digest} does not match config {expected}")
+    arch = config.get("architecture", {})
+    model = MusicnnMSD(
+        n_tags=len(config.get("tags", MSD_TAGS)),
+        n_mels=arch.get("n_mels", N_MELS),
+        frontend_scale=arch.get("frontend_scale", 1.6),
+        midend_filters=arch.get("midend_filters", 64),
+        backend_units=arch.get("backend_units", 200),
+    )
+    model.load_state_dict(load_file(str(weights)), strict=True)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
