@@ -14,26 +14,28 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .checkpoint_files import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    CheckpointError,
+    CheckpointMissingError,
+    default_checkpoint_dir,
+    read_checkpoint_document,
+)
 from .config import LGFNConfig
 from .model import LGFN
 
-FORMAT = "lgfn-checkpoint"
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used; the message names the path and the reason."""
-
-
-class CheckpointMissingError(CheckpointError):
-    """No checkpoint where one was expected (e.g. no trained model is installed)."""
-
-
-def default_checkpoint_dir() -> Path:
-    """Where the package's own trained model lives."""
-    return Path(__file__).resolve().parent / "weights" / "default"
+__all__ = [
+    "CheckpointError",
+    "CheckpointMissingError",
+    "checkpoint_metadata",
+    "default_checkpoint_dir",
+    "load_checkpoint",
+    "read_checkpoint_document",
+    "save_checkpoint",
+]
 
 
 def save_checkpoint(
@@ -53,28 +55,6 @@ def save_checkpoint(
     }
     (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return directory
-
-
-def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
-    """The parsed config.json of a checkpoint, validated for format and version."""
-    directory = Path(directory)
-    path = directory / CONFIG_FILE
-    if not directory.exists():
-        raise CheckpointMissingError(f"{directory}: checkpoint folder not found")
-    if not path.is_file():
-        raise CheckpointMissingError(f"{directory}: not an LGFN checkpoint (no {CONFIG_FILE})")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: unreadable checkpoint config ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an LGFN checkpoint config")
-    version = document.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {version!r}, this lgfn_model reads {FORMAT_VERSION}"
-        )
-    return document
 
 
 def load_checkpoint(

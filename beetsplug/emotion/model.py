@@ -1,15 +1,14 @@
 """The model behind the plugin, loaded lazily and once per process.
 
 Importing this module imports no torch: the model version is read from the checkpoint's
-``config.json`` (so already-analysed items are skipped without loading anything), and the
+``config.json`` by ``lgfn_model.checkpoint_files`` (torch-free), so already-analysed items
+are skipped without loading anything, and the
 ``Predictor`` is only built when a track actually needs analysing. Loaded predictors are
 kept per process, so an import session or a test run pays for loading once.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,6 @@ _LOCK = threading.Lock()
 
 class ModelUnavailable(Exception):
     """The model cannot be loaded; the message is one line saying why and what to do."""
-
-
-def shipped_checkpoint_dir() -> Path:
-    """``lgfn_model/weights/default`` without importing lgfn_model's torch modules."""
-    spec = importlib.util.find_spec("lgfn_model")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("the lgfn_model package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "default"
 
 
 class ModelHandle:
@@ -46,10 +37,6 @@ class ModelHandle:
         self.workers = workers
         self._version: str | None = None
 
-    @property
-    def directory(self) -> Path:
-        return self.checkpoint if self.checkpoint is not None else shipped_checkpoint_dir()
-
     def version(self) -> str:
         """The model version, from config.json when readable, else by loading the model."""
         if self._version is None:
@@ -57,15 +44,17 @@ class ModelHandle:
         return self._version
 
     def _read_version(self) -> str | None:
+        from lgfn_model.checkpoint_files import CheckpointError, checkpoint_version
+
         try:
-            document = json.loads((self.directory / "config.json").read_text(encoding="utf-8"))
-            version = document["config"]["version"]
-        except (OSError, ValueError, KeyError, TypeError, ModelUnavailable):
+            return checkpoint_version(self.checkpoint)
+        except CheckpointError:
             return None  # loading the model will say what is wrong
-        return version if isinstance(version, str) and version else None
 
     def _key(self) -> tuple[Any, ...]:
-        directory = self.directory.resolve()
+        from lgfn_model.checkpoint_files import default_checkpoint_dir
+
+        directory = (self.checkpoint or default_checkpoint_dir()).resolve()
         try:
             stamp = (directory / "model.safetensors").stat().st_mtime_ns
         except OSError:

@@ -1,0 +1,61 @@
+"""Checkpoint folders without torch: where they are, what their config.json says.
+
+Torch-free so that the beets plugin can read a checkpoint's version (to skip items already
+analysed by it) without loading the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FORMAT = "lgfn-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the path and the reason."""
+
+
+class CheckpointMissingError(CheckpointError):
+    """No checkpoint where one was expected (e.g. no trained model is installed)."""
+
+
+def default_checkpoint_dir() -> Path:
+    """Where the package's own trained model lives."""
+    return Path(__file__).resolve().parent / "weights" / "default"
+
+
+def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
+    """The parsed config.json of a checkpoint, validated for format and version."""
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if not directory.exists():
+        raise CheckpointMissingError(f"{directory}: checkpoint folder not found")
+    if not path.is_file():
+        raise CheckpointMissingError(f"{directory}: not an LGFN checkpoint (no {CONFIG_FILE})")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable checkpoint config ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an LGFN checkpoint config")
+    version = document.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}, this lgfn_model reads {FORMAT_VERSION}"
+        )
+    return document
+
+
+def checkpoint_version(directory: str | Path | None = None) -> str:
+    """The ``version`` in a checkpoint's config (default: the shipped model)."""
+    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    config = read_checkpoint_document(directory).get("config")
+    version = config.get("version") if isinstance(config, dict) else None
+    if not isinstance(version, str) or not version:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: the config has no model version")
+    return version
