@@ -99,8 +99,15 @@ class LGFN(nn.Module):
         device = waveforms.device
         if audio_present is None:
             audio_present = torch.ones(n_windows, dtype=torch.bool, device=device)
-        audio = self.encode_audio(waveforms)
-        audio = audio * audio_present[:, None, None].to(audio.dtype)
+        if bool(audio_present.all()):
+            audio = self.encode_audio(waveforms)
+        else:
+            # Windows without audio (lyrics-only training data) skip the audio branches: their
+            # frames are zeros and their gate is 0, so computing them would be wasted work.
+            audio = waveforms.new_zeros(n_windows, frames, self.config.d_model)
+            if bool(audio_present.any()):
+                encoded = self.encode_audio(waveforms[audio_present])
+                audio = audio.to(encoded.dtype).index_put((audio_present.nonzero()[:, 0],), encoded)
 
         if lyrics is None or self.config.fusion == "audio_only":
             lyrics = LyricsBatch(

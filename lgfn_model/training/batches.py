@@ -1,0 +1,207 @@
+"""Turning cached examples into model batches: random windows for training, every window
+of a clip for evaluation. Shared by `lgfn train` and `lgfn evaluate` so both see the data
+exactly as the predictor does (same windows, same lyric line times)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lgfn_model.config import LGFNConfig
+from lgfn_model.lyrics import line_end_times
+from lgfn_model.model import LyricsBatch
+from lgfn_model.windows import cut_windows
+
+from .cache import LyricFeatures
+from .datasets import Example
+
+# Lyrics-only examples (no audio) get pseudo-windows over the span of their lines.
+LYRICS_ONLY_TAIL_SECONDS = 8.0
+
+
+@dataclass
+class LoadedExample:
+    """An example with its cached audio (float16, mono) and lyric line embeddings."""
+
+    example: Example
+    samples: np.ndarray | None
+    lyrics: LyricFeatures | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.samples is None else len(self.samples)
+
+
+@dataclass
+class Targets:
+    mood: torch.Tensor  # (B,) long, -1 where unlabelled
+    valence: torch.Tensor  # (B,) float in {-1, 1}, NaN where unlabelled
+    arousal: torch.Tensor
+
+
+@dataclass
+class Batch:
+    waveforms: torch.Tensor  # (W, S)
+    starts: torch.Tensor  # (W,)
+    lyrics: LyricsBatch | None
+    audio_present: torch.Tensor  # (W,) bool
+    track_index: torch.Tensor  # (W,) long: which example each window belongs to
+    n_tracks: int
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            self.waveforms.to(device, non_blocking=True),
+            self.starts.to(device),
+            None if self.lyrics is None else self.lyrics.to(device),
+            self.audio_present.to(device),
+            self.track_index.to(device),
+            self.n_tracks,
+        )
+
+
+def targets_of(examples: list[Example]) -> Targets:
+    def signs(values: list[float | None]) -> torch.Tensor:
+        return torch.tensor(
+            [float("nan") if v is None else (1.0 if v > 0 else -1.0) for v in values]
+        )
+
+    return Targets(
+        torch.tensor([-1 if e.mood is None else e.mood for e in examples], dtype=torch.long),
+        signs([e.valence for e in examples]),
+        signs([e.arousal for e in examples]),
+    )
+
+
+def _line_times(lyrics: LyricFeatures, duration: float | None) -> tuple[np.ndarray, np.ndarray]:
+    starts = lyrics.starts.astype(np.float32)
+    if len(starts) == 0 or np.isnan(starts).any():
+        nan = np.full(len(starts), np.nan, dtype=np.float32)
+        return nan, nan
+    ends = np.asarray(line_end_times(starts.tolist(), duration), dtype=np.float32)
+    return starts, ends
+
+
+def _lyrics_span(lyrics: LyricFeatures | None) -> float:
+    if lyrics is None or len(lyrics) == 0 or np.isnan(lyrics.starts).any():
+        return 0.0
+    return float(np.nanmax(lyrics.starts)) + LYRICS_ONLY_TAIL_SECONDS
+
+
+def _stack_lyrics(
+    parts: list[tuple[LyricFeatures | None, float | None, int]], config: LGFNConfig
+) -> LyricsBatch | None:
+    """Each example's lines (capped at max_lines), repeated for its windows, padded."""
+    if all(lyrics is None or len(lyrics) == 0 for lyrics, _, _ in parts):
+        return None
+    cap = config.max_lines
+    width = max(min(len(lyrics), cap) for lyrics, _, _ in parts if lyrics is not None)
+    total = sum(count for _, _, count in parts)
+    embeddings = torch.zeros(total, width, config.text_dim)
+    mask = torch.zeros(total, width, dtype=torch.bool)
+    starts = torch.full((total, width), float("nan"))
+    ends = torch.full((total, width), float("nan"))
+    row = 0
+    for lyrics, duration, count in parts:
+        if lyrics is not None and len(lyrics) > 0:
+            n = min(len(lyrics), cap)
+            line_starts, line_ends = _line_times(lyrics, duration)
+            embeddings[row : row + count, :n] = torch.from_numpy(
+                np.asarray(lyrics.embeddings[:n], dtype=np.float32)
+            )
+            mask[row : row + count, :n] = True
+            starts[row : row + count, :n] = torch.from_numpy(line_starts[:n])
+            ends[row : row + count, :n] = torch.from_numpy(line_ends[:n])
+        row += count
+    return LyricsBatch(embeddings, mask, starts, ends)
+
+
+def training_batch(
+    items: list[LoadedExample],
+    config: LGFNConfig,
+    rng: np.random.Generator,
+    drop_lyrics: float = 0.0,
+    noise_snr_db: tuple[float, float] | None = None,
+) -> Batch:
+    """One random window per example (random crop of the clip, or of the lyrics' span)."""
+    audio = config.audio
+    size = audio.window_samples
+    waves = np.zeros((len(items), size), dtype=np.float32)
+    starts = np.zeros(len(items), dtype=np.float32)
+    present = np.zeros(len(items), dtype=bool)
+    parts = []
+    for i, item in enumerate(items):
+        duration = None
+        if item.samples is not None:
+            samples = item.samples
+            offset = int(rng.integers(0, max(1, len(samples) - size + 1)))
+            chunk = np.asarray(samples[offset : offset + size], dtype=np.float32)
+            waves[i, : len(chunk)] = chunk
+            if noise_snr_db is not None and rng.random() < 0.5:
+                waves[i] = add_noise(waves[i], float(rng.uniform(*noise_snr_db)), rng)
+            starts[i] = offset / audio.sample_rate
+            present[i] = True
+            duration = len(samples) / audio.sample_rate
+        else:
+            span = _lyrics_span(item.lyrics)
+            starts[i] = float(rng.uniform(0, max(0.0, span - audio.window_seconds)))
+        lyrics = item.lyrics
+        if lyrics is not None and item.samples is not None and rng.random() < drop_lyrics:
+            lyrics = None  # teach the gate and heads to work without words too
+        parts.append((lyrics, duration, 1))
+    return Batch(
+        torch.from_numpy(waves),
+        torch.from_numpy(starts),
+        _stack_lyrics(parts, config),
+        torch.from_numpy(present),
+        torch.arange(len(items)),
+        len(items),
+    )
+
+
+def evaluation_batch(
+    items: list[LoadedExample], config: LGFNConfig, noise: tuple[float, np.random.Generator] | None
+) -> Batch:
+    """Every window of each example, as the predictor cuts them; lyrics-only examples get
+    back-to-back pseudo-windows over their lines' span."""
+    audio = config.audio
+    size = audio.window_samples
+    all_waves, all_starts, present, index, parts = [], [], [], [], []
+    for i, item in enumerate(items):
+        if item.samples is not None:
+            samples = np.asarray(item.samples, dtype=np.float32)
+            if noise is not None:
+                samples = add_noise(samples, noise[0], noise[1])
+            windows, starts = cut_windows(samples, audio)
+            duration = len(samples) / audio.sample_rate
+            has_audio = True
+        else:
+            span = _lyrics_span(item.lyrics)
+            count = max(1, int(np.ceil(span / audio.window_seconds)))
+            windows = np.zeros((count, size), dtype=np.float32)
+            starts = np.arange(count, dtype=np.float32) * audio.window_seconds
+            duration, has_audio = None, False
+        all_waves.append(windows)
+        all_starts.append(starts)
+        present.extend([has_audio] * len(windows))
+        index.extend([i] * len(windows))
+        parts.append((item.lyrics, duration, len(windows)))
+    return Batch(
+        torch.from_numpy(np.concatenate(all_waves)),
+        torch.from_numpy(np.concatenate(all_starts).astype(np.float32)),
+        _stack_lyrics(parts, config),
+        torch.tensor(present),
+        torch.tensor(index, dtype=torch.long),
+        len(items),
+    )
+
+
+def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise at ``snr_db`` relative to the signal's mean power (silence stays silent)."""
+    power = float(np.mean(np.square(samples, dtype=np.float64)))
+    if power <= 0:
+        return samples
+    noise_power = power / (10 ** (snr_db / 10))
+    noise = rng.standard_normal(len(samples)).astype(np.float32) * np.float32(np.sqrt(noise_power))
+    return samples + noise

@@ -1,0 +1,125 @@
+"""`lgfn train` and `lgfn evaluate` (registered into the `lgfn` command)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .train import ABLATIONS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train",
+        help="train an LGFN model from labelled data",
+        description="Train from scratch on a data root (4q/, mirex/, nju/, manifest.csv) or a "
+        "manifest CSV. Deterministic for a given --seed on a given device.",
+    )
+    train.add_argument("--data", required=True, help="data root or manifest CSV")
+    train.add_argument("--out", required=True, help="checkpoint folder to write")
+    train.add_argument(
+        "--split",
+        default="heldout",
+        choices=["heldout", "cross-dataset"],
+        help="which examples to train on: the held-out split's train part (default), or "
+        "4Q + NJU only (cross-dataset check)",
+    )
+    train.add_argument("--ablation", default="full", choices=sorted(ABLATIONS))
+    train.add_argument(
+        "--label-fraction", type=float, default=1.0, help="keep labels on this share (0.3)"
+    )
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--version", default="", help="model version string to store")
+    train.add_argument(
+        "--evaluate", action="store_true", help="evaluate on the split's test part after training"
+    )
+    _common(train)
+    train.set_defaults(handler=run_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure a checkpoint on the held-out split",
+        description="Mood accuracy / macro-F1 / per-class F1 / confusion, valence and arousal "
+        "accuracy and ROC-AUC, per subset (with and without lyrics).",
+    )
+    evaluate.add_argument("--data", required=True, help="data root or manifest CSV")
+    evaluate.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    evaluate.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
+    evaluate.add_argument(
+        "--snr", type=float, nargs="*", default=[], help="also with white noise at these dB SNR"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed")
+    evaluate.add_argument("--json", help="write all figures to this JSON file")
+    _common(evaluate)
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="audio decoding processes")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def _setup(args: argparse.Namespace) -> None:
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="lgfn: %(message)s", stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .evaluate import run_evaluation
+    from .train import TrainSettings, train
+
+    _setup(args)
+    settings = TrainSettings(
+        data=Path(args.data),
+        out=Path(args.out),
+        cache=Path(args.cache) if args.cache else None,
+        split=args.split,
+        ablation=args.ablation,
+        label_fraction=args.label_fraction,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        version=args.version,
+    )
+    _, metadata = train(settings)
+    print(f"lgfn: wrote {settings.out} ({metadata['train_seconds']:.0f} s)", file=sys.stderr)
+    if args.evaluate:
+        text, _ = run_evaluation(
+            settings.data, settings.out, args.split, cache_dir=settings.cache, device=args.device
+        )
+        print(text)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import run_evaluation
+
+    _setup(args)
+    text, report = run_evaluation(
+        Path(args.data),
+        Path(args.checkpoint) if args.checkpoint else None,
+        args.split,
+        snrs=args.snr,
+        cache_dir=Path(args.cache) if args.cache else None,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+    )
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0

@@ -1,0 +1,240 @@
+"""`lgfn train`: train LGFN from scratch on labelled data, deterministically."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+from lgfn_model.checkpoint import save_checkpoint
+from lgfn_model.config import LGFNConfig
+from lgfn_model.model import LGFN, pool_windows
+
+from .batches import LoadedExample, evaluation_batch, targets_of, training_batch
+from .cache import FeatureCache
+from .datasets import Example, load_examples
+from .splits import Split, low_label, make_split
+
+log = logging.getLogger(__name__)
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "audio-only": {"fusion": "audio_only"},
+    "lyrics-only": {"fusion": "lyrics_only"},
+    "concat": {"fusion": "concat"},
+    "no-aal": {"use_aal": False},
+    "no-waveform": {"use_waveform_branch": False},
+}
+
+
+@dataclass
+class TrainSettings:
+    data: Path
+    out: Path
+    cache: Path | None = None
+    split: str = "heldout"
+    ablation: str = "full"
+    label_fraction: float = 1.0
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.02
+    drop_lyrics: float = 0.3
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    version: str = ""
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def build_config(settings: TrainSettings) -> LGFNConfig:
+    if settings.ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {settings.ablation!r}; choose from {sorted(ABLATIONS)}")
+    values: dict[str, Any] = {**ABLATIONS[settings.ablation], **settings.config_overrides}
+    values["version"] = settings.version or f"lgfn-{settings.ablation}-s{settings.seed}"
+    return LGFNConfig(**values)
+
+
+def prepare_split(settings: TrainSettings) -> Split:
+    examples = load_examples(settings.data)
+    if not examples:
+        raise ValueError(f"{settings.data}: no labelled examples found")
+    split = make_split(settings.split, examples)
+    if settings.label_fraction < 1.0:
+        split.train = low_label(split.train, settings.label_fraction, seed=settings.seed)
+    split.train = [e for e in split.train if e.labelled]
+    return split
+
+
+def load_items(
+    examples: list[Example], cache: FeatureCache, encoder: str, workers: int
+) -> list[LoadedExample]:
+    """Cached audio and lyric embeddings for ``examples``, filling the cache where needed.
+
+    An example whose audio cannot be decoded is dropped with a warning (and so is one that
+    has neither audio nor lyrics left).
+    """
+    audio_errors = cache.ensure_audio([e.audio for e in examples if e.audio], workers=workers)
+    lyric_errors = cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics], encoder)
+    for source, error in {**audio_errors, **lyric_errors}.items():
+        log.warning("skipped %s: %s", source, error)
+    failed = {str(Path(p)) for p in (*audio_errors, *lyric_errors)}
+    items = []
+    for example in examples:
+        if example.audio and str(Path(example.audio)) in failed:
+            continue
+        samples = cache.load_audio(example.audio).astype(np.float16) if example.audio else None
+        lyrics = None
+        if example.lyrics and str(Path(example.lyrics)) not in failed:
+            lyrics = cache.load_lyrics(example.lyrics, encoder)
+        if samples is None and (lyrics is None or len(lyrics) == 0):
+            continue
+        items.append(LoadedExample(example, samples, lyrics))
+    return items
+
+
+def resolve(device: str) -> torch.device:
+    from lgfn_model.predictor import resolve_device
+
+    return resolve_device(device)
+
+
+def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> torch.Tensor:
+    """Mood cross-entropy and sign losses for valence/arousal, each only where labelled."""
+    logits = pool_windows(out.mood_logits, track_index, n_tracks)
+    valence = pool_windows(out.valence, track_index, n_tracks)
+    arousal = pool_windows(out.arousal, track_index, n_tracks)
+    total = logits.new_zeros(())
+    labelled = targets.mood >= 0
+    if labelled.any():
+        total = total + F.cross_entropy(logits[labelled], targets.mood[labelled])
+    for value, target, weight in ((valence, targets.valence, 1.0), (arousal, targets.arousal, 0.5)):
+        known = ~torch.isnan(target)
+        if known.any():
+            # Logistic loss on P(positive) = (v + 1) / 2: a sign label, not a regression target.
+            p = ((value[known] + 1) / 2).clamp(1e-4, 1 - 1e-4)
+            total = total + weight * F.binary_cross_entropy(p, (target[known] + 1) / 2)
+    return total
+
+
+def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
+    """Train a model on ``split.train`` and save it to ``settings.out``."""
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    device = resolve(settings.device)
+    config = build_config(settings)
+    split = split or prepare_split(settings)
+    cache = FeatureCache(settings.cache, sample_rate=config.audio.sample_rate)
+    items = load_items(split.train, cache, config.text_encoder, settings.workers)
+    if config.fusion == "lyrics_only":
+        items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
+    if config.fusion == "audio_only":
+        items = [i for i in items if i.samples is not None]
+    prepared_s = time.perf_counter() - started
+    log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
+
+    model = LGFN(config).to(device).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    steps_per_epoch = math.ceil(len(items) / settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=settings.learning_rate,
+        total_steps=max(1, settings.epochs * steps_per_epoch),
+        pct_start=0.15,
+    )
+    history = []
+    for epoch in range(settings.epochs):
+        order = rng.permutation(len(items))
+        epoch_loss, epoch_started = 0.0, time.perf_counter()
+        for step in range(steps_per_epoch):
+            chosen = [
+                items[i]
+                for i in order[step * settings.batch_size : (step + 1) * settings.batch_size]
+            ]
+            batch = training_batch(
+                chosen, config, rng, drop_lyrics=settings.drop_lyrics, noise_snr_db=(0.0, 30.0)
+            ).to(device)
+            targets = targets_of([i.example for i in chosen])
+            targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
+            with _autocast(device):
+                out = model(batch.waveforms, batch.starts, batch.lyrics, batch.audio_present)
+            loss = losses(out, batch.track_index, batch.n_tracks, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            scheduler.step()
+            epoch_loss += float(loss.detach())
+        history.append(round(epoch_loss / max(1, steps_per_epoch), 4))
+        log.info(
+            "epoch %d/%d loss %.4f (%.0f s)",
+            epoch + 1,
+            settings.epochs,
+            history[-1],
+            time.perf_counter() - epoch_started,
+        )
+    model.eval()
+    elapsed = time.perf_counter() - started
+    metadata = {
+        "trained_on": split.name,
+        "split_description": split.description,
+        "train_examples": len(items),
+        "ablation": settings.ablation,
+        "label_fraction": settings.label_fraction,
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "seed": settings.seed,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "train_seconds": round(elapsed, 1),
+        "loss_per_epoch": history,
+    }
+    save_checkpoint(model, settings.out, metadata=metadata)
+    return model, metadata
+
+
+def _autocast(device: torch.device) -> Any:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.inference_mode()
+def predict_items(
+    model: LGFN,
+    items: list[LoadedExample],
+    device: torch.device,
+    snr_db: float | None = None,
+    seed: int = 0,
+    examples_per_batch: int = 8,
+) -> dict[str, np.ndarray]:
+    """Track-level outputs for ``items``, pooled over all their windows like the predictor."""
+    model.eval()
+    rng = np.random.default_rng(seed)
+    noise = None if snr_db is None else (snr_db, rng)
+    parts: dict[str, list[np.ndarray]] = {"probs": [], "p_valence": [], "p_arousal": [], "gate": []}
+    for start in range(0, len(items), examples_per_batch):
+        chunk = items[start : start + examples_per_batch]
+        batch = evaluation_batch(chunk, model.config, noise).to(device)
+        with _autocast(device):
+            out = model(batch.waveforms, batch.starts, batch.lyrics, batch.audio_present)
+        logits = pool_windows(out.mood_logits.float(), batch.track_index, batch.n_tracks)
+        valence = pool_windows(out.valence.float(), batch.track_index, batch.n_tracks)
+        arousal = pool_windows(out.arousal.float(), batch.track_index, batch.n_tracks)
+        gate = pool_windows(out.gate.float().mean(-1), batch.track_index, batch.n_tracks)
+        parts["probs"].append(torch.softmax(logits, -1).cpu().numpy())
+        parts["p_valence"].append(((valence + 1) / 2).cpu().numpy())
+        parts["p_arousal"].append(((arousal + 1) / 2).cpu().numpy())
+        parts["gate"].append(gate.cpu().numpy())
+    return {key: np.concatenate(value) for key, value in parts.items()}
