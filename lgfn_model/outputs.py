@@ -42,6 +42,8 @@ class TrackPrediction:
     model_version: str
     lyrics_lines: list[str] = field(default_factory=list)
     lyrics_synced: bool = False
+    lyrics_starts: list[float | None] = field(default_factory=list)
+    """Start time (seconds) of each of ``lyrics_lines``; None for plain (untimed) lyrics."""
     windows: list[WindowPrediction] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:

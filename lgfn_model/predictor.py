@@ -97,6 +97,7 @@ class _PendingTrack:
     lyrics: LyricsBatch | None
     lines: list[str]
     synced: bool
+    line_starts: list[float | None] = field(default_factory=list)
     next_window: int = 0
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
 
@@ -308,12 +309,14 @@ class Predictor:
     def _prepare(self, index: int, item: TrackInput, audio: DecodedAudio) -> _PendingTrack:
         windows, starts = cut_windows(audio.samples, self.config.audio)
         lines: list[str] = []
+        line_starts: list[float | None] = []
         batch = None
         synced = False
         lyrics = item.lyrics
         if lyrics and self.config.fusion != "audio_only":
             kept = lyrics.lines[: self.config.max_lines]
             lines = [line.text for line in kept]
+            line_starts = [line.start for line in kept]
             synced = all(line.start is not None for line in kept)
             started = time.perf_counter()
             embeddings = self.text_encoder.encode(lines).float().cpu()
@@ -332,7 +335,7 @@ class Predictor:
                 start_t.unsqueeze(0),
                 end_t.unsqueeze(0),
             )
-        return _PendingTrack(index, item, audio, windows, starts, batch, lines, synced)
+        return _PendingTrack(index, item, audio, windows, starts, batch, lines, synced, line_starts)
 
     def _finish(self, track: _PendingTrack) -> TrackPrediction:
         parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}
@@ -369,6 +372,7 @@ class Predictor:
             model_version=self.version,
             lyrics_lines=track.lines,
             lyrics_synced=track.synced,
+            lyrics_starts=track.line_starts,
             windows=windows,
         )
 
