@@ -83,7 +83,7 @@ def load_checkpoint(
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
-    model = LGFN(config)
+    model = LGFN(config, load_pretrained=False)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -236,3 +236,59 @@ class DynamicGate(nn.Module):
         gate = torch.where(audio_present[:, None], gate, torch.zeros_like(gate))
         g = gate.unsqueeze(-1).to(audio.dtype)
         return g * audio + (1 - g) * text, gate
+
+
+class PretrainedTagger(nn.Module):
+    """(W, S) waveform -> (W, T, D) from musicnn's MSD tagger (frozen), one vector per 3 s.
+
+    The one audio-pretrained start that installs offline (see docs/musicnn.md). Each window
+    is cut into ``S // PATCH_SAMPLES`` non-overlapping 3 s patches; each patch is scaled to a
+    fixed RMS (musicnn's log-mel depends on gain, user files come at any loudness), and its
+    200-d penultimate layer plus 50 tag logits are projected to D and spread over the patch's
+    frames. The tagger stays frozen and in eval mode; only the projection trains. Features can
+    also be passed in precomputed (training caches them per 3 s patch).
+    """
+
+    PATCH_SAMPLES = 187 * 256  # musicnn's 187 log-mel frames, hop 256: 2.992 s at 16 kHz
+    FEATURES = 250
+    TARGET_RMS = 0.1
+
+    def __init__(self, d_model: int, frames: int, load_weights: bool = True) -> None:
+        super().__init__()
+        from .pretrained.musicnn import MusicnnMSD, load_musicnn_msd
+
+        self.tagger = load_musicnn_msd("cpu") if load_weights else MusicnnMSD()
+        for parameter in self.tagger.parameters():
+            parameter.requires_grad_(False)
+        self.frames = frames
+        self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
+
+    def train(self, mode: bool = True) -> PretrainedTagger:
+        super().train(mode)
+        self.tagger.eval()  # frozen: its batch norms and dropouts never switch to training
+        return self
+
+    @torch.no_grad()
+    def features(self, waveforms: Tensor) -> Tensor:
+        """(W, S) -> (W, P, 250): penultimate + tag logits of each 3 s patch."""
+        from .pretrained.musicnn import N_FRAMES, musicnn_log_mel
+
+        n_windows = waveforms.shape[0]
+        patches = max(1, waveforms.shape[1] // self.PATCH_SAMPLES)
+        x = waveforms[:, : patches * self.PATCH_SAMPLES].float()
+        x = x.reshape(n_windows * patches, -1)
+        rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt()
+        x = x * (self.TARGET_RMS / rms.clamp_min(1e-4))
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            log_mel = musicnn_log_mel(x)[:, :N_FRAMES]
+            out = self.tagger(log_mel)
+        joined = torch.cat([out["penultimate"], out["logits"]], dim=-1)
+        return joined.reshape(n_windows, patches, self.FEATURES)
+
+    def forward(self, waveforms: Tensor, features: Tensor | None = None) -> Tensor:
+        if features is None:
+            features = self.features(waveforms)
+        projected = self.project(features.float())  # (W, P, D)
+        return F.interpolate(projected.transpose(1, 2), size=self.frames, mode="nearest").transpose(
+            1, 2
+        )

@@ -17,7 +17,9 @@ class AudioConfig:
     """Front end: what the waveform is resampled to and how it is cut and turned into log-mel."""
 
     sample_rate: int = 16000
-    window_seconds: float = 10.0
+    # Three of musicnn's 3 s patches (3 x 187 frames x hop 256 = 143,616 samples): the
+    # pretrained branch then sees whole patches, aligned with the window.
+    window_seconds: float = 8.976
     n_fft: int = 1024
     hop_length: int = 400
     n_mels: int = 96
@@ -37,10 +39,12 @@ class LGFNConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     labels: tuple[str, ...] = MOODS
     d_model: int = 128
-    frames_per_window: int = 10
+    frames_per_window: int = 9
     resnet_channels: tuple[int, ...] = (16, 32, 64, 128)
     wave_channels: tuple[int, ...] = (16, 32, 64, 128)
     use_waveform_branch: bool = True
+    # "musicnn-msd": add the frozen musicnn MSD tagger as a third audio branch; None: off.
+    pretrained_audio: str | None = "musicnn-msd"
     use_aal: bool = True
     fusion: FusionKind = "dgfm"
     text_encoder: str = "multilingual-e5-small"

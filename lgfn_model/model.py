@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .components import AttentionalAlignment, DynamicGate, LogMel, MelResNet, WaveformCNN
+from .components import (
+    AttentionalAlignment,
+    DynamicGate,
+    LogMel,
+    MelResNet,
+    PretrainedTagger,
+    WaveformCNN,
+)
 from .config import LGFNConfig
 
 
@@ -55,7 +62,9 @@ def pool_windows(values: Tensor, track_index: Tensor, n_tracks: int) -> Tensor:
 
 
 class LGFN(nn.Module):
-    def __init__(self, config: LGFNConfig) -> None:
+    def __init__(self, config: LGFNConfig, load_pretrained: bool = True) -> None:
+        """``load_pretrained``: start the pretrained branch from its shipped weights (False
+        when a checkpoint's own copy is about to be loaded anyway)."""
         super().__init__()
         self.config = config
         d, frames = config.d_model, config.frames_per_window
@@ -64,6 +73,11 @@ class LGFN(nn.Module):
         self.waveform_cnn = (
             WaveformCNN(config.wave_channels, d, frames) if config.use_waveform_branch else None
         )
+        self.pretrained: PretrainedTagger | None = None
+        if config.pretrained_audio == "musicnn-msd":
+            self.pretrained = PretrainedTagger(d, frames, load_weights=load_pretrained)
+        elif config.pretrained_audio is not None:
+            raise ValueError(f"unknown pretrained audio branch {config.pretrained_audio!r}")
         self.audio_norm = nn.LayerNorm(d)
         self.text_project = nn.Sequential(nn.Linear(config.text_dim, d), nn.LayerNorm(d))
         self.alignment = AttentionalAlignment(d, config.time_prior_sigma)
@@ -80,10 +94,12 @@ class LGFN(nn.Module):
         offsets = (torch.arange(frames, device=window_starts.device) + 0.5) * step
         return window_starts.unsqueeze(-1).float() + offsets
 
-    def encode_audio(self, waveforms: Tensor) -> Tensor:
+    def encode_audio(self, waveforms: Tensor, pretrained_features: Tensor | None = None) -> Tensor:
         audio = self.mel_resnet(self.log_mel(waveforms))
         if self.waveform_cnn is not None:
             audio = audio + self.waveform_cnn(waveforms)
+        if self.pretrained is not None:
+            audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
         return self.audio_norm(audio)
 
     def forward(
@@ -92,21 +108,26 @@ class LGFN(nn.Module):
         window_starts: Tensor,
         lyrics: LyricsBatch | None = None,
         audio_present: Tensor | None = None,
+        pretrained_features: Tensor | None = None,
     ) -> LGFNOutput:
         """waveforms (W, S) at ``config.audio.sample_rate``; window_starts (W,) seconds;
-        lyrics per window or None; audio_present (W,) bool, default all True."""
+        lyrics per window or None; audio_present (W,) bool, default all True;
+        pretrained_features (W, P, 250): the pretrained branch's inputs, if precomputed."""
         n_windows, frames = waveforms.shape[0], self.config.frames_per_window
         device = waveforms.device
         if audio_present is None:
             audio_present = torch.ones(n_windows, dtype=torch.bool, device=device)
         if bool(audio_present.all()):
-            audio = self.encode_audio(waveforms)
+            audio = self.encode_audio(waveforms, pretrained_features)
         else:
             # Windows without audio (lyrics-only training data) skip the audio branches: their
             # frames are zeros and their gate is 0, so computing them would be wasted work.
             audio = waveforms.new_zeros(n_windows, frames, self.config.d_model)
             if bool(audio_present.any()):
-                encoded = self.encode_audio(waveforms[audio_present])
+                features = (
+                    None if pretrained_features is None else pretrained_features[audio_present]
+                )
+                encoded = self.encode_audio(waveforms[audio_present], features)
                 audio = audio.to(encoded.dtype).index_put((audio_present.nonzero()[:, 0],), encoded)
 
         if lyrics is None or self.config.fusion == "audio_only":

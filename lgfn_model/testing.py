@@ -20,6 +20,7 @@ def tiny_config(version: str = "lgfn-test-tiny", **overrides: object) -> LGFNCon
         "frames_per_window": 4,
         "resnet_channels": (8, 16),
         "wave_channels": (8, 16, 16, 16),
+        "pretrained_audio": None,
     }
     values.update(overrides)
     return LGFNConfig(**values)  # type: ignore[arg-type]

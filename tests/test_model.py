@@ -165,3 +165,25 @@ def test_wrong_shapes_and_versions_are_refused(tmp_path: Path, model: LGFN) -> N
     (directory / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="unreadable"):
         load_checkpoint(directory)
+
+
+def test_pretrained_branch_is_frozen_and_cacheable() -> None:
+    from lgfn_model.config import AudioConfig
+
+    audio = AudioConfig(window_seconds=8.976, n_mels=32, n_fft=512, hop_length=256)
+    torch.manual_seed(0)
+    model = LGFN(tiny_config(pretrained_audio="musicnn-msd", audio=audio, frames_per_window=9))
+    assert model.pretrained is not None
+    model.train()
+    assert not model.pretrained.tagger.training
+    assert not any(p.requires_grad for p in model.pretrained.tagger.parameters())
+    model.eval()
+    waves = _waves(2, model.config) * 0.1
+    features = model.pretrained.features(waves)
+    assert features.shape == (2, 3, 250)
+    # Gain does not matter to the branch: each 3 s patch is brought to the same RMS.
+    assert torch.allclose(model.pretrained.features(waves * 4), features, atol=1e-3)
+    with torch.inference_mode():
+        live = model(waves, torch.zeros(2))
+        cached = model(waves, torch.zeros(2), pretrained_features=features)
+    assert torch.allclose(live.mood_logits, cached.mood_logits, atol=1e-5)

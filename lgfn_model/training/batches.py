@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lgfn_model.components import PretrainedTagger
 from lgfn_model.config import LGFNConfig
 from lgfn_model.lyrics import line_end_times
 from lgfn_model.model import LyricsBatch
@@ -17,6 +18,8 @@ from lgfn_model.windows import cut_windows
 from .cache import LyricFeatures
 from .datasets import Example
 
+PATCH_SAMPLES = PretrainedTagger.PATCH_SAMPLES
+PRETRAINED_FEATURES = PretrainedTagger.FEATURES
 # Lyrics-only examples (no audio) get pseudo-windows over the span of their lines.
 LYRICS_ONLY_TAIL_SECONDS = 8.0
 
@@ -28,6 +31,7 @@ class LoadedExample:
     example: Example
     samples: np.ndarray | None
     lyrics: LyricFeatures | None
+    pretrained: np.ndarray | None = None  # (patches, 250) on the 3 s grid, see pretrained_cache
 
     @property
     def duration(self) -> float | None:
@@ -49,6 +53,7 @@ class Batch:
     audio_present: torch.Tensor  # (W,) bool
     track_index: torch.Tensor  # (W,) long: which example each window belongs to
     n_tracks: int
+    pretrained: torch.Tensor | None = None  # (W, P, 250) cached pretrained-branch features
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
@@ -58,6 +63,7 @@ class Batch:
             self.audio_present.to(device),
             self.track_index.to(device),
             self.n_tracks,
+            None if self.pretrained is None else self.pretrained.to(device),
         )
 
 
@@ -130,12 +136,22 @@ def training_batch(
     waves = np.zeros((len(items), size), dtype=np.float32)
     starts = np.zeros(len(items), dtype=np.float32)
     present = np.zeros(len(items), dtype=bool)
+    # With cached pretrained features, windows start on their 3 s grid so the cache applies.
+    use_cache = config.pretrained_audio is not None and all(
+        item.pretrained is not None for item in items if item.samples is not None
+    )
+    grid = PATCH_SAMPLES if use_cache else 1
+    per_window = size // PATCH_SAMPLES
+    features = np.zeros((len(items), per_window, PRETRAINED_FEATURES), dtype=np.float32)
     parts = []
     for i, item in enumerate(items):
         duration = None
         if item.samples is not None:
             samples = item.samples
-            offset = int(rng.integers(0, max(1, len(samples) - size + 1)))
+            offset = int(rng.integers(0, max(0, len(samples) - size) // grid + 1)) * grid
+            if use_cache:
+                first = offset // PATCH_SAMPLES
+                features[i] = item.pretrained[first : first + per_window]
             chunk = np.asarray(samples[offset : offset + size], dtype=np.float32)
             waves[i, : len(chunk)] = chunk
             if noise_snr_db is not None and rng.random() < 0.5:
@@ -157,6 +173,7 @@ def training_batch(
         torch.from_numpy(present),
         torch.arange(len(items)),
         len(items),
+        torch.from_numpy(features) if use_cache else None,
     )
 
 

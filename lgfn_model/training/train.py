@@ -20,6 +20,7 @@ from lgfn_model.model import LGFN, pool_windows
 from .batches import LoadedExample, evaluation_batch, targets_of, training_batch
 from .cache import FeatureCache
 from .datasets import Example, load_examples
+from .pretrained_cache import PretrainedFeatureCache
 from .splits import Split, low_label, make_split
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,19 @@ def load_items(
     return items
 
 
+def attach_pretrained(
+    items: list[LoadedExample], cache: FeatureCache, model: LGFN, device: torch.device
+) -> None:
+    """Give each audio example its cached pretrained-branch features (computing missing ones)."""
+    assert model.pretrained is not None
+    store = PretrainedFeatureCache(cache, model.config.pretrained_audio or "pretrained")
+    sources = [i.example.audio for i in items if i.example.audio is not None]
+    store.ensure(sources, model.pretrained, model.config.audio.window_samples, device)
+    for item in items:
+        if item.example.audio is not None:
+            item.pretrained = store.load(item.example.audio).astype(np.float32)
+
+
 def resolve(device: str) -> torch.device:
     from lgfn_model.predictor import resolve_device
 
@@ -138,10 +152,12 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
     if config.fusion == "audio_only":
         items = [i for i in items if i.samples is not None]
+    model = LGFN(config).to(device).train()
+    if model.pretrained is not None:
+        attach_pretrained(items, cache, model, device)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
 
-    model = LGFN(config).to(device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -167,7 +183,13 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
             with _autocast(device):
-                out = model(batch.waveforms, batch.starts, batch.lyrics, batch.audio_present)
+                out = model(
+                    batch.waveforms,
+                    batch.starts,
+                    batch.lyrics,
+                    batch.audio_present,
+                    pretrained_features=batch.pretrained,
+                )
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
