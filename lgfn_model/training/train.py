@@ -32,6 +32,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "concat": {"fusion": "concat"},
     "no-aal": {"use_aal": False},
     "no-waveform": {"use_waveform_branch": False},
+    "no-pretrained": {"pretrained_audio": None},
 }
 
 
