@@ -44,7 +44,7 @@ def _png_bytes(figure: Figure) -> bytes:
 
 
 def _time_step(duration: float) -> float:
-    for step in (5, 10, 15, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600):
+    for step in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600):
         if duration / step <= 12:
             return float(step)
     return 7200.0

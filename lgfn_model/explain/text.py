@@ -11,7 +11,8 @@ def lyrics_description(timeline: Timeline, info: TrackInfo) -> str:
     if not lines:
         return "none (the audio alone decided)"
     kind = "synced" if timeline.synced else "plain, not timed"
-    return f"{info.lyrics_source} ({kind}, {lines} line{'s' if lines != 1 else ''})"
+    source = info.lyrics_source if info.lyrics_source not in ("", "none") else "given"
+    return f"{source} ({kind}, {lines} line{'s' if lines != 1 else ''})"
 
 
 def result_line(timeline: Timeline) -> str:
