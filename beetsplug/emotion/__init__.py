@@ -146,6 +146,11 @@ class EmotionPlugin(BeetsPlugin):
         return [command]
 
     def command(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        if opts.explain:
+            self.explain(lib, opts, args)
+            return
+        if opts.explain_out is not None or opts.explain_text:
+            raise ui.UserError("emotion: --out and --text go with --explain")
         options = self._options(
             write=ui.should_write(opts.write),
             pretend=opts.pretend,
@@ -172,6 +177,65 @@ class EmotionPlugin(BeetsPlugin):
             ui.print_(line)
         if opts.playlist is not None:
             self.playlists(lib, opts, args)
+
+    def explain(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        """``--explain``: analyse the query again and draw it; store nothing."""
+        from pathlib import Path
+
+        from .explain import explain_items
+
+        clashing = [
+            name
+            for name, given in (
+                ("-w/--write", opts.write is True),
+                ("-p/--pretend", opts.pretend),
+                ("--playlist", opts.playlist is not None),
+            )
+            if given
+        ]
+        if clashing:
+            raise ui.UserError(
+                f"emotion: --explain stores and writes nothing; drop {', '.join(clashing)}"
+            )
+        title = ""
+        if opts.album:
+            albums = list(lib.albums(args))
+            items = [item for album in albums for item in album.items()]
+            if len(albums) == 1:
+                album = albums[0]
+                title = (
+                    f"{album.albumartist} \u2014 {album.album}"
+                    if album.albumartist
+                    else album.album
+                )
+        else:
+            items = list(lib.items(args))
+        if not title and args:
+            title = f'{len(items)} tracks matching "{" ".join(args)}"'
+        if not items:
+            ui.print_("emotion: no tracks match the query")
+            return
+        from lgfn_model.explain.writer import has_display
+
+        text = opts.explain_text or not has_display()
+        out = None
+        if opts.explain_out is not None or not opts.explain_text:
+            out = Path(opts.explain_out or ".").expanduser()
+        try:
+            result = explain_items(self.analyzer(), items, out, text, ui.print_, title)
+        except ModelUnavailable as error:
+            raise ui.UserError(f"emotion: cannot load the model: {error}") from None
+        except OSError as error:
+            target = error.filename or out
+            raise ui.UserError(
+                f"emotion: {target}: cannot write the pictures ({error.strerror or error})"
+            ) from None
+        done = len(result.tracks)
+        ui.print_(f"emotion: explained {done}, failed {len(result.failed)}")
+        for reason in result.failed:
+            ui.print_(f"  failed: {reason}")
+        for reason in result.lyrics_errors:
+            ui.print_(f"  lyrics lookup: {reason}")
 
     def playlists(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
         directory = opts.playlist or self.config["playlist_dir"].as_filename()

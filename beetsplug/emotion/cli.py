@@ -100,4 +100,25 @@ def build_command() -> ui.Subcommand:
     )
     parser.set_defaults(playlist=None)
     add("-q", "--quiet", action="store_true", default=False, help="no progress line")
+    add(
+        "--explain",
+        action="store_true",
+        default=False,
+        help="draw why each matching track got its mood (PNG + HTML per track, and an "
+        "overview on the valence-arousal plane); stores nothing",
+    )
+    add(
+        "--out",
+        dest="explain_out",
+        metavar="DIR",
+        default=None,
+        help="with --explain: where to write the pictures (default: the current folder)",
+    )
+    add(
+        "--text",
+        dest="explain_text",
+        action="store_true",
+        default=False,
+        help="with --explain: print a text explanation (files only with --out)",
+    )
     return command
