@@ -17,6 +17,7 @@ EXTRA_COMMAND_MODULES = (
     "lgfn_model.training.cli",
     "lgfn_model.bench",
     "lgfn_model.explain",
+    "lgfn_model.example",
 )
 
 

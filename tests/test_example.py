@@ -1,0 +1,22 @@
+"""`lgfn example`: the README's demo song is real audio with synced lyrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lgfn_model.audio import decode_audio
+from lgfn_model.cli import main
+from lgfn_model.lyrics import read_lyrics_file
+
+
+def test_example_song_decodes_and_its_lyrics_are_synced(tmp_path: Path, capsys) -> None:
+    assert main(["example", str(tmp_path / "demo")]) == 0
+    audio, lyrics = (Path(p) for p in capsys.readouterr().out.split())
+    decoded = decode_audio(audio)
+    assert 23.5 < decoded.duration < 24.5 and decoded.source_channels == 2
+    assert np.abs(decoded.samples).max() > 0.1  # not silence
+    parsed = read_lyrics_file(str(lyrics))
+    assert parsed.synced and len(parsed.lines) == 6
+    assert parsed.metadata["ar"] == "beets-lgfn"
