@@ -12,6 +12,8 @@ from .train import ABLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .robustness import register as register_robustness
+
     train = sub.add_parser(
         "train",
         help="train an LGFN model from labelled data",
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", help="write all figures to this JSON file")
     _common(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
+    register_robustness(sub)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
