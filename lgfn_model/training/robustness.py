@@ -41,7 +41,6 @@ def write_mp3(path: Path, mono: np.ndarray, rate: int, bit_rate: int = 192_000) 
 
 def write_variants(source: Path, folder: Path) -> dict[str, Path]:
     import soundfile
-
     import soxr
 
     data, rate = soundfile.read(str(source), dtype="float32", always_2d=True)
