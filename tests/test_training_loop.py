@@ -90,3 +90,19 @@ def test_evaluate_reports_every_subset_and_noise(manifest: Path, tmp_path: Path)
 def test_cli_train_rejects_unknown_ablation(manifest: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         lgfn_main(["train", "--data", str(manifest), "--out", str(tmp_path), "--ablation", "x"])
+
+
+def test_robustness_variants_are_what_users_have(tmp_path: Path) -> None:
+    import mutagen.mp3
+    import soundfile
+
+    from lgfn_model.training.robustness import write_variants
+
+    source = make_audio_file(tmp_path / "clip.opus", seconds=2.0, channels=1, kind="chord")
+    paths = write_variants(source, tmp_path)
+    mp3 = mutagen.mp3.MP3(paths["mp3_192k_stereo"])
+    assert (mp3.info.bitrate, mp3.info.sample_rate, mp3.info.channels) == (192000, 44100, 2)
+    quiet, _ = soundfile.read(paths["gain_-6db"])
+    loud, _ = soundfile.read(paths["gain_+6db"])
+    assert abs(loud).max() <= 1.0
+    assert 1.9 < (abs(loud).max() / abs(quiet).max()) <= 4.0
