@@ -101,7 +101,8 @@ def test_robustness_variants_are_what_users_have(tmp_path: Path) -> None:
     source = make_audio_file(tmp_path / "clip.opus", seconds=2.0, channels=1, kind="chord")
     paths = write_variants(source, tmp_path)
     mp3 = mutagen.mp3.MP3(paths["mp3_192k_stereo"])
-    assert (mp3.info.bitrate, mp3.info.sample_rate, mp3.info.channels) == (192000, 44100, 2)
+    assert abs(mp3.info.bitrate - 192000) < 1000  # short files report 191999
+    assert (mp3.info.sample_rate, mp3.info.channels) == (44100, 2)
     quiet, _ = soundfile.read(paths["gain_-6db"])
     loud, _ = soundfile.read(paths["gain_+6db"])
     assert abs(loud).max() <= 1.0
