@@ -234,7 +234,7 @@ def test_overview_picture_and_page(predictions: dict[str, TrackPrediction], tmp_
         for kind, prediction in predictions.items()
     ]
     png, html = write_overview(tracks, out, title="My <playlist>")
-    _check_png(png, (1250, 760))
+    _check_png(png, (1350, 760))
     page = _parse(html)
     links = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
     assert links == ["t-synced.html", "t-plain.html", "t-none.html"]

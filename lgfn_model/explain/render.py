@@ -25,7 +25,7 @@ from .timeline import Timeline, format_time
 
 ATTENTION_CMAP = LinearSegmentedColormap.from_list("lgfn_attention", palette.ATTENTION_RAMP)
 TRACK_SIZE = (13.0, 9.6)
-OVERVIEW_SIZE = (12.5, 7.6)
+OVERVIEW_SIZE = (13.5, 7.6)
 DPI = 100
 LABEL_CHARS = 42
 """Longest lyric line drawn on the timeline (longer ones end with an ellipsis)."""
@@ -34,6 +34,28 @@ LABEL_CHARS = 42
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def _fit(text_artist, text: str, limit_px: float, renderer, vertical: bool = False) -> None:
+    """Shorten ``text_artist`` (ending it with an ellipsis) until it is at most ``limit_px``
+    long along its reading direction."""
+
+    def length(candidate: str) -> float:
+        text_artist.set_text(candidate)
+        box = text_artist.get_window_extent(renderer)
+        return box.height if vertical else box.width
+
+    text = " ".join(text.split())
+    if length(text) <= limit_px:
+        return
+    low, high = 0, len(text)  # the longest prefix that fits lies in [low, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if length(text[:middle].rstrip() + "\u2026") <= limit_px:
+            low = middle
+        else:
+            high = middle
+    text_artist.set_text(text[:low].rstrip() + "\u2026" if low else "\u2026")
 
 
 def _png_bytes(figure: Figure) -> bytes:
@@ -112,6 +134,7 @@ def track_figure(timeline: Timeline, info: TrackInfo) -> Figure:
     prediction = timeline.prediction
     labels = timeline.labels
     figure = Figure(figsize=TRACK_SIZE, dpi=DPI)
+    FigureCanvasAgg(figure)  # a renderer to measure text with
     grid = figure.add_gridspec(
         4,
         2,
@@ -176,7 +199,7 @@ def track_figure(timeline: Timeline, info: TrackInfo) -> Figure:
 
     _draw_result_bars(figure.add_subplot(grid[0, 1]), timeline)
     _draw_window_plane(figure.add_subplot(grid[1:3, 1]), timeline)
-    _draw_top_lines(figure.add_subplot(grid[3, 1]), timeline)
+    _draw_top_lines(figure.add_subplot(grid[3, 1]), timeline, figure)
     return figure
 
 
@@ -314,6 +337,8 @@ def _draw_synced_lyrics(ax, timeline: Timeline, figure: Figure) -> None:
     axis_inches = box.width * figure.get_figwidth()
     min_gap = 0.165 * duration / max(axis_inches, 1e-3)
     placed: list[float] = []
+    renderer = figure.canvas.get_renderer()
+    room = (ax.transAxes.transform((0, 1))[1] - ax.transAxes.transform((0, 0.16))[1]) - 8
     order = sorted(range(len(shares)), key=lambda i: (-shares[i], i))
     for index in order:
         start = timeline.line_starts[index]
@@ -324,10 +349,10 @@ def _draw_synced_lyrics(ax, timeline: Timeline, figure: Figure) -> None:
         placed.append(x)
         face = ATTENTION_CMAP(norm(shares[index]))
         face_hex = "#{:02X}{:02X}{:02X}".format(*(int(round(c * 255)) for c in face[:3]))
-        ax.text(
+        label = ax.text(
             x,
             0.16,
-            _clip(timeline.prediction.lyrics_lines[index], LABEL_CHARS),
+            "",
             rotation=90,
             ha="left",
             va="bottom",
@@ -341,6 +366,7 @@ def _draw_synced_lyrics(ax, timeline: Timeline, figure: Figure) -> None:
             },
             clip_on=True,
         )
+        _fit(label, timeline.prediction.lyrics_lines[index], room, renderer, vertical=True)
     count = len(shares)
     note = "" if len(placed) == count else f" ({len(placed)} of {count} labelled; bars show all)"
     _panel_title(ax, f"Lyric lines at their timestamps, shaded by attention{note}")
@@ -454,7 +480,7 @@ def _draw_window_plane(ax, timeline: Timeline) -> None:
     _panel_title(ax, "Windows (small) and track (large)")
 
 
-def _draw_top_lines(ax, timeline: Timeline, count: int = 9) -> None:
+def _draw_top_lines(ax, timeline: Timeline, figure: Figure, count: int = 9) -> None:
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -464,6 +490,8 @@ def _draw_top_lines(ax, timeline: Timeline, count: int = 9) -> None:
         ax.text(0.0, 0.9, "No lyrics: nothing to attend to.", fontsize=10, color=palette.MUTED)
         return
     norm = _attention_norm(timeline)
+    renderer = figure.canvas.get_renderer()
+    room = ax.transAxes.transform((1, 0))[0] - ax.transAxes.transform((0.30, 0))[0] + 10
     row = 0.84 / count
     for position, line in enumerate(lines):
         y = 0.97 - (position + 0.5) * row
@@ -487,7 +515,8 @@ def _draw_top_lines(ax, timeline: Timeline, count: int = 9) -> None:
         )
         when = format_time(line.start) if line.start is not None else f"#{line.index + 1}"
         ax.text(0.16, y, when, fontsize=8.5, va="center", ha="left", color=palette.MUTED)
-        ax.text(0.30, y, _clip(line.text, 30), fontsize=8.5, va="center", ha="left")
+        text = ax.text(0.30, y, "", fontsize=8.5, va="center", ha="left")
+        _fit(text, line.text, room, renderer)
     colour_axis = ax.inset_axes([0.0, 0.0, 0.62, 0.035])
     gradient = np.linspace(0, 1, 256)[None, :]
     colour_axis.imshow(gradient, aspect="auto", cmap=ATTENTION_CMAP, extent=(0, 1, 0, 1))
@@ -524,8 +553,9 @@ def overview_figure(
     """Every track on the valence-arousal plane: colour and shape by mood, size by the
     lyrics share of the gate, numbered as in the list beside it. PNG bytes."""
     figure = Figure(figsize=OVERVIEW_SIZE, dpi=DPI)
+    FigureCanvasAgg(figure)  # a renderer to measure text with
     grid = figure.add_gridspec(
-        1, 2, width_ratios=[1.0, 0.78], left=0.07, right=0.985, top=0.88, bottom=0.09, wspace=0.1
+        1, 2, width_ratios=[1.0, 0.95], left=0.06, right=0.985, top=0.88, bottom=0.09, wspace=0.1
     )
     count = len(entries)
     heading = title or f"{count} track{'s' if count != 1 else ''} on the valence-arousal plane"
@@ -604,27 +634,24 @@ def overview_figure(
     top, bottom = 0.80, 0.0
     row = min(0.045, (top - bottom) / max(1, len(shown) + (len(entries) > len(shown))))
     size = max(6.5, min(9.5, row * 200))
+    renderer = figure.canvas.get_renderer()
     for number, entry in enumerate(shown, 1):
         y = top - (number - 0.5) * row
         side.text(0.0, y, f"{number:>2}", fontsize=size, va="center", ha="right", fontweight="bold")
-        side.text(
-            0.03,
-            y,
-            _clip(entry.label, 44),
-            fontsize=size,
-            va="center",
-            ha="left",
-        )
-        side.text(
+        stats = side.text(
             1.0,
             y,
-            f"{entry.mood} {entry.valence:+.2f} {entry.arousal:+.2f} {entry.gate_lyrics:3.0%}",
+            f"{entry.mood:<7} {entry.valence:>+7.2f} {entry.arousal:>+7.2f} "
+            f"{entry.gate_lyrics:>6.0%}",
             fontsize=size,
             va="center",
             ha="right",
             family="monospace",
             color=palette.MUTED,
         )
+        name = side.text(0.03, y, "", fontsize=size, va="center", ha="left")
+        room = stats.get_window_extent(renderer).x0 - side.transAxes.transform((0.03, 0))[0] - 8
+        _fit(name, entry.label, room, renderer)
     if len(entries) > len(shown):
         side.text(
             0.03,
@@ -636,8 +663,8 @@ def overview_figure(
     side.text(
         1.0,
         top + 0.012,
-        "mood  valence arousal lyrics",
-        fontsize=size - 0.5,
+        f"{'mood':<7} {'valence':>7} {'arousal':>7} {'lyrics':>6}",
+        fontsize=size,
         ha="right",
         va="bottom",
         family="monospace",
