@@ -185,7 +185,7 @@ def test_track_picture_and_page(
     kind: str, predictions: dict[str, TrackPrediction], tmp_path: Path
 ) -> None:
     prediction = predictions[kind]
-    info = TrackInfo("Song <b>&</b>", 'The "Band"', "Album", "/music/song.flac", "lrc")
+    info = TrackInfo("Song <b>&</b> $x^2$", 'The "Band"', "Album", "/music/song.flac", "lrc")
     files = write_track(prediction, info, tmp_path / "out", "song")
     assert files.png == tmp_path / "out" / "song.png"
     _check_png(files.png, (1300, 960))
@@ -198,6 +198,7 @@ def test_track_picture_and_page(
         assert mood in texts  # the legend
     assert "audio share (from the bottom)" in texts and "lyrics share (from the top)" in texts
     assert f"model {prediction.model_version}" in joined
+    assert 'Song <b>&</b> $x^2$ \u2014 The "Band"' in texts  # literal, not maths
     if kind == "synced":
         assert "Lyric lines at their timestamps, shaded by attention" in texts
         assert "lrc (synced, 4 lines)" in joined
@@ -215,7 +216,7 @@ def test_track_picture_and_page(
     assert len(images) == 1 and images[0]["src"].startswith("data:image/png;base64,")
     assert images[0]["alt"]
     html = files.html.read_text(encoding="utf-8")
-    assert "<b>" not in html and "Song &lt;b&gt;&amp;&lt;/b&gt;" in html
+    assert "<b>" not in html and "Song &lt;b&gt;&amp;&lt;/b&gt; $x^2$" in html
     assert "The &quot;Band&quot;" in html
     text = "".join(page.text)
     assert "Mood per minute" in text and prediction.mood in text

@@ -7,10 +7,15 @@ the process that imports it (the beets plugin runs inside the user's ``beet``).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
+import matplotlib
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap, Normalize
 from matplotlib.figure import Figure
@@ -34,6 +39,37 @@ LABEL_CHARS = 42
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+FALLBACK_FONTS = (
+    "Noto Sans",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Noto Sans CJK KR",
+    "Noto Sans Arabic",
+    "Noto Sans Hebrew",
+    "Noto Sans Devanagari",
+    "Noto Sans Thai",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
+"""Fonts that, when installed, draw what DejaVu Sans has no glyphs for (CJK, Arabic, ...)."""
+
+
+@cache
+def _font_families() -> tuple[str, ...]:
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ("DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed))
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    """Text is literal (a ``$`` in a title is not maths), fonts fall back per glyph, and a
+    glyph no installed font has is drawn as a box without a warning per character."""
+    settings = {"text.parse_math": False, "font.family": list(_font_families())}
+    with matplotlib.rc_context(settings), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        yield
 
 
 def _fit(text_artist, text: str, limit_px: float, renderer, vertical: bool = False) -> None:
@@ -126,11 +162,17 @@ def _quadrant_labels(ax, labels: Sequence[str], size: float, tint: bool) -> None
 
 def render_track(timeline: Timeline, info: TrackInfo) -> bytes:
     """The track picture as PNG bytes."""
-    return _png_bytes(track_figure(timeline, info))
+    with _style():
+        return _png_bytes(track_figure(timeline, info))
 
 
 def track_figure(timeline: Timeline, info: TrackInfo) -> Figure:
     """The track picture: header, four panels on the track's time axis, three beside them."""
+    with _style():
+        return _track_figure(timeline, info)
+
+
+def _track_figure(timeline: Timeline, info: TrackInfo) -> Figure:
     prediction = timeline.prediction
     labels = timeline.labels
     figure = Figure(figsize=TRACK_SIZE, dpi=DPI)
@@ -544,14 +586,22 @@ def render_overview(
     entries: Sequence[OverviewEntry], labels: Sequence[str], title: str = ""
 ) -> bytes:
     """The album/playlist picture as PNG bytes."""
-    return _png_bytes(overview_figure(entries, labels, title))
+    with _style():
+        return _png_bytes(overview_figure(entries, labels, title))
 
 
 def overview_figure(
     entries: Sequence[OverviewEntry], labels: Sequence[str], title: str = ""
 ) -> Figure:
     """Every track on the valence-arousal plane: colour and shape by mood, size by the
-    lyrics share of the gate, numbered as in the list beside it. PNG bytes."""
+    lyrics share of the gate, numbered as in the list beside it."""
+    with _style():
+        return _overview_figure(entries, labels, title)
+
+
+def _overview_figure(
+    entries: Sequence[OverviewEntry], labels: Sequence[str], title: str = ""
+) -> Figure:
     figure = Figure(figsize=OVERVIEW_SIZE, dpi=DPI)
     FigureCanvasAgg(figure)  # a renderer to measure text with
     grid = figure.add_gridspec(
