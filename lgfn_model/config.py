@@ -52,6 +52,9 @@ class LGFNConfig:
     max_lines: int = 256
     time_prior_sigma: float = 4.0
     dropout: float = 0.2
+    # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
+    # waveform CNN) are silenced, so they cannot crowd out the pretrained branch by overfitting.
+    branch_dropout: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

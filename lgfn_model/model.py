@@ -99,6 +99,9 @@ class LGFN(nn.Module):
         if self.waveform_cnn is not None:
             audio = audio + self.waveform_cnn(waveforms)
         if self.pretrained is not None:
+            if self.training and self.config.branch_dropout > 0:
+                keep = torch.rand(audio.shape[0], 1, 1, device=audio.device)
+                audio = audio * (keep >= self.config.branch_dropout).to(audio.dtype)
             audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
         return self.audio_norm(audio)
 

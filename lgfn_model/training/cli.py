@@ -37,6 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--weight-decay", type=float, default=0.02)
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config value (JSON value), e.g. --set branch_dropout=0.5",
+    )
     train.add_argument("--version", default="", help="model version string to store")
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
@@ -93,6 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,
         workers=args.workers,
@@ -106,6 +116,17 @@ def run_train(args: argparse.Namespace) -> int:
         )
         print(text)
     return 0
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
