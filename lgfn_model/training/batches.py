@@ -89,6 +89,11 @@ def _line_times(lyrics: LyricFeatures, duration: float | None) -> tuple[np.ndarr
     return starts, ends
 
 
+def _spread_over(lyrics: LyricFeatures, seconds: float) -> LyricFeatures:
+    starts = np.linspace(0.0, seconds, len(lyrics), endpoint=False, dtype=np.float32)
+    return LyricFeatures(lyrics.embeddings, starts)
+
+
 def _lyrics_span(lyrics: LyricFeatures | None) -> float:
     if lyrics is None or len(lyrics) == 0 or np.isnan(lyrics.starts).any():
         return 0.0
@@ -129,8 +134,14 @@ def training_batch(
     rng: np.random.Generator,
     drop_lyrics: float = 0.0,
     noise_snr_db: tuple[float, float] | None = None,
+    pseudo_sync: float = 0.0,
 ) -> Batch:
-    """One random window per example (random crop of the clip, or of the lyrics' span)."""
+    """One random window per example (random crop of the clip, or of the lyrics' span).
+
+    ``pseudo_sync``: the chance that an audio example's plain lyrics are given start times
+    spread evenly over the clip. No training set pairs audio with synced lyrics, so without
+    this the gate would meet "audio + synced lyrics" for the first time in users' libraries.
+    """
     audio = config.audio
     size = audio.window_samples
     waves = np.zeros((len(items), size), dtype=np.float32)
@@ -163,8 +174,12 @@ def training_batch(
             span = _lyrics_span(item.lyrics)
             starts[i] = float(rng.uniform(0, max(0.0, span - audio.window_seconds)))
         lyrics = item.lyrics
-        if lyrics is not None and item.samples is not None and rng.random() < drop_lyrics:
-            lyrics = None  # teach the gate and heads to work without words too
+        if lyrics is not None and item.samples is not None:
+            draw = rng.random()
+            if draw < drop_lyrics:
+                lyrics = None  # teach the gate and heads to work without words too
+            elif draw < drop_lyrics + pseudo_sync and not lyrics.synced and len(lyrics) > 0:
+                lyrics = _spread_over(lyrics, len(item.samples) / audio.sample_rate)
         parts.append((lyrics, duration, 1))
     return Batch(
         torch.from_numpy(waves),

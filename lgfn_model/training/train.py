@@ -49,6 +49,7 @@ class TrainSettings:
     learning_rate: float = 2e-3
     weight_decay: float = 0.02
     drop_lyrics: float = 0.3
+    pseudo_sync: float = 0.35
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -179,7 +180,12 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 for i in order[step * settings.batch_size : (step + 1) * settings.batch_size]
             ]
             batch = training_batch(
-                chosen, config, rng, drop_lyrics=settings.drop_lyrics, noise_snr_db=(0.0, 30.0)
+                chosen,
+                config,
+                rng,
+                drop_lyrics=settings.drop_lyrics,
+                noise_snr_db=(0.0, 30.0),
+                pseudo_sync=settings.pseudo_sync,
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
@@ -217,6 +223,9 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
+        "weight_decay": settings.weight_decay,
+        "drop_lyrics": settings.drop_lyrics,
+        "pseudo_sync": settings.pseudo_sync,
         "seed": settings.seed,
         "device": str(device),
         "threads": torch.get_num_threads(),
