@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from . import palette
 from .info import TrackInfo
-from .render import ATTENTION_CMAP, OverviewEntry
+from .render import ATTENTION_CMAP, OverviewEntry, attention_norm
 from .text import gate_line, lyrics_description, result_line
 from .timeline import Timeline, format_time
 
@@ -99,11 +99,11 @@ def track_page(timeline: Timeline, info: TrackInfo, png: bytes) -> str:
     if not timeline.has_lyrics:
         body.append('<p class="muted">No lyrics: the audio alone decided.</p>')
     else:
-        peak = float(timeline.line_shares.max()) or 1.0
+        norm = attention_norm(float(timeline.line_shares.max()))
         body += ['<table class="lyrics">', "<tr><th>share</th><th>time</th><th>line</th></tr>"]
         for index, text in enumerate(prediction.lyrics_lines):
             share = float(timeline.line_shares[index])
-            face = _hex(ATTENTION_CMAP(share / peak))
+            face = _hex(ATTENTION_CMAP(float(norm(share))))
             start = timeline.line_starts[index]
             when = format_time(start) if start is not None else f"#{index + 1}"
             body.append(

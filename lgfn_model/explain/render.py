@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LinearSegmentedColormap, Normalize
+from matplotlib.colors import LinearSegmentedColormap, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -29,6 +29,9 @@ from .text import gate_line, lyrics_description
 from .timeline import Timeline, format_time
 
 ATTENTION_CMAP = LinearSegmentedColormap.from_list("lgfn_attention", palette.ATTENTION_RAMP)
+ATTENTION_GAMMA = 0.5
+"""Shading follows the square root of the share: one dominant line does not wash every other
+line out to white."""
 TRACK_SIZE = (13.0, 9.6)
 OVERVIEW_SIZE = (13.5, 7.6)
 DPI = 100
@@ -351,9 +354,13 @@ def _draw_gate(ax, timeline: Timeline) -> None:
         )
 
 
-def _attention_norm(timeline: Timeline) -> Normalize:
-    peak = float(timeline.line_shares.max()) if timeline.has_lyrics else 1.0
-    return Normalize(0.0, peak if peak > 0 else 1.0)
+def attention_norm(peak: float) -> PowerNorm:
+    """Attention share -> 0..1 for the colour ramp (0 -> white, ``peak`` -> darkest)."""
+    return PowerNorm(ATTENTION_GAMMA, vmin=0.0, vmax=peak if peak > 0 else 1.0, clip=True)
+
+
+def _attention_norm(timeline: Timeline) -> PowerNorm:
+    return attention_norm(float(timeline.line_shares.max()) if timeline.has_lyrics else 1.0)
 
 
 def _draw_synced_lyrics(ax, timeline: Timeline, figure: Figure) -> None:
@@ -426,8 +433,7 @@ def _draw_plain_lyrics(ax, timeline: Timeline, rows: int = 12) -> None:
         aspect="auto",
         interpolation="nearest",
         cmap=ATTENTION_CMAP,
-        vmin=0.0,
-        vmax=peak,
+        norm=attention_norm(peak),
         extent=(0.0, float(timeline.edges[-1]), len(chosen) - 0.5, -0.5),
     )
     ax.set_yticks(range(len(chosen)))
@@ -563,8 +569,10 @@ def _draw_top_lines(ax, timeline: Timeline, figure: Figure, count: int = 9) -> N
     gradient = np.linspace(0, 1, 256)[None, :]
     colour_axis.imshow(gradient, aspect="auto", cmap=ATTENTION_CMAP, extent=(0, 1, 0, 1))
     colour_axis.set_yticks([])
-    colour_axis.set_xticks([0, 1])
-    colour_axis.set_xticklabels(["0", f"{norm.vmax:.0%}"], fontsize=8)
+    peak = float(norm.vmax)
+    marks = [0.0, peak / 4, peak]
+    colour_axis.set_xticks([float(norm(mark)) for mark in marks])
+    colour_axis.set_xticklabels([f"{mark:.0%}" for mark in marks], fontsize=8)
     colour_axis.set_title("attention share (shading)", fontsize=8, pad=2, loc="left")
 
 
