@@ -20,3 +20,20 @@ def test_example_song_decodes_and_its_lyrics_are_synced(tmp_path: Path, capsys) 
     parsed = read_lyrics_file(str(lyrics))
     assert parsed.synced and len(parsed.lines) == 6
     assert parsed.metadata["ar"] == "beets-lgfn"
+
+
+def test_shipped_model_predicts_the_example(tmp_path: Path, capsys) -> None:
+    import json
+
+    from lgfn_model.checkpoint_files import checkpoint_version
+
+    assert main(["example", str(tmp_path)]) == 0
+    capsys.readouterr()
+    song, lyrics = tmp_path / "example.flac", tmp_path / "example.lrc"
+    assert main(["predict", str(song), "--lyrics", str(lyrics), "--workers", "0"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["model"] == checkpoint_version()
+    assert record["mood"] in {"happy", "angry", "sad", "relaxed"}
+    assert abs(sum(record["p"].values()) - 1) < 1e-3
+    assert record["lyrics_synced"] and record["lyrics_lines"] == 6
+    assert abs(record["gate_audio"] + record["gate_lyrics"] - 1) < 1e-3
