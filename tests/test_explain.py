@@ -28,7 +28,7 @@ from lgfn_model.explain import (
     write_overview,
     write_track,
 )
-from lgfn_model.explain.render import OverviewEntry
+from lgfn_model.explain.render import DPI, OVERVIEW_SIZE, TRACK_SIZE, OverviewEntry
 from lgfn_model.lyrics import parse_lrc, parse_plain
 from lgfn_model.outputs import TrackPrediction, WindowPrediction
 from lgfn_model.predictor import Predictor
@@ -170,6 +170,10 @@ def _parse(path: Path) -> _Page:
     return page
 
 
+def _pixels(inches: tuple[float, float]) -> tuple[int, int]:
+    return round(inches[0] * DPI), round(inches[1] * DPI)
+
+
 def _check_png(path: Path, size: tuple[int, int]) -> None:
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
@@ -177,7 +181,7 @@ def _check_png(path: Path, size: tuple[int, int]) -> None:
         image.verify()
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == size
-    assert len(data) < 400_000
+    assert len(data) < 300_000
 
 
 @pytest.mark.parametrize("kind", ["synced", "plain", "none"])
@@ -188,7 +192,7 @@ def test_track_picture_and_page(
     info = TrackInfo("Song <b>&</b> $x^2$", 'The "Band"', "Album", "/music/song.flac", "lrc")
     files = write_track(prediction, info, tmp_path / "out", "song")
     assert files.png == tmp_path / "out" / "song.png"
-    _check_png(files.png, (1300, 960))
+    _check_png(files.png, _pixels(TRACK_SIZE))
 
     texts = _figure_texts(track_figure(files.timeline, info))
     joined = "\n".join(texts)
@@ -196,7 +200,7 @@ def test_track_picture_and_page(
         assert panel in joined
     for mood in ("happy", "angry", "sad", "relaxed"):
         assert mood in texts  # the legend
-    assert "audio share (from the bottom)" in texts and "lyrics share (from the top)" in texts
+    assert "audio share (from below)" in texts and "lyrics share (from above)" in texts
     assert f"model {prediction.model_version}" in joined
     assert 'Song <b>&</b> $x^2$ \u2014 The "Band"' in texts  # literal, not maths
     if kind == "synced":
@@ -235,7 +239,7 @@ def test_overview_picture_and_page(predictions: dict[str, TrackPrediction], tmp_
         for kind, prediction in predictions.items()
     ]
     png, html = write_overview(tracks, out, title="My <playlist>")
-    _check_png(png, (1350, 760))
+    _check_png(png, _pixels(OVERVIEW_SIZE))
     page = _parse(html)
     links = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
     assert links == ["t-synced.html", "t-plain.html", "t-none.html"]

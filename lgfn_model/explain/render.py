@@ -34,7 +34,7 @@ ATTENTION_GAMMA = 0.5
 line out to white."""
 TRACK_SIZE = (13.0, 9.6)
 OVERVIEW_SIZE = (13.5, 7.6)
-DPI = 100
+DPI = 110
 LABEL_CHARS = 42
 """Longest lyric line drawn on the timeline (longer ones end with an ellipsis)."""
 
@@ -98,10 +98,26 @@ def _fit(text_artist, text: str, limit_px: float, renderer, vertical: bool = Fal
 
 
 def _png_bytes(figure: Figure) -> bytes:
-    FigureCanvasAgg(figure)
+    """PNG with a 256-colour palette: the pictures are flat colours and anti-aliased text, so
+    this is visually lossless (the palette's exact colours survive) at a third of the size."""
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    image = Image.fromarray(rgba[..., :3].copy(), "RGB")  # the figure is opaque white
+    paletted = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": "lgfn explain"})
+    paletted.save(buffer, format="PNG", optimize=True, pnginfo=_png_info())
     return buffer.getvalue()
+
+
+def _png_info():  # noqa: ANN202 - PIL's PngInfo
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", "lgfn explain")
+    return info
 
 
 def _time_step(duration: float) -> float:
@@ -133,17 +149,30 @@ def _mood_handles(labels: Sequence[str], markers: bool = False) -> list:
 
 
 def _quadrant_labels(ax, labels: Sequence[str], size: float, tint: bool) -> None:
-    """Russell's quadrants: Q1 happy (+v, +a), Q2 angry (-v, +a), Q3 sad, Q4 relaxed."""
+    """Russell's quadrants: Q1 happy (+v, +a), Q2 angry (-v, +a), Q3 sad, Q4 relaxed.
+
+    The plane reaches a little past +-1 so the quadrant names sit outside the range any
+    point can take and never hide one.
+    """
+    reach = 1.2
     corners = [(1, 1), (-1, 1), (-1, -1), (1, -1)]
     for index, (label, (x, y)) in enumerate(zip(labels, corners, strict=False)):
         colour = palette.mood_colour(label, index)
         if tint:
             ax.add_patch(
-                Rectangle((min(0, x), min(0, y)), 1, 1, facecolor=colour, alpha=0.13, lw=0)
+                Rectangle(
+                    (min(0, x * reach), min(0, y * reach)),
+                    reach,
+                    reach,
+                    facecolor=colour,
+                    alpha=0.13,
+                    lw=0,
+                    zorder=0,
+                )
             )
         ax.text(
-            x * 0.96,
-            y * 0.96,
+            x * (reach - 0.03),
+            y * (reach - 0.03),
             label,
             ha="right" if x > 0 else "left",
             va="top" if y > 0 else "bottom",
@@ -151,10 +180,13 @@ def _quadrant_labels(ax, labels: Sequence[str], size: float, tint: bool) -> None
             color=palette.MUTED,
             fontweight="bold",
         )
+    for edge in (-1, 1):
+        ax.axhline(edge, color="#BBBBBB", lw=0.6, linestyle=":", zorder=1)
+        ax.axvline(edge, color="#BBBBBB", lw=0.6, linestyle=":", zorder=1)
     ax.axhline(0, color=palette.MUTED, lw=0.8, zorder=1)
     ax.axvline(0, color=palette.MUTED, lw=0.8, zorder=1)
-    ax.set_xlim(-1.05, 1.05)
-    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
     ax.set_aspect("equal")
     ax.set_xticks([-1, 0, 1])
     ax.set_yticks([-1, 0, 1])
@@ -328,11 +360,11 @@ def _draw_gate(ax, timeline: Timeline) -> None:
     ax.set_ylim(0, 1)
     ax.set_yticks([0, 0.5, 1])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    _panel_title(ax, "Gate: who decided, second by second")
+    _panel_title(ax, "Gate: who decided, each second")
     ax.legend(
         handles=[
-            Patch(facecolor=palette.AUDIO_COLOUR, label="audio share (from the bottom)"),
-            Patch(facecolor=palette.LYRICS_COLOUR, label="lyrics share (from the top)"),
+            Patch(facecolor=palette.AUDIO_COLOUR, label="audio share (from below)"),
+            Patch(facecolor=palette.LYRICS_COLOUR, label="lyrics share (from above)"),
         ],
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
@@ -566,7 +598,7 @@ def _draw_top_lines(ax, timeline: Timeline, figure: Figure, count: int = 9) -> N
         text = ax.text(0.30, y, "", fontsize=8.5, va="center", ha="left")
         _fit(text, line.text, room, renderer)
     colour_axis = ax.inset_axes([0.0, 0.0, 0.62, 0.035])
-    gradient = np.linspace(0, 1, 256)[None, :]
+    gradient = np.linspace(0, 1, 24)[None, :]  # visible steps, not a quantised blur
     colour_axis.imshow(gradient, aspect="auto", cmap=ATTENTION_CMAP, extent=(0, 1, 0, 1))
     colour_axis.set_yticks([])
     peak = float(norm.vmax)
@@ -689,7 +721,7 @@ def _overview_figure(
         borderaxespad=0.0,
     )
     shown = entries[:40]
-    top, bottom = 0.80, 0.0
+    top, bottom = 0.80, 0.14
     row = min(0.045, (top - bottom) / max(1, len(shown) + (len(entries) > len(shown))))
     size = max(6.5, min(9.5, row * 200))
     renderer = figure.canvas.get_renderer()
@@ -728,6 +760,18 @@ def _overview_figure(
         family="monospace",
         color=palette.MUTED,
     )
+    side.text(
+        0.0,
+        0.0,
+        "Position: the track's valence and arousal. Colour and shape: its most likely mood.\n"
+        "The two come from separate outputs of the model, so a track close to an axis can\n"
+        "sit in one quadrant and be coloured as its neighbour.",
+        fontsize=9,
+        va="bottom",
+        ha="left",
+        color=palette.MUTED,
+        linespacing=1.4,
+    )
     return figure
 
 
@@ -745,7 +789,7 @@ def _number_points(ax, entries: Sequence[OverviewEntry], labels: Sequence[str]) 
                 candidates = [
                     (x + radius * np.cos(a), y + radius * np.sin(a))
                     for a in angles
-                    if abs(x + radius * np.cos(a)) < 1.0 and abs(y + radius * np.sin(a)) < 1.0
+                    if abs(x + radius * np.cos(a)) < 1.1 and abs(y + radius * np.sin(a)) < 1.1
                 ]
                 free = [
                     c
