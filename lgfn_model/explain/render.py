@@ -97,16 +97,56 @@ def _fit(text_artist, text: str, limit_px: float, renderer, vertical: bool = Fal
     text_artist.set_text(text[:low].rstrip() + "\u2026" if low else "\u2026")
 
 
+def _exact_colours() -> list[str]:
+    """Colours that must come out of the palette PNG exactly as drawn."""
+    return [
+        *palette.MOOD_COLOURS.values(),
+        *palette.FALLBACK_COLOURS,
+        palette.AUDIO_COLOUR,
+        palette.LYRICS_COLOUR,
+        palette.AROUSAL_COLOUR,
+        *palette.ATTENTION_RAMP,
+        palette.EDGE,
+        palette.MUTED,
+        "#FFFFFF",
+        "#BBBBBB",
+        "#AAAAAA",
+        "#DDDDDD",
+    ]
+
+
 def _png_bytes(figure: Figure) -> bytes:
     """PNG with a 256-colour palette: the pictures are flat colours and anti-aliased text, so
-    this is visually lossless (the palette's exact colours survive) at a third of the size."""
+    this is visually lossless at a third of the size. The palette holds the exact colours of
+    :mod:`.palette` (a marker a few pixels big keeps its true colour) plus the colours an
+    adaptive median cut picks for the rest; every pixel maps to the nearest."""
     from PIL import Image
 
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
     image = Image.fromarray(rgba[..., :3].copy(), "RGB")  # the figure is opaque white
-    paletted = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    exact = list(dict.fromkeys(colour.upper() for colour in _exact_colours()))
+    adaptive = image.quantize(
+        256 - len(exact), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    colours = (adaptive.getpalette() or [])[: 3 * (256 - len(exact))]
+    for colour in exact:
+        colours += [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    table = np.array(colours, dtype=np.int32).reshape(-1, 3)
+    # Nearest palette colour per distinct pixel colour (PIL's own remapping is approximate:
+    # it turned white into 252,252,252); a pixel drawn in an exact colour maps to itself.
+    rgb = rgba[..., :3].reshape(-1, 3).astype(np.int32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    distinct, inverse = np.unique(packed, return_inverse=True)
+    distinct_rgb = np.stack([(distinct >> 16) & 255, (distinct >> 8) & 255, distinct & 255], 1)
+    nearest = np.empty(len(distinct), dtype=np.uint8)
+    for start in range(0, len(distinct), 4096):
+        chunk = distinct_rgb[start : start + 4096, None, :] - table[None, :, :]
+        nearest[start : start + 4096] = (chunk * chunk).sum(-1).argmin(1)
+    indices = nearest[inverse].reshape(rgba.shape[:2])
+    paletted = Image.fromarray(indices, "P")
+    paletted.putpalette([int(v) for v in table.reshape(-1)])
     buffer = io.BytesIO()
     paletted.save(buffer, format="PNG", optimize=True, pnginfo=_png_info())
     return buffer.getvalue()
@@ -673,7 +713,6 @@ def _overview_figure(
             facecolor=palette.mood_colour(entry.mood, index),
             edgecolor=palette.EDGE,
             linewidth=1.0,
-            alpha=0.92,
             zorder=3,
         )
     _number_points(ax, entries, labels)
