@@ -51,10 +51,10 @@ class LGFNConfig:
     text_dim: int = 384
     max_lines: int = 256
     time_prior_sigma: float = 4.0
-    dropout: float = 0.2
+    dropout: float = 0.4
     # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
     # waveform CNN) are silenced, so they cannot crowd out the pretrained branch by overfitting.
-    branch_dropout: float = 0.0
+    branch_dropout: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--weight-decay", type=float, default=0.02)
+    train.add_argument("--weight-decay", type=float, default=0.05)
     train.add_argument(
         "--set",
         action="append",

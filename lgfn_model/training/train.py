@@ -47,7 +47,7 @@ class TrainSettings:
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 2e-3
-    weight_decay: float = 0.02
+    weight_decay: float = 0.05
     drop_lyrics: float = 0.3
     pseudo_sync: float = 0.35
     seed: int = 0
