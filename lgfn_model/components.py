@@ -252,6 +252,7 @@ class PretrainedTagger(nn.Module):
     PATCH_SAMPLES = 187 * 256  # musicnn's 187 log-mel frames, hop 256: 2.992 s at 16 kHz
     FEATURES = 250
     TARGET_RMS = 0.1
+    PATCHES_PER_CHUNK = 12
 
     def __init__(self, d_model: int, frames: int, load_weights: bool = True) -> None:
         super().__init__()
@@ -279,11 +280,14 @@ class PretrainedTagger(nn.Module):
         x = x.reshape(n_windows * patches, -1)
         rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt()
         x = x * (self.TARGET_RMS / rms.clamp_min(1e-4))
+        parts = []
         with torch.autocast(device_type=x.device.type, enabled=False):
-            log_mel = musicnn_log_mel(x)[:, :N_FRAMES]
-            out = self.tagger(log_mel)
-        joined = torch.cat([out["penultimate"], out["logits"]], dim=-1)
-        return joined.reshape(n_windows, patches, self.FEATURES)
+            # In chunks: the timbral front end's activations take ~9 MB per patch, so a
+            # batch of 32 windows (96 patches) at once would need ~2.5 GB.
+            for chunk in x.split(self.PATCHES_PER_CHUNK):
+                out = self.tagger(musicnn_log_mel(chunk)[:, :N_FRAMES])
+                parts.append(torch.cat([out["penultimate"], out["logits"]], dim=-1))
+        return torch.cat(parts).reshape(n_windows, patches, self.FEATURES)
 
     def forward(self, waveforms: Tensor, features: Tensor | None = None) -> Tensor:
         if features is None:
