@@ -172,3 +172,32 @@ def test_cli_single_file_and_manifest(checkpoint: Path, songs, tmp_path: Path) -
     assert "no-such.lrc" in rows[2]["error"]
     assert rows[3]["gate_audio"] == 1.0
     assert "4 rows, 2 predicted, 2 failed" in result.stderr
+
+
+def test_bench_reports_stages_and_the_decode_floor(checkpoint: Path, songs, capsys) -> None:
+    from lgfn_model.cli import main
+
+    code = main(
+        [
+            "bench",
+            str(songs["mp3"]),
+            str(songs["m4a"]),
+            "--checkpoint",
+            str(checkpoint),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["tracks"] == 2 and record["failed"] == 0
+    assert record["decode_floor_s_per_track"] > 0 and record["s_per_track"] > 0
+    assert set(record["stage_s"]) == {
+        "decode_in_workers",
+        "features_logmel",
+        "text",
+        "model_incl_features",
+    }
+    assert record["peak_rss_mib"] > 0
