@@ -20,6 +20,7 @@ from .components import (
     WaveformCNN,
 )
 from .config import LGFNConfig
+from .lyrics import line_end_times
 
 
 @dataclass
@@ -39,6 +40,54 @@ class LyricsBatch:
             self.starts.to(device, non_blocking=True),
             self.ends.to(device, non_blocking=True),
         )
+
+
+@dataclass
+class TrackLines:
+    """One track's lyric lines: embeddings (N, E); starts / ends (N,) seconds, NaN if untimed."""
+
+    embeddings: Tensor
+    starts: Tensor
+    ends: Tensor
+
+    @classmethod
+    def timed(
+        cls, embeddings: Tensor, starts: list[float | None], duration: float | None
+    ) -> TrackLines:
+        """Ends follow the starts (the next line, at most 8 s later); one untimed line makes
+        the whole track untimed (NaN), as plain lyrics."""
+        count = len(starts)
+        if count and all(s is not None and s == s for s in starts):
+            begin = [float(s) for s in starts]  # type: ignore[arg-type]
+            start_t = torch.tensor(begin, dtype=torch.float32)
+            end_t = torch.tensor(line_end_times(begin, duration), dtype=torch.float32)
+        else:
+            start_t = end_t = torch.full((count,), float("nan"))
+        return cls(embeddings.float(), start_t, end_t)
+
+
+def stack_lines(parts: list[tuple[TrackLines | None, int]], text_dim: int) -> LyricsBatch | None:
+    """Each track's lines repeated for its ``count`` windows, padded to the longest; None when
+    no track has lines. Shared by the predictor and training so both feed the model alike."""
+    present = [lines for lines, _ in parts if lines is not None and len(lines.starts) > 0]
+    if not present:
+        return None
+    width = max(len(lines.starts) for lines in present)
+    total = sum(count for _, count in parts)
+    embeddings = torch.zeros(total, width, text_dim)
+    mask = torch.zeros(total, width, dtype=torch.bool)
+    starts = torch.full((total, width), float("nan"))
+    ends = torch.full((total, width), float("nan"))
+    row = 0
+    for lines, count in parts:
+        n = 0 if lines is None else len(lines.starts)
+        if n:
+            embeddings[row : row + count, :n] = lines.embeddings
+            mask[row : row + count, :n] = True
+            starts[row : row + count, :n] = lines.starts
+            ends[row : row + count, :n] = lines.ends
+        row += count
+    return LyricsBatch(embeddings, mask, starts, ends)
 
 
 @dataclass

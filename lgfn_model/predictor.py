@@ -24,8 +24,8 @@ import torch
 from .audio import DecodedAudio, decode_audio, decode_or_error
 from .checkpoint import load_checkpoint
 from .config import LGFNConfig
-from .lyrics import Lyrics, line_end_times
-from .model import LGFN, LyricsBatch
+from .lyrics import Lyrics
+from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
 from .windows import cut_windows
 
@@ -94,7 +94,7 @@ class _PendingTrack:
     audio: DecodedAudio
     windows: np.ndarray
     starts: np.ndarray
-    lyrics: LyricsBatch | None
+    lyrics: TrackLines | None
     lines: list[str]
     synced: bool
     line_starts: list[float | None] = field(default_factory=list)
@@ -272,7 +272,7 @@ class Predictor:
             waveforms = waveforms.pin_memory()
         waveforms = waveforms.to(device, non_blocking=True)
         window_starts = torch.from_numpy(starts).to(device)
-        lyrics = _stack_lyrics([(t.lyrics, b - a) for t, a, b in batch], self.config.text_dim)
+        lyrics = stack_lines([(t.lyrics, b - a) for t, a, b in batch], self.config.text_dim)
         if lyrics is not None:
             lyrics = lyrics.to(device)
         autocast = (
@@ -321,20 +321,7 @@ class Predictor:
             started = time.perf_counter()
             embeddings = self.text_encoder.encode(lines).float().cpu()
             self.stats.text_s += time.perf_counter() - started
-            if synced:
-                line_starts = [float(line.start) for line in kept]  # type: ignore[arg-type]
-                ends = line_end_times(line_starts, audio.duration)
-                start_t = torch.tensor(line_starts, dtype=torch.float32)
-                end_t = torch.tensor(ends, dtype=torch.float32)
-            else:
-                start_t = torch.full((len(kept),), float("nan"))
-                end_t = torch.full((len(kept),), float("nan"))
-            batch = LyricsBatch(
-                embeddings.unsqueeze(0),
-                torch.ones(1, len(kept), dtype=torch.bool),
-                start_t.unsqueeze(0),
-                end_t.unsqueeze(0),
-            )
+            batch = TrackLines.timed(embeddings, line_starts, audio.duration)
         return _PendingTrack(index, item, audio, windows, starts, batch, lines, synced, line_starts)
 
     def _finish(self, track: _PendingTrack) -> TrackPrediction:
@@ -379,34 +366,6 @@ class Predictor:
 
 def _label_dict(labels: list[str], values: np.ndarray) -> dict[str, float]:
     return {label: float(value) for label, value in zip(labels, values, strict=True)}
-
-
-def _stack_lyrics(parts: list[tuple[LyricsBatch | None, int]], text_dim: int) -> LyricsBatch | None:
-    """Repeat each track's lines for its windows and pad to the longest line count."""
-    if all(lyrics is None for lyrics, _ in parts):
-        return None
-    width = max((lyrics.mask.shape[1] for lyrics, _ in parts if lyrics is not None), default=1)
-    embeddings, masks, starts, ends = [], [], [], []
-    for lyrics, count in parts:
-        if lyrics is None:
-            lyrics = LyricsBatch(
-                torch.zeros(1, 0, text_dim),
-                torch.zeros(1, 0, dtype=torch.bool),
-                torch.zeros(1, 0),
-                torch.zeros(1, 0),
-            )
-        pad = width - lyrics.mask.shape[1]
-        embeddings.append(
-            torch.nn.functional.pad(lyrics.embeddings, (0, 0, 0, pad)).expand(count, -1, -1)
-        )
-        masks.append(torch.nn.functional.pad(lyrics.mask, (0, pad)).expand(count, -1))
-        starts.append(
-            torch.nn.functional.pad(lyrics.starts, (0, pad), value=float("nan")).expand(count, -1)
-        )
-        ends.append(
-            torch.nn.functional.pad(lyrics.ends, (0, pad), value=float("nan")).expand(count, -1)
-        )
-    return LyricsBatch(torch.cat(embeddings), torch.cat(masks), torch.cat(starts), torch.cat(ends))
 
 
 # (input, decoded audio or None, one-line error or None, seconds spent decoding)

@@ -11,8 +11,7 @@ import torch
 
 from lgfn_model.components import PretrainedTagger
 from lgfn_model.config import LGFNConfig
-from lgfn_model.lyrics import line_end_times
-from lgfn_model.model import LyricsBatch
+from lgfn_model.model import LyricsBatch, TrackLines, stack_lines
 from lgfn_model.windows import cut_windows
 
 from .cache import LyricFeatures
@@ -80,15 +79,6 @@ def targets_of(examples: list[Example]) -> Targets:
     )
 
 
-def _line_times(lyrics: LyricFeatures, duration: float | None) -> tuple[np.ndarray, np.ndarray]:
-    starts = lyrics.starts.astype(np.float32)
-    if len(starts) == 0 or np.isnan(starts).any():
-        nan = np.full(len(starts), np.nan, dtype=np.float32)
-        return nan, nan
-    ends = np.asarray(line_end_times(starts.tolist(), duration), dtype=np.float32)
-    return starts, ends
-
-
 def _spread_over(lyrics: LyricFeatures, seconds: float) -> LyricFeatures:
     starts = np.linspace(0.0, seconds, len(lyrics), endpoint=False, dtype=np.float32)
     return LyricFeatures(lyrics.embeddings, starts)
@@ -103,29 +93,17 @@ def _lyrics_span(lyrics: LyricFeatures | None) -> float:
 def _stack_lyrics(
     parts: list[tuple[LyricFeatures | None, float | None, int]], config: LGFNConfig
 ) -> LyricsBatch | None:
-    """Each example's lines (capped at max_lines), repeated for its windows, padded."""
-    if all(lyrics is None or len(lyrics) == 0 for lyrics, _, _ in parts):
-        return None
-    cap = config.max_lines
-    width = max(min(len(lyrics), cap) for lyrics, _, _ in parts if lyrics is not None)
-    total = sum(count for _, _, count in parts)
-    embeddings = torch.zeros(total, width, config.text_dim)
-    mask = torch.zeros(total, width, dtype=torch.bool)
-    starts = torch.full((total, width), float("nan"))
-    ends = torch.full((total, width), float("nan"))
-    row = 0
+    """Each example's lines (capped at max_lines) for its windows, exactly as the predictor
+    builds them (``lgfn_model.model.stack_lines``)."""
+    tracks = []
     for lyrics, duration, count in parts:
+        lines = None
         if lyrics is not None and len(lyrics) > 0:
-            n = min(len(lyrics), cap)
-            line_starts, line_ends = _line_times(lyrics, duration)
-            embeddings[row : row + count, :n] = torch.from_numpy(
-                np.asarray(lyrics.embeddings[:n], dtype=np.float32)
-            )
-            mask[row : row + count, :n] = True
-            starts[row : row + count, :n] = torch.from_numpy(line_starts[:n])
-            ends[row : row + count, :n] = torch.from_numpy(line_ends[:n])
-        row += count
-    return LyricsBatch(embeddings, mask, starts, ends)
+            n = min(len(lyrics), config.max_lines)
+            embeddings = torch.from_numpy(np.asarray(lyrics.embeddings[:n], dtype=np.float32))
+            lines = TrackLines.timed(embeddings, lyrics.starts[:n].tolist(), duration)
+        tracks.append((lines, count))
+    return stack_lines(tracks, config.text_dim)
 
 
 def training_batch(
