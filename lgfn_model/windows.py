@@ -24,6 +24,9 @@ def cut_windows(samples: np.ndarray, audio: AudioConfig) -> tuple[np.ndarray, np
     n_windows = -(-total // size)
     offsets = np.arange(n_windows) * size
     offsets[-1] = total - size
-    index = offsets[:, None] + np.arange(size)[None, :]
-    windows = np.ascontiguousarray(samples[index], dtype=np.float32)
+    # Copy by slices, not by fancy indexing: an (n, size) int64 index array costs 8 bytes per
+    # sample (0.9 GB on a 2-hour track, twice the windows themselves).
+    windows = np.empty((n_windows, size), dtype=np.float32)
+    windows[:-1] = samples[: (n_windows - 1) * size].reshape(n_windows - 1, size)
+    windows[-1] = samples[total - size :]
     return windows, (offsets / audio.sample_rate).astype(np.float32)
