@@ -7,6 +7,7 @@ autocast) or the CPU. Results come back in input order as soon as a track is com
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -29,6 +30,8 @@ from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
 from .windows import cut_windows
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass
 class PredictorStats:
@@ -46,6 +49,10 @@ class PredictorStats:
     decode_s: float = 0.0
     text_s: float = 0.0
     model_s: float = 0.0
+    oom_retries: int = 0
+    """Batches that ran out of GPU memory and were split in two."""
+    cpu_windows: int = 0
+    """Windows run on the CPU because even one of them did not fit in GPU memory."""
 
 
 class DeviceError(Exception):
@@ -100,6 +107,8 @@ class _PendingTrack:
     line_starts: list[float | None] = field(default_factory=list)
     next_window: int = 0
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    on_cpu: bool = False
+    """Some windows ran on the CPU after a GPU out-of-memory (warned once per track)."""
 
     @property
     def done(self) -> bool:
@@ -124,6 +133,10 @@ class Predictor:
         self.workers = default_workers() if workers is None else max(0, workers)
         self._text_encoder = text_encoder
         self.stats = PredictorStats()
+        self.warn: Callable[[str], None] = _log.warning
+        """Where warnings go (GPU out of memory); the beets plugin points it at its summary."""
+        self._cpu_copy: LGFN | None = None
+        self._warned_split = False
 
     @classmethod
     def load(
@@ -261,10 +274,57 @@ class Predictor:
             self._forward(batch)
             yield None
 
-    @torch.inference_mode()
     def _forward(self, batch: list[tuple[_PendingTrack, int, int]]) -> None:
+        """Run one batch; when it runs out of GPU memory, retry it in halves, and run a single
+        window that still does not fit on the CPU, so one long or lyric-heavy batch never
+        stops the run."""
         started = time.perf_counter()
-        device = self.device
+        try:
+            self._forward_safely(batch)
+        finally:
+            self.stats.model_s += time.perf_counter() - started
+
+    def _forward_safely(self, batch: list[tuple[_PendingTrack, int, int]]) -> None:
+        try:
+            self._forward_on(batch, self.model, self.device)
+            return
+        except torch.OutOfMemoryError:
+            pass  # leave the except block first, so the failed batch's tensors can be freed
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        windows = sum(b - a for _, a, b in batch)
+        if windows > 1:
+            self.stats.oom_retries += 1
+            if not self._warned_split:
+                self._warned_split = True
+                self.warn(
+                    f"GPU out of memory on a batch of {windows} windows; "
+                    "retrying in smaller batches (a lower batch_size avoids this)"
+                )
+            for half in _split_batch(batch, windows // 2):
+                self._forward_safely(half)
+            return
+        track = batch[0][0]
+        if not track.on_cpu:
+            track.on_cpu = True
+            self.warn(f"{track.item.audio}: GPU out of memory on a single window; using the CPU")
+        self.stats.cpu_windows += 1
+        self._forward_on(batch, self._cpu_model(), torch.device("cpu"))
+
+    def _cpu_model(self) -> LGFN:
+        """A CPU copy of the model, built from host copies of the weights: copying the module
+        itself would first allocate a second copy on the GPU that just ran out of memory."""
+        if self._cpu_copy is None:
+            state = {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
+            copy = LGFN(self.config, load_pretrained=False)
+            copy.load_state_dict(state)
+            self._cpu_copy = copy.eval()
+        return self._cpu_copy
+
+    @torch.inference_mode()
+    def _forward_on(
+        self, batch: list[tuple[_PendingTrack, int, int]], model: LGFN, device: torch.device
+    ) -> None:
         waves = np.concatenate([t.windows[a:b] for t, a, b in batch])
         starts = np.concatenate([t.starts[a:b] for t, a, b in batch])
         waveforms = torch.from_numpy(waves)
@@ -279,7 +339,7 @@ class Predictor:
             torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
         )
         with autocast:
-            out = self.model(waveforms, window_starts, lyrics)
+            out = model(waveforms, window_starts, lyrics)
         probabilities = torch.softmax(out.mood_logits.float(), dim=-1).cpu().numpy()
         logits = out.mood_logits.float().cpu().numpy()
         valence = out.valence.float().cpu().numpy()
@@ -302,7 +362,6 @@ class Predictor:
             )
             offset += n
         self.stats.windows += offset
-        self.stats.model_s += time.perf_counter() - started
 
     # -- per-track preparation and aggregation ---------------------------------------------
 
@@ -362,6 +421,24 @@ class Predictor:
             lyrics_starts=track.line_starts,
             windows=windows,
         )
+
+
+def _split_batch(
+    batch: list[tuple[_PendingTrack, int, int]], first: int
+) -> list[list[tuple[_PendingTrack, int, int]]]:
+    """``batch`` as two batches, the first with ``first`` windows; window order is kept, so
+    each track's outputs are still appended in time order."""
+    head: list[tuple[_PendingTrack, int, int]] = []
+    tail: list[tuple[_PendingTrack, int, int]] = []
+    left = first
+    for track, a, b in batch:
+        take = max(0, min(left, b - a))
+        if take:
+            head.append((track, a, a + take))
+        if a + take < b:
+            tail.append((track, a + take, b))
+        left -= take
+    return [head, tail]
 
 
 def _label_dict(labels: list[str], values: np.ndarray) -> dict[str, float]:
