@@ -119,7 +119,9 @@ def test_lyrics_beyond_the_encoder_limit(checkpoint: Path, inputs: list[TrackInp
     """10,000 timed lines, one of them 1 MB long: the model reads its first max_lines lines,
     each cut to a sane length, and predicts as usual."""
     predictor = Predictor.load(checkpoint, device="cpu", batch_size=16, workers=0)
-    lines = [f"[{i // 6000:02d}:{(i // 100) % 60:02d}.{i % 100:02d}]word {i}" for i in range(10_000)]
+    lines = [
+        f"[{i // 6000:02d}:{(i // 100) % 60:02d}.{i % 100:02d}]word {i}" for i in range(10_000)
+    ]
     lines[3] = "[00:00.03]" + "la " * 350_000
     lyrics = parse_lrc("\n".join(lines))
     assert len(lyrics.lines) == 10_000 and max(len(t) for t in lyrics.texts) <= 500
