@@ -8,7 +8,10 @@ result arrives, so an interrupted run keeps everything finished so far.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +115,7 @@ class Analyzer:
         from lgfn_model.predictor import TrackInput
 
         predictor = self.model.predictor()
+        predictor.warn = summary.warnings.append
         work = [_Work(item) for item in todo]
 
         def lookup(index: int) -> int:
@@ -135,10 +139,12 @@ class Analyzer:
                 if result.error or result.prediction is None:
                     summary.failed.append(_failure(item, result.error or "no result"))
                 else:
+                    _check_length(item, result.prediction, summary)
                     values = self._apply(
                         item, result.prediction, outcome, version, options, summary
                     )
-                    fresh[item.id] = values
+                    if values is not None:
+                        fresh[item.id] = values
                 progress.advance()
                 album = album_of.get(item.id)
                 if album is not None and item.id in waiting.get(album.id, set()):
@@ -159,8 +165,11 @@ class Analyzer:
         version: str,
         options: RunOptions,
         summary: Summary,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """Store (and write) one result; None when the file could not be written, in which
+        case the item is left exactly as it was, in the database and in the file."""
         values = fields.prediction_fields(prediction, outcome.source, version)
+        kept_mood = False
         if fields.has_user_mood(item):
             if options.force or options.overwrite_mood:
                 self.log.info(
@@ -171,10 +180,11 @@ class Analyzer:
                 )
             else:
                 values.pop(fields.MOOD)
-                summary.kept_mood += 1
-        summary.tagged += 1
-        summary.lyrics[outcome.source] += 1
+                kept_mood = True
         if options.pretend:
+            summary.tagged += 1
+            summary.lyrics[outcome.source] += 1
+            summary.kept_mood += kept_mood
             self.printer(_describe(item, values, fields.own_value(item, fields.MOOD)))
             return values
 
@@ -186,6 +196,7 @@ class Analyzer:
         elif fields.LYRICS_MISSES in item:
             del item[fields.LYRICS_MISSES]
         fetched = outcome.fetched
+        sidecar = None
         if fetched is not None and fetched.synced:
             has_lyrics = bool((fields.own_value(item, "lyrics") or "").strip())
             if options.store_lyrics == "field" and not has_lyrics:
@@ -194,21 +205,40 @@ class Analyzer:
                 if options.defer_files:
                     self.pending_sidecars[item.id] = fetched.text
                 else:
-                    write_sidecar(item, fetched.text, self.log)
-        item.store()
-        if options.write and not options.defer_files:
-            self._write(item, summary, options)
+                    sidecar = fetched.text
+        # File first, then the database, with Ctrl-C held back in between: an interrupted
+        # run leaves each item either fully updated or untouched, and a file that cannot be
+        # written leaves the item as it was (it is retried on the next run).
+        with defer_interrupts():
+            if options.write and not options.defer_files:
+                try:
+                    tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
+                except tags.TagError as error:
+                    item.load()  # drop the unsaved values
+                    summary.failed.append(
+                        _failure(item, f"{error}; nothing stored (-W stores without writing)")
+                    )
+                    return None
+                item.mtime = item.current_mtime()
+                summary.written += 1
+            item.store()
+        if sidecar is not None:
+            write_sidecar(item, sidecar, self.log)
+        summary.tagged += 1
+        summary.lyrics[outcome.source] += 1
+        summary.kept_mood += kept_mood
         return values
 
     def _write(self, item: Any, summary: Summary, options: RunOptions) -> None:
-        try:
-            tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
-        except tags.TagError as error:
-            summary.write_failed.append(str(error))
-            self.log.warning("{}", error)
-            return
-        item.mtime = item.current_mtime()
-        item.store(["mtime"])
+        with defer_interrupts():
+            try:
+                tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
+            except tags.TagError as error:
+                summary.write_failed.append(str(error))
+                self.log.warning("{}", error)
+                return
+            item.mtime = item.current_mtime()
+            item.store(["mtime"])
         summary.written += 1
 
     def _sync_file(self, item: Any, summary: Summary, options: RunOptions) -> None:
@@ -248,6 +278,46 @@ class Analyzer:
         # inherit=False: Album.store() would otherwise copy the album's flexible fields onto
         # every track.
         album.store(inherit=False)
+
+
+@contextmanager
+def defer_interrupts() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back until the block is done, then act on it.
+
+    Around "write the file, store the item": a KeyboardInterrupt between the two, or inside
+    mutagen's in-place rewrite of a file, would leave a half-updated item or a damaged file.
+    Only the main thread can handle signals; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
+
+
+def _check_length(item: Any, prediction: Any, summary: Summary) -> None:
+    """A file that decodes to much less than its length is damaged or cut off: the result
+    covers only what could be decoded, and the summary says so."""
+    length = fields.own_value(item, "length")
+    try:
+        length = float(length or 0.0)
+    except (TypeError, ValueError):
+        return
+    decoded = float(prediction.duration)
+    if length > 0 and decoded < 0.9 * length - 1.0:
+        summary.warnings.append(
+            f"{os.fsdecode(item.path)}: only {decoded:.0f} s of {length:.0f} s could be decoded "
+            "(damaged or truncated file?); analysed what was there"
+        )
 
 
 def write_sidecar(item: Any, text: str, log: Any) -> bool:

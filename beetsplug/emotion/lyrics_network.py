@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
 NETWORK_SOURCES: tuple[str, ...] = ("syncedlyrics", "genius")
 PROVIDERS: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz")
 """syncedlyrics providers this plugin drives (its Genius scraper is replaced by ``genius``)."""
 MAX_CONSECUTIVE_FAILURES = 3
+CONNECT_TIMEOUT = 3.0
+"""Seconds to wait for a connection: a host that does not answer the handshake by then is
+as good as down (a blackholed network would otherwise cost the whole budget per lookup)."""
 
 
 class LyricsLookupError(Exception):
@@ -42,28 +46,84 @@ class NetworkLyrics:
     """What ``emotion_lyrics`` records, e.g. ``syncedlyrics:lrclib`` or ``genius``."""
 
 
+class _Unreachable(LyricsLookupError):
+    """No connection could be made (refused, no route, no DNS, connect timeout)."""
+
+
+class NetworkHealth:
+    """Whether the network is there at all, shared by every session of a run.
+
+    Offline means: connections to two different hosts failed and none ever succeeded. Then
+    every network source is switched off at once, so a run with the network down costs a few
+    seconds, not a timeout per provider per item.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connected = False
+        self.unreachable: dict[str, str] = {}
+
+    def ok(self) -> None:
+        self.connected = True
+
+    def failed(self, host: str, reason: str) -> None:
+        with self._lock:
+            self.unreachable.setdefault(host, reason)
+
+    @property
+    def offline(self) -> bool:
+        return not self.connected and len(self.unreachable) >= 2
+
+    def reason(self) -> str:
+        hosts = ", ".join(f"{host}: {why}" for host, why in sorted(self.unreachable.items()))
+        return f"network unreachable ({hosts})"
+
+
+def _connect_failed(error: requests.RequestException) -> bool:
+    """True when the request never got a connection (as opposed to a reset or a bad answer)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
 class GuardedSession(requests.Session):
     """A session whose requests share one deadline and turn refusals into exceptions."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, health: NetworkHealth | None = None) -> None:
         super().__init__()
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
+        self.health = health or NetworkHealth()
 
     def start(self) -> None:
         self.deadline = time.monotonic() + self.timeout
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if self.health.offline:
+            raise _Unreachable(self.health.reason())
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise LyricsLookupError(f"timed out after {self.timeout:g} s")
-        kwargs["timeout"] = min(left, self.timeout)
+        left = min(left, self.timeout)
+        kwargs["timeout"] = (min(left, CONNECT_TIMEOUT), left)
+        host = _host(url.decode() if isinstance(url, bytes) else url)
         try:
             response = super().request(method, url, *args, **kwargs)
-        except requests.Timeout:
-            raise LyricsLookupError(f"timed out after {self.timeout:g} s") from None
         except requests.RequestException as error:
+            # Only the exception's type is reported: its text holds URLs (and query strings).
+            if _connect_failed(error):
+                why = (
+                    f"timed out after {kwargs['timeout'][0]:g} s"
+                    if isinstance(error, requests.Timeout)
+                    else type(error).__name__
+                )
+                self.health.failed(host, why)
+                raise _Unreachable(f"cannot connect to {host} ({why})") from None
+            if isinstance(error, requests.Timeout):
+                raise LyricsLookupError(f"timed out after {self.timeout:g} s") from None
             raise LyricsLookupError(f"network error ({type(error).__name__})") from None
+        self.health.ok()
         status = response.status_code
         if status in (401, 403, 429):
             raise _Refused(f"HTTP {status} from {_host(response.url)}")
@@ -94,7 +154,9 @@ def _musixmatch_token(self: Any) -> None:
 
 
 class _SyncedLyrics:
-    def __init__(self, providers: Sequence[str], timeout: float) -> None:
+    def __init__(
+        self, providers: Sequence[str], timeout: float, health: NetworkHealth | None = None
+    ) -> None:
         from syncedlyrics import providers as module
 
         classes = {
@@ -103,7 +165,7 @@ class _SyncedLyrics:
             "netease": module.NetEase,
             "megalobiz": module.Megalobiz,
         }
-        self.session = GuardedSession(timeout)
+        self.session = GuardedSession(timeout, health)
         self.providers: list[tuple[str, Any]] = []
         for name in providers:
             provider = classes[name]()
@@ -149,7 +211,7 @@ class _SyncedLyrics:
 
 
 class _Genius:
-    def __init__(self, token: str, timeout: float) -> None:
+    def __init__(self, token: str, timeout: float, health: NetworkHealth | None = None) -> None:
         import lyricsgenius
 
         # It logs "No results found" as a warning for every miss; the summary reports those.
@@ -162,7 +224,7 @@ class _Genius:
             remove_section_headers=True,
             skip_non_songs=True,
         )
-        self.session = GuardedSession(timeout)
+        self.session = GuardedSession(timeout, health)
         self.session.headers.update(self.client._session.headers)
         self.client._session = self.session
 
@@ -210,6 +272,7 @@ class NetworkSources:
         self._disabled: set[str] = set()
         self._failures: dict[str, int] = {}
         self.disabled_reasons: dict[str, str] = {}
+        self.health = NetworkHealth()
 
     @property
     def enabled(self) -> bool:
@@ -220,9 +283,9 @@ class NetworkSources:
         if clients is None:
             clients = {}
             if "syncedlyrics" in self.sources:
-                clients["syncedlyrics"] = _SyncedLyrics(self.providers, self.timeout)
+                clients["syncedlyrics"] = _SyncedLyrics(self.providers, self.timeout, self.health)
             if "genius" in self.sources:
-                clients["genius"] = _Genius(self.genius_token, self.timeout)
+                clients["genius"] = _Genius(self.genius_token, self.timeout, self.health)
             self._local.clients = clients
         return clients
 
@@ -250,6 +313,9 @@ class NetworkSources:
         artist = str(item.get("artist") or "").strip()
         if not title:
             raise LyricsLookupError(f"{source}: no title to search for")
+        if self.health.offline:
+            for name in self.sources:
+                self._disable(name, self.health.reason())
         if source in self._disabled:
             raise LyricsLookupError(f"{source}: switched off for this run")
         client = self._clients()[source]

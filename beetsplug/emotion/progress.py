@@ -95,6 +95,9 @@ class Summary:
     write_failed: list[str] = field(default_factory=list)
     lyrics: Counter[str] = field(default_factory=Counter)
     lyrics_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Things that did not stop an item but deserve a line (GPU out of memory, a file that
+    decoded shorter than its length)."""
 
     def lines(self) -> list[str]:
         verb = "would tag" if self.pretend else "tagged"
@@ -120,4 +123,6 @@ class Summary:
             out.append(f"  not written: {reason}")
         for reason in self.lyrics_errors:
             out.append(f"  lyrics lookup: {reason}")
+        for reason in self.warnings:
+            out.append(f"  warning: {reason}")
         return out

@@ -150,5 +150,14 @@ def tags_differ(path: str | bytes, values: Mapping[str, Any]) -> bool:
 
 
 def _reason(error: BaseException) -> str:
+    # mediafile wraps mutagen's error, which wraps the OSError: "permission denied" reads
+    # better than "[Errno 13] Permission denied: '/the/same/path'" after the path.
+    cause: BaseException | None = error
+    for _ in range(5):
+        if cause is None:
+            break
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
     text = " ".join(str(error).split())
     return text or type(error).__name__
