@@ -135,10 +135,12 @@ class Analyzer:
             for result in results:
                 entry = work[result.input.key]
                 item, outcome = entry.item, entry.outcome or LyricsOutcome()
-                summary.lyrics_errors.extend(outcome.errors)
                 if result.error or result.prediction is None:
+                    # One line per bad file: its lyrics errors (embedded tags of a broken
+                    # file, say) would only repeat the failure.
                     summary.failed.append(_failure(item, result.error or "no result"))
                 else:
+                    summary.lyrics_errors.extend(outcome.errors)
                     _check_length(item, result.prediction, summary)
                     values = self._apply(
                         item, result.prediction, outcome, version, options, summary

@@ -99,7 +99,7 @@ def _open(path: str | bytes, id3v23: bool = False) -> MediaFile:
     try:
         return MediaFile(os.fsdecode(path), id3v23=id3v23)
     except mediafile.UnreadableFileError as error:
-        raise TagError(f"{os.fsdecode(path)}: cannot read tags ({_reason(error)})") from None
+        raise TagError(f"{os.fsdecode(path)}: cannot read tags ({_reason(error, path)})") from None
     except OSError as error:
         raise TagError(f"{os.fsdecode(path)}: cannot read tags ({error.strerror})") from None
 
@@ -131,7 +131,7 @@ def write_tags(path: str | bytes, values: Mapping[str, Any], id3v23: bool = Fals
     try:
         media.save()
     except (mediafile.UnreadableFileError, OSError) as error:
-        raise TagError(f"{os.fsdecode(path)}: cannot write tags ({_reason(error)})") from None
+        raise TagError(f"{os.fsdecode(path)}: cannot write tags ({_reason(error, path)})") from None
 
 
 def tags_differ(path: str | bytes, values: Mapping[str, Any]) -> bool:
@@ -149,7 +149,7 @@ def tags_differ(path: str | bytes, values: Mapping[str, Any]) -> bool:
     return False
 
 
-def _reason(error: BaseException) -> str:
+def _reason(error: BaseException, path: str | bytes = b"") -> str:
     # mediafile wraps mutagen's error, which wraps the OSError: "permission denied" reads
     # better than "[Errno 13] Permission denied: '/the/same/path'" after the path.
     cause: BaseException | None = error
@@ -160,4 +160,7 @@ def _reason(error: BaseException) -> str:
             return cause.strerror.lower()
         cause = cause.__cause__ or cause.__context__
     text = " ".join(str(error).split())
+    name = os.fsdecode(path)
+    if name:  # mediafile and mutagen both name the file; the message already starts with it
+        text = text.replace(f"{name}: ", "").replace(f"'{name}' ", "").replace(name, "the file")
     return text or type(error).__name__
