@@ -296,3 +296,37 @@ class PretrainedTagger(nn.Module):
         return F.interpolate(projected.transpose(1, 2), size=self.frames, mode="nearest").transpose(
             1, 2
         )
+
+
+class DistilledTagger(nn.Module):
+    """(W, 1, M, F) log-mel -> (W, T, D) from the frozen musicnn student, one vector per 3 s.
+
+    The fast stand-in for ``PretrainedTagger`` (see ``pretrained/student.py``): it reads the
+    log-mel the model computes anyway, so it adds ~0.13 GMAC per window instead of ~3.6. The
+    student stays frozen and in eval mode; only the projection trains.
+    """
+
+    FEATURES = 250
+
+    def __init__(self, d_model: int, frames: int, load_weights: bool = True) -> None:
+        super().__init__()
+        from .pretrained.student import MusicnnStudent, load_student
+
+        self.student = load_student() if load_weights else MusicnnStudent()
+        for parameter in self.student.parameters():
+            parameter.requires_grad_(False)
+        self.frames = frames
+        self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
+
+    def train(self, mode: bool = True) -> DistilledTagger:
+        super().train(mode)
+        self.student.eval()  # frozen: its batch norms never switch to training
+        return self
+
+    def forward(self, log_mel: Tensor) -> Tensor:
+        with torch.no_grad():
+            features = self.student(log_mel)  # (W, P, 250)
+        projected = self.project(features)
+        return F.interpolate(projected.transpose(1, 2), size=self.frames, mode="nearest").transpose(
+            1, 2
+        )

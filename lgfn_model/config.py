@@ -43,8 +43,10 @@ class LGFNConfig:
     resnet_channels: tuple[int, ...] = (16, 32, 64, 128)
     wave_channels: tuple[int, ...] = (16, 32, 64, 128)
     use_waveform_branch: bool = True
-    # "musicnn-msd": add the frozen musicnn MSD tagger as a third audio branch; None: off.
-    pretrained_audio: str | None = "musicnn-msd"
+    # The third, pretrained audio branch: "musicnn-student" (default) is the compact CNN
+    # distilled from musicnn's MSD tagger (pretrained/student.py), "musicnn-msd" the tagger
+    # itself (~30x the cost), None: no pretrained branch.
+    pretrained_audio: str | None = "musicnn-student"
     use_aal: bool = True
     fusion: FusionKind = "dgfm"
     text_encoder: str = "multilingual-e5-small"

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .components import (
     AttentionalAlignment,
+    DistilledTagger,
     DynamicGate,
     LogMel,
     MelResNet,
@@ -123,8 +124,11 @@ class LGFN(nn.Module):
             WaveformCNN(config.wave_channels, d, frames) if config.use_waveform_branch else None
         )
         self.pretrained: PretrainedTagger | None = None
+        self.distilled: DistilledTagger | None = None
         if config.pretrained_audio == "musicnn-msd":
             self.pretrained = PretrainedTagger(d, frames, load_weights=load_pretrained)
+        elif config.pretrained_audio == "musicnn-student":
+            self.distilled = DistilledTagger(d, frames, load_weights=load_pretrained)
         elif config.pretrained_audio is not None:
             raise ValueError(f"unknown pretrained audio branch {config.pretrained_audio!r}")
         self.audio_norm = nn.LayerNorm(d)
@@ -144,14 +148,19 @@ class LGFN(nn.Module):
         return window_starts.unsqueeze(-1).float() + offsets
 
     def encode_audio(self, waveforms: Tensor, pretrained_features: Tensor | None = None) -> Tensor:
-        audio = self.mel_resnet(self.log_mel(waveforms))
+        log_mel = self.log_mel(waveforms)
+        audio = self.mel_resnet(log_mel)
         if self.waveform_cnn is not None:
             audio = audio + self.waveform_cnn(waveforms)
-        if self.pretrained is not None:
+        if self.pretrained is not None or self.distilled is not None:
             if self.training and self.config.branch_dropout > 0:
                 keep = torch.rand(audio.shape[0], 1, 1, device=audio.device)
                 audio = audio * (keep >= self.config.branch_dropout).to(audio.dtype)
-            audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
+            if self.pretrained is not None:
+                audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
+            else:
+                assert self.distilled is not None
+                audio = audio + self.distilled(log_mel).to(audio.dtype)
         return self.audio_norm(audio)
 
     def forward(

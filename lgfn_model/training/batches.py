@@ -113,8 +113,12 @@ def training_batch(
     drop_lyrics: float = 0.0,
     noise_snr_db: tuple[float, float] | None = None,
     pseudo_sync: float = 0.0,
+    clip_chance: float = 0.0,
 ) -> Batch:
     """One random window per example (random crop of the clip, or of the lyrics' span).
+
+    ``clip_chance``: the chance that a window is made louder by 6-12 dB and hard-clipped, as
+    users' loud masters and the robustness check's +6 dB copies are.
 
     ``pseudo_sync``: the chance that an audio example's plain lyrics are given start times
     spread evenly over the clip. No training set pairs audio with synced lyrics, so without
@@ -126,7 +130,7 @@ def training_batch(
     starts = np.zeros(len(items), dtype=np.float32)
     present = np.zeros(len(items), dtype=bool)
     # With cached pretrained features, windows start on their 3 s grid so the cache applies.
-    use_cache = config.pretrained_audio is not None and all(
+    use_cache = config.pretrained_audio == "musicnn-msd" and all(
         item.pretrained is not None for item in items if item.samples is not None
     )
     grid = PATCH_SAMPLES if use_cache else 1
@@ -145,6 +149,8 @@ def training_batch(
             waves[i, : len(chunk)] = chunk
             if noise_snr_db is not None and rng.random() < 0.5:
                 waves[i] = add_noise(waves[i], float(rng.uniform(*noise_snr_db)), rng)
+            if rng.random() < clip_chance:
+                waves[i] = clip_loud(waves[i], float(rng.uniform(6.0, 12.0)))
             starts[i] = offset / audio.sample_rate
             present[i] = True
             duration = len(samples) / audio.sample_rate
@@ -205,6 +211,11 @@ def evaluation_batch(
         torch.tensor(index, dtype=torch.long),
         len(items),
     )
+
+
+def clip_loud(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """``samples`` amplified by ``gain_db`` and hard-clipped to [-1, 1]."""
+    return np.clip(samples * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)
 
 
 def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:

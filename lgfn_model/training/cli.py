@@ -70,6 +70,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
     register_robustness(sub)
 
+    distill = sub.add_parser(
+        "distill",
+        help="train the compact musicnn student (the fast pretrained audio branch)",
+        description="Distil musicnn's MSD tagger into the compact student CNN on the audio of "
+        "the held-out split's training part, with noise and clipping on the student's input.",
+    )
+    distill.add_argument("--data", required=True, help="data root")
+    distill.add_argument("--out", required=True, help="folder to write the student's weights to")
+    distill.add_argument("--epochs", type=int, default=12)
+    distill.add_argument("--seed", type=int, default=0)
+    _common(distill)
+    distill.set_defaults(handler=run_distill)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
@@ -115,6 +128,24 @@ def run_train(args: argparse.Namespace) -> int:
             settings.data, settings.out, args.split, cache_dir=settings.cache, device=args.device
         )
         print(text)
+    return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from .distill import DistillSettings, distill
+
+    _setup(args)
+    settings = DistillSettings(
+        data=Path(args.data),
+        out=Path(args.out),
+        cache=Path(args.cache) if args.cache else None,
+        epochs=args.epochs,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+    )
+    metadata = distill(settings)
+    print(json.dumps(metadata, indent=2))
     return 0
 
 

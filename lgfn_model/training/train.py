@@ -50,6 +50,7 @@ class TrainSettings:
     weight_decay: float = 0.05
     drop_lyrics: float = 0.3
     pseudo_sync: float = 0.35
+    clip_chance: float = 0.2
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -186,6 +187,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 drop_lyrics=settings.drop_lyrics,
                 noise_snr_db=(0.0, 30.0),
                 pseudo_sync=settings.pseudo_sync,
+                clip_chance=settings.clip_chance,
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
@@ -226,6 +228,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "weight_decay": settings.weight_decay,
         "drop_lyrics": settings.drop_lyrics,
         "pseudo_sync": settings.pseudo_sync,
+        "clip_chance": settings.clip_chance,
         "seed": settings.seed,
         "device": str(device),
         "threads": torch.get_num_threads(),

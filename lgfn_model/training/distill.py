@@ -1,0 +1,214 @@
+"""`lgfn distill`: train the compact musicnn student (``lgfn_model.pretrained.student``).
+
+Targets are musicnn's 250 features of each 3 s patch on the clip's grid (the pretrained-feature
+cache, computed once), standardised per feature. Inputs are the log-mel of a 9 s window on that
+grid, as LGFN computes it; half the windows get white noise (0-30 dB SNR) and a fifth are
+driven into clipping (+6 to +12 dB), while the targets stay those of the clean audio: the
+student learns musicnn's view of the music, not of the damage.
+
+Only the training part of the held-out split is used (its audio, no labels), so the held-out
+clips stay unseen; the figures printed at the end are on the held-out clips.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+from lgfn_model.components import LogMel, PretrainedTagger
+from lgfn_model.config import AudioConfig
+from lgfn_model.pretrained.student import MusicnnStudent, StudentConfig, save_student
+
+from .batches import add_noise, clip_loud
+from .cache import FeatureCache
+from .datasets import load_examples
+from .pretrained_cache import PretrainedFeatureCache
+from .splits import make_split
+
+log = logging.getLogger(__name__)
+PATCH = PretrainedTagger.PATCH_SAMPLES
+
+
+@dataclass
+class DistillSettings:
+    data: Path
+    out: Path
+    cache: Path | None = None
+    epochs: int = 12
+    windows_per_clip: int = 4
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+
+
+@dataclass
+class Clip:
+    samples: np.ndarray  # float16 mono at 16 kHz
+    targets: np.ndarray  # (patches, 250) float32, standardised
+
+    @property
+    def windows(self) -> int:
+        return max(1, len(self.targets) - 2)
+
+
+def load_clips(
+    sources: list[Path], cache: FeatureCache, device: torch.device, workers: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(samples, raw musicnn features) of each decodable clip, filling both caches."""
+    errors = cache.ensure_audio(sources, workers=workers)
+    sources = [s for s in sources if s not in errors]
+    store = PretrainedFeatureCache(cache, "musicnn-msd")
+    window = AudioConfig().window_samples
+    store.ensure(sources, PretrainedTagger(1, 1), window, device)
+    return [
+        (cache.load_audio(s).astype(np.float16), store.load(s).astype(np.float32)) for s in sources
+    ]
+
+
+def window_of(clip: Clip, first_patch: int, size: int) -> np.ndarray:
+    chunk = np.zeros(size, dtype=np.float32)
+    part = clip.samples[first_patch * PATCH : first_patch * PATCH + size]
+    chunk[: len(part)] = part
+    return chunk
+
+
+def degrade(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What users' files and the robustness checks do to audio: noise, clipping."""
+    if rng.random() < 0.5:
+        window = add_noise(window, float(rng.uniform(0.0, 30.0)), rng)
+    if rng.random() < 0.2:
+        window = clip_loud(window, float(rng.uniform(6.0, 12.0)))
+    return window
+
+
+def batches(
+    clips: list[Clip], settings: DistillSettings, size: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One epoch: ``windows_per_clip`` random grid windows of each clip, shuffled, degraded."""
+    picks = [
+        (c, int(rng.integers(0, clips[c].windows)))
+        for c in range(len(clips))
+        for _ in range(settings.windows_per_clip)
+    ]
+    order = rng.permutation(len(picks))
+    out = []
+    for start in range(0, len(order), settings.batch_size):
+        chosen = [picks[i] for i in order[start : start + settings.batch_size]]
+        waves = np.stack([degrade(window_of(clips[c], k, size), rng) for c, k in chosen])
+        targets = np.stack([clips[c].targets[k : k + 3] for c, k in chosen])
+        out.append((waves, targets))
+    return out
+
+
+@torch.no_grad()
+def fidelity(
+    student: MusicnnStudent,
+    log_mel: LogMel,
+    clips: list[Clip],
+    device: torch.device,
+    snr_db: float | None = None,
+    seed: int = 0,
+) -> float:
+    """R^2 of the student's features against musicnn's on every grid window of ``clips``."""
+    rng = np.random.default_rng(seed)
+    size = AudioConfig().window_samples
+    predictions, targets = [], []
+    student.eval()
+    for clip in clips:
+        waves = np.stack([window_of(clip, k, size) for k in range(clip.windows)])
+        if snr_db is not None:
+            waves = np.stack([add_noise(w, snr_db, rng) for w in waves])
+        out = student(log_mel(torch.from_numpy(waves).to(device)))
+        predictions.append(out.cpu().numpy().reshape(-1, out.shape[-1]))
+        targets.append(
+            np.concatenate([clip.targets[k : k + 3] for k in range(clip.windows)], axis=0)
+        )
+    p, t = np.concatenate(predictions), np.concatenate(targets)
+    return float(1 - np.square(p - t).sum() / np.square(t - t.mean(0)).sum())
+
+
+def distill(settings: DistillSettings) -> dict[str, Any]:
+    from lgfn_model.predictor import resolve_device
+
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    device = resolve_device(settings.device)
+    split = make_split("heldout", load_examples(settings.data))
+    cache = FeatureCache(settings.cache, sample_rate=AudioConfig().sample_rate)
+
+    def sources(examples: list[Any]) -> list[Path]:
+        return sorted({Path(e.audio) for e in examples if e.audio is not None})
+
+    train_raw = load_clips(sources(split.train), cache, device, settings.workers)
+    test_raw = load_clips(sources(split.test), cache, device, settings.workers)
+    stacked = np.concatenate([features for _, features in train_raw])
+    mean, std = stacked.mean(0), stacked.std(0) + 1e-3
+
+    def standardised(raw: list[tuple[np.ndarray, np.ndarray]]) -> list[Clip]:
+        return [Clip(s, ((f - mean) / std).astype(np.float32)) for s, f in raw]
+
+    train_clips, test_clips = standardised(train_raw), standardised(test_raw)
+    log.info("distilling on %d clips (%d held out)", len(train_clips), len(test_clips))
+
+    audio = AudioConfig()
+    log_mel = LogMel(audio).to(device)
+    student = MusicnnStudent(StudentConfig()).to(device)
+    optimizer = torch.optim.AdamW(
+        student.parameters(), lr=settings.learning_rate, weight_decay=1e-4
+    )
+    steps = settings.epochs * -(
+        -len(train_clips) * settings.windows_per_clip // settings.batch_size
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.learning_rate, total_steps=max(1, steps), pct_start=0.1
+    )
+    history = []
+    for epoch in range(settings.epochs):
+        student.train()
+        epoch_started, total, count = time.perf_counter(), 0.0, 0
+        for waves, targets in batches(train_clips, settings, audio.window_samples, rng):
+            with torch.no_grad():
+                x = log_mel(torch.from_numpy(waves).to(device))
+            loss = F.mse_loss(student(x), torch.from_numpy(targets).to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total, count = total + float(loss.detach()), count + 1
+        history.append(round(total / max(1, count), 4))
+        log.info(
+            "epoch %d/%d mse %.4f (%.0f s)",
+            epoch + 1,
+            settings.epochs,
+            history[-1],
+            time.perf_counter() - epoch_started,
+        )
+    student = student.cpu().eval()
+    log_mel = log_mel.cpu()
+    cpu = torch.device("cpu")
+    metadata = {
+        "teacher": "musicnn MSD tagger (weights/musicnn_msd), 200 penultimate + 50 tag logits",
+        "data": "audio of the held-out split's training part (labels unused)",
+        "train_clips": len(train_clips),
+        "epochs": settings.epochs,
+        "windows_per_clip": settings.windows_per_clip,
+        "seed": settings.seed,
+        "mse_per_epoch": history,
+        "heldout_r2_clean": round(fidelity(student, log_mel, test_clips, cpu), 4),
+        "heldout_r2_snr10": round(fidelity(student, log_mel, test_clips, cpu, snr_db=10.0), 4),
+        "heldout_r2_snr0": round(fidelity(student, log_mel, test_clips, cpu, snr_db=0.0), 4),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "threads": torch.get_num_threads(),
+    }
+    save_student(student, settings.out, metadata)
+    return metadata

@@ -1,0 +1,90 @@
+"""The distilled musicnn student: shapes, frozen in LGFN, checkpoint round trip, distill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from audio_factory import make_audio_file
+
+from lgfn_model.checkpoint import load_checkpoint, save_checkpoint
+from lgfn_model.components import LogMel
+from lgfn_model.config import AudioConfig
+from lgfn_model.model import LGFN
+from lgfn_model.pretrained.student import MusicnnStudent, load_student, save_student
+from lgfn_model.testing import tiny_config
+from lgfn_model.training.distill import DistillSettings, distill
+
+
+def test_student_gives_one_feature_vector_per_3s_patch() -> None:
+    audio = AudioConfig()
+    log_mel = LogMel(audio)(torch.randn(2, audio.window_samples) * 0.1)
+    out = MusicnnStudent().eval()(log_mel)
+    assert out.shape == (2, 3, 250)
+    assert torch.isfinite(out).all()
+
+
+def test_student_branch_is_frozen_and_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    save_student(MusicnnStudent(), tmp_path / "student")
+    torch.manual_seed(0)
+    config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
+    model = LGFN(config, load_pretrained=False)
+    model.distilled.student.load_state_dict(load_student(tmp_path / "student").state_dict())
+    model.train()
+    assert not model.distilled.student.training  # batch norms stay in eval mode
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith("distilled.student.") for n in trainable)
+    assert any(n.startswith("distilled.project.") for n in trainable)
+
+    model.eval()
+    waves = torch.randn(3, config.audio.window_samples) * 0.1
+    starts = torch.tensor([0.0, 9.0, 18.0])
+    with torch.inference_mode():
+        before = model(waves, starts).mood_logits
+    save_checkpoint(model, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    with torch.inference_mode():
+        after = loaded(waves, starts).mood_logits
+    torch.testing.assert_close(before, after)
+
+
+def test_distill_trains_a_loadable_student_on_a_manifest(tmp_path: Path) -> None:
+    rows = ["id,audio,mood,split"]
+    for n, (mood, kind) in enumerate((("happy", "chord"), ("angry", "noise"), ("sad", "tone"))):
+        for split in ("train", "train", "test"):
+            name = f"{mood}-{split}-{len(rows)}"
+            make_audio_file(tmp_path / f"{name}.flac", seconds=4.0, kind=kind, seed=n)
+            rows.append(f"{name},{name}.flac,{mood},{split}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+
+    metadata = distill(
+        DistillSettings(
+            data=manifest,
+            out=tmp_path / "student",
+            cache=tmp_path / "cache",
+            epochs=2,
+            windows_per_clip=2,
+            batch_size=4,
+            workers=0,
+            device="cpu",
+        )
+    )
+    assert metadata["train_clips"] == 6
+    assert len(metadata["mse_per_epoch"]) == 2
+    assert all(isinstance(metadata[k], float) for k in ("heldout_r2_clean", "heldout_r2_snr0"))
+    saved = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert saved["metadata"]["epochs"] == 2
+    student = load_student(tmp_path / "student")
+    assert not student.training
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "lgfn_model/weights/musicnn_student/config.json").is_file(),
+    reason="no shipped student weights",
+)
+def test_shipped_student_loads() -> None:
+    student = load_student()
+    assert sum(p.numel() for p in student.parameters()) > 100_000
