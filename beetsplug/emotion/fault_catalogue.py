@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -204,6 +205,8 @@ class RunResult:
     stderr: str
     seconds: float
     peak_rss_mb: float
+    orphans: bool = False
+    """Processes of its group were still running after it ended."""
 
     @property
     def output(self) -> str:
@@ -298,6 +301,7 @@ class Scratch:
             stderr=subprocess.PIPE,
             text=True,
             preexec_fn=preexec,
+            start_new_session=True,  # its own process group, as a job started from a shell
         )
         collected: dict[str, str] = {}
         readers = [
@@ -320,6 +324,13 @@ class Scratch:
                 break
             time.sleep(0.05)
         process.returncode = os.waitstatus_to_exitcode(status)
+        # Whatever of its group outlived it (a decoding worker orphaned by kill -9) is
+        # reported, then stopped: it would hold the output pipes open for ever.
+        orphans = True
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            orphans = False
         for reader in readers:
             reader.join()
         return RunResult(
@@ -328,6 +339,7 @@ class Scratch:
             collected.get("err", ""),
             time.monotonic() - started,
             usage.ru_maxrss / 1024 if usage is not None else 0.0,
+            orphans,
         )
 
     def state(self, name: str, version: str | None) -> str:
@@ -402,6 +414,12 @@ class Context:
             self.rows.append(row)
             mark = "ok" if row.ok else "FAILED"
             self.log(f"  [{mark}] {row.group}: {row.fault}: {row.observed}")
+
+
+def _tagged(result: RunResult) -> int:
+    """How many items the run's summary says it tagged."""
+    found = re.search(r"emotion: tagged (\d+)", result.output)
+    return int(found.group(1)) if found else 0
 
 
 def _line_for(result: RunResult, path: Path, prefix: str = "failed:") -> str | None:
@@ -674,8 +692,7 @@ def network(ctx: Context) -> None:
     scratch.write_config()
     for mode, fault in NETWORK_MODES:
         result = scratch.beet("-vv", "emotion", "-w", "-f", mode=mode)
-        tagged = sum(scratch.state(f"song{n}.flac", ctx.version) != "untouched"
-                     for n in range(tracks))  # fmt: skip
+        tagged = _tagged(result)
         lost = sum(is_lost(scratch.state(f"song{n}.flac", ctx.version)) for n in range(tracks))
         sources = {_field(scratch, f"song{n}.flac", "emotion_lyrics") for n in range(tracks)}
         errors = len(result.lines("lyrics lookup:"))
@@ -753,13 +770,17 @@ def _fault_server(kind: str) -> Iterator[tuple[str, int]]:
         server.close()
 
 
+_KEEP: list[Any] = []
+
+
 def _install_network_fault(mode: str) -> None:
     kind = mode.removeprefix("net-")
     if kind in ("refused", "blackhole", "silent", "reset"):
         import urllib3.util.connection as connection
 
         context = _fault_server(kind)
-        address = context.__enter__()  # lives as long as the process
+        address = context.__enter__()
+        _KEEP.append(context)  # a collected generator would close the server
         real = connection.create_connection
 
         def create_connection(_address: Any, *args: Any, **kwargs: Any) -> Any:
@@ -813,10 +834,13 @@ def _interrupted_run(ctx: Context, sig: signal.Signals, label: str) -> Row:
             count = len(listed.stdout.split())
             listings.append((time.monotonic() - started, listed.returncode, count))
             if count >= 3 or count == len(names):
-                process.send_signal(sig)
+                if sig == signal.SIGINT:
+                    os.killpg(process.pid, sig)  # Ctrl-C reaches the whole foreground group
+                else:
+                    process.send_signal(sig)  # the beet process itself dies
                 return
 
-    scratch.beet("emotion", "-w", mode="slow-write", on_start=interrupt)
+    stopped = scratch.beet("emotion", "-w", mode="slow-write", on_start=interrupt)
     states = {name: scratch.state(name, ctx.version) for name in names}
     done = sum(s == "tagged" for s in states.values())
     half = [n for n, s in states.items() if is_lost(s)]
@@ -830,6 +854,7 @@ def _interrupted_run(ctx: Context, sig: signal.Signals, label: str) -> Row:
         f"stopped with {done} tagged, {len(states) - done - len(half)} untouched, "
         f"{len(half)} half-written; rerun: {resumed.strip().removeprefix('emotion: ')}; "
         f"concurrent beet ls: {len(listings)} ok, slowest {slowest:.1f} s"
+        + ("; a decoding worker outlived it" if stopped.orphans else "")
     )
     if sig == signal.SIGINT:
         ok = not half and 0 < done < len(names)
@@ -859,7 +884,7 @@ def gpu(ctx: Context) -> None:
         result = scratch.beet("emotion", "-w", "-f", mode=mode)
         states = [scratch.state(n, ctx.version) for n in names]
         warnings = result.lines("warning:")
-        tagged = sum(s != "untouched" for s in states)
+        tagged = _tagged(result)
         observed = f"{tagged}/{len(names)} tagged; {len(warnings)} warning line(s)" + (
             f': "{warnings[-1].removeprefix("warning: ")}"' if warnings else ""
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +30,10 @@ def ordered_map(
     queue: deque[Future[R]] = deque()
     try:
         for item in items:
-            queue.append(pool.submit(func, item))
+            # Each call runs in a copy of the caller's context: beets keeps the library
+            # directory in a context variable, and without it an item's path read first in a
+            # worker thread comes out relative ("file not found" for every track).
+            queue.append(pool.submit(contextvars.copy_context().run, func, item))
             while len(queue) >= limit:
                 yield queue.popleft().result()
         while queue:
