@@ -132,8 +132,29 @@ def parse_lyrics(text: str | None, source: str = "unknown") -> Lyrics:
     return parse_plain(text, source)
 
 
+# Bytes that never occur in text files (tab, newlines, form feed and escape excepted).
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13, 27})
+
+
+def looks_binary(data: bytes) -> bool:
+    """True for data that is no text file: NUL bytes, or more than 5 % control bytes.
+
+    Latin-1 would decode anything, so without this an image or an audio file saved as
+    ``.lrc`` would reach the model as lines of mojibake (and take a share of the gate).
+    """
+    if not data:
+        return False
+    if b"\x00" in data:
+        return True
+    controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
+    return controls > 0.05 * len(data)
+
+
 def decode_lyrics_bytes(data: bytes) -> str:
-    """Decode a lyrics file of unknown encoding: BOMs first, then UTF-8, then Latin-1."""
+    """Decode a lyrics file of unknown encoding: BOMs first, then UTF-8, then Latin-1.
+
+    Binary data (see :func:`looks_binary`) gives an empty string: it holds no lyrics.
+    """
     for bom, encoding in (
         (b"\xef\xbb\xbf", "utf-8-sig"),
         (b"\xff\xfe", "utf-16"),
@@ -141,6 +162,8 @@ def decode_lyrics_bytes(data: bytes) -> str:
     ):
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
+    if looks_binary(data):
+        return ""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

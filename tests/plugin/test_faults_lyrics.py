@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from mutagen.id3 import ID3, USLT
 
 from beetsplug.emotion.lyrics_sources import LyricsFinder, LyricsSettings
-from lgfn_model.lyrics import MAX_LINE_CHARS, decode_lyrics_bytes, parse_lrc, parse_lyrics
+from lgfn_model.lyrics import (
+    MAX_LINE_CHARS,
+    decode_lyrics_bytes,
+    looks_binary,
+    parse_lrc,
+    parse_lyrics,
+)
 
 stamp = st.tuples(st.integers(0, 120), st.integers(0, 59), st.integers(0, 99))
 words = st.text(
@@ -66,6 +72,9 @@ def test_any_common_encoding_reads_the_same(text: str, encoding: str) -> None:
         utf8 = text.encode("utf-8")
     except UnicodeEncodeError:
         return  # lone surrogates: no file holds them
+    if looks_binary(utf8):
+        assert decode_lyrics_bytes(utf8) == ""  # control bytes: not a text file
+        return
     if encoding == "latin-1":
         try:
             data = text.encode("latin-1")
@@ -128,6 +137,19 @@ def test_the_local_chain_never_raises(
     earlier = sources[: sources.index(outcome.source)]
     for name in earlier:  # every earlier source really had nothing usable
         assert LyricsFinder(LyricsSettings(sources=[name])).find(item).lyrics is None
+
+
+def test_binary_junk_is_not_lyrics(track: Path) -> None:
+    """200 kB of random bytes as song.lrc: no lyrics from it; the next source is asked."""
+    import numpy as np
+
+    junk = np.random.default_rng(1).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    track.with_suffix(".lrc").write_bytes(junk)
+    ID3().save(str(track))
+    item = Item(path=str(track), title="Song", artist="Band", lyrics="[00:01.00]from beets")
+    outcome = LyricsFinder(LyricsSettings(sources=["lrc", "beets"])).find(item)
+    assert outcome.source == "beets" and outcome.lyrics is not None
+    assert outcome.lyrics.texts == ["from beets"]
 
 
 def test_huge_lrc_file_is_read_whole(track: Path) -> None:
