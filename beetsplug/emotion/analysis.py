@@ -224,11 +224,13 @@ class Analyzer:
                 item.mtime = item.current_mtime()
                 summary.written += 1
             item.store()
+            # Counted inside the block: an interrupt right after it must not leave a stored
+            # item out of the summary.
+            summary.tagged += 1
+            summary.lyrics[outcome.source] += 1
+            summary.kept_mood += kept_mood
         if sidecar is not None:
             write_sidecar(item, sidecar, self.log)
-        summary.tagged += 1
-        summary.lyrics[outcome.source] += 1
-        summary.kept_mood += kept_mood
         return values
 
     def _write(self, item: Any, summary: Summary, options: RunOptions) -> None:

@@ -218,6 +218,18 @@ class RunResult:
         ]
 
 
+def _group_alive(group: int, grace: float) -> bool:
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
+
+
 @dataclass
 class Track:
     path: Path
@@ -324,13 +336,11 @@ class Scratch:
                 break
             time.sleep(0.05)
         process.returncode = os.waitstatus_to_exitcode(status)
-        # Whatever of its group outlived it (a decoding worker orphaned by kill -9) is
-        # reported, then stopped: it would hold the output pipes open for ever.
-        orphans = True
-        try:
+        # Whatever of its group still runs 3 s later (a decoding worker orphaned by kill -9)
+        # is reported, then stopped: it would hold the output pipes open for ever.
+        orphans = _group_alive(process.pid, 3.0)
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            orphans = False
         for reader in readers:
             reader.join()
         return RunResult(
@@ -850,11 +860,13 @@ def _interrupted_run(ctx: Context, sig: signal.Signals, label: str) -> Row:
     ls_ok = bool(listings) and all(code == 0 for _, code, _ in listings)
     slowest = max((s for s, _, _ in listings), default=0.0)
     resumed = next((line for line in rerun.output.splitlines() if "tagged" in line), "")
+    summary = next((ln for ln in stopped.output.splitlines() if "emotion: tagged" in ln), "")
     observed = (
-        f"stopped with {done} tagged, {len(states) - done - len(half)} untouched, "
+        f"stopped: {summary.strip().removeprefix('emotion: ') or 'no summary'}; audit: "
+        f"{done} tagged, {len(states) - done - len(half)} untouched, "
         f"{len(half)} half-written; rerun: {resumed.strip().removeprefix('emotion: ')}; "
         f"concurrent beet ls: {len(listings)} ok, slowest {slowest:.1f} s"
-        + ("; a decoding worker outlived it" if stopped.orphans else "")
+        + ("; a decoding worker was left running" if stopped.orphans else "")
     )
     if sig == signal.SIGINT:
         ok = not half and 0 < done < len(names)
