@@ -89,7 +89,10 @@ class Analyzer:
 
         try:
             if todo:
-                self._predict(todo, version, options, summary, fresh, album_of, waiting)
+                with _watch_interrupts() as interrupted:
+                    self._predict(
+                        todo, version, options, summary, fresh, album_of, waiting, interrupted
+                    )
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
@@ -111,6 +114,7 @@ class Analyzer:
         fresh: dict[int, dict[str, Any]],
         album_of: dict[int, Any],
         waiting: dict[int, set[int]],
+        interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         from lgfn_model.predictor import TrackInput
 
@@ -148,6 +152,8 @@ class Analyzer:
                     if values is not None:
                         fresh[item.id] = values
                 progress.advance()
+                if interrupted():
+                    raise KeyboardInterrupt  # one swallowed on its way still stops the run
                 album = album_of.get(item.id)
                 if album is not None and item.id in waiting.get(album.id, set()):
                     waiting[album.id].discard(item.id)
@@ -282,6 +288,33 @@ class Analyzer:
         # inherit=False: Album.store() would otherwise copy the album's flexible fields onto
         # every track.
         album.store(inherit=False)
+
+
+@contextmanager
+def _watch_interrupts() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C during a run raises KeyboardInterrupt at once, as usual, and is remembered too.
+
+    Python drops an exception raised while a ``__del__`` method or a garbage-collector
+    callback runs, so a Ctrl-C landing there would be lost; the run asks after each item.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield lambda: False  # someone else handles Ctrl-C: leave it to them
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

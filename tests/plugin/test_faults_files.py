@@ -221,3 +221,20 @@ def test_defer_interrupts_holds_ctrl_c_until_the_block_ends() -> None:
         steps.append("after the signal")  # still runs: the interrupt waits
     assert steps == ["after the signal"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _InterruptedFinaliser:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        self.after = True  # the handler runs here, inside __del__, where Python drops errors
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_swallowed_ctrl_c_is_still_seen() -> None:
+    from beetsplug.emotion.analysis import _watch_interrupts
+
+    with _watch_interrupts() as interrupted:
+        finaliser = _InterruptedFinaliser()
+        del finaliser  # KeyboardInterrupt raised and lost inside __del__
+        assert interrupted()  # the run stops at the next item all the same
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
