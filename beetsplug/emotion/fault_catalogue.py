@@ -1002,6 +1002,9 @@ def checkpoints(ctx: Context) -> None:
 
 def _child(mode: str, args: Sequence[str]) -> int:
     """Inside a beet process: install the fault, then run beets' own command line."""
+    # As at a terminal: a catalogue started in the background (``nohup ... &``) passes an
+    # ignored SIGINT on to its children, and Ctrl-C would never reach them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if mode.startswith("net-"):
         _install_network_fault(mode)
     elif mode == "slow-write":
