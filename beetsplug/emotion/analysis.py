@@ -134,6 +134,7 @@ class Analyzer:
                 yield TrackInput(path, outcome.lyrics if outcome else None, index)
 
         progress = Progress(len(todo), enabled=options.progress)
+        already_off = set(self.finder.network.disabled_reasons)
         results = predictor.predict_many(inputs())
         try:
             for result in results:
@@ -164,6 +165,9 @@ class Analyzer:
         finally:
             results.close()
             progress.close()
+            for name, reason in self.finder.network.disabled_reasons.items():
+                if name not in already_off:
+                    summary.lyrics_errors.append(f"{name}: not asked again in this run ({reason})")
 
     def _apply(
         self,

@@ -34,6 +34,11 @@ class LyricsLookupError(Exception):
     """A network lookup that failed (not a "not found"); the message is one line."""
 
 
+class SourceOff(LyricsLookupError):
+    """The source is switched off for the rest of the run: said once in the summary, not on
+    every track."""
+
+
 class _Refused(LyricsLookupError):
     """The service refused us (HTTP 401/403/429): stop asking it during this run."""
 
@@ -317,7 +322,7 @@ class NetworkSources:
             for name in self.sources:
                 self._disable(name, self.health.reason())
         if source in self._disabled:
-            raise LyricsLookupError(f"{source}: switched off for this run")
+            raise SourceOff(f"{source}: switched off for this run")
         client = self._clients()[source]
         if source == "genius":
             key = "genius"
@@ -349,5 +354,5 @@ class NetworkSources:
         if errors:
             raise LyricsLookupError("syncedlyrics: " + "; ".join(errors))
         if skip:  # some providers were not asked: not a complete "not found"
-            raise LyricsLookupError("syncedlyrics: providers switched off for this run")
+            raise SourceOff("syncedlyrics: providers switched off for this run")
         return None

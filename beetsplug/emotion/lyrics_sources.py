@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import fields
-from .lyrics_network import NETWORK_SOURCES, LyricsLookupError, NetworkLyrics, NetworkSources
+from .lyrics_network import (
+    NETWORK_SOURCES,
+    LyricsLookupError,
+    NetworkLyrics,
+    NetworkSources,
+    SourceOff,
+)
 
 if TYPE_CHECKING:
     from lgfn_model.lyrics import Lyrics
@@ -217,6 +223,8 @@ class LyricsFinder:
                 continue
             try:
                 fetched = self.network.lookup(source, item)
+            except SourceOff:
+                continue  # the summary says so once, not on every track
             except LyricsLookupError as error:
                 outcome.errors.append(f"{path}: {error}")
                 continue

@@ -248,8 +248,11 @@ def test_failing_provider_is_switched_off_after_three(
 ) -> None:
     requests_mock.get(LRCLIB_SEARCH, status_code=502)
     finder = _finder("syncedlyrics", providers=["lrclib"])
-    for _ in range(5):
-        assert finder.find(_item(audio)).errors
+    outcomes = [finder.find(_item(audio)) for _ in range(5)]
+    assert all(outcome.errors for outcome in outcomes[:3])
+    # Then it is off: said once (in the run's summary), not on every track.
+    assert not any(outcome.errors or outcome.misses for outcome in outcomes[3:])
+    assert "3 failures in a row" in finder.network.disabled_reasons["syncedlyrics:lrclib"]
     assert requests_mock.call_count == 3
 
 
