@@ -14,13 +14,15 @@ plugin's own ``ModelHandle`` and warms it up, then times, on the library copies:
     stores, tag writes), with the model already loaded.
 
 Overhead is ``(b - a) / a`` in wall time, and the same in CPU time (this process and its
-decoding workers), which other jobs on the machine disturb far less. The pair is measured
-``--rounds`` times (default 2) in the order ab, ba, ab, ... so a drift of the machine's load
-favours neither side. Inside (b) the plugin's own work is timed directly: the time outside the
-predictor's result stream (database stores, tag writes, beets' own start) plus its lyrics
-lookups, as a share of the predictor time of the same run; this share does not depend on the
-two runs seeing the same machine load. Calls to the model loader (``Predictor.load``) and the
-lyrics-encoder loader during (b) are counted: a command that reloads its model shows it here.
+decoding workers), which other jobs on the machine disturb far less when torch runs one
+thread (``OMP_NUM_THREADS=1``; idle torch threads spin, and bill CPU time, while they wait for
+a busy core). The pair is measured ``--rounds`` times (default 2) in the order ab, ba, ab, ...
+so a drift of the machine's load favours neither side. Inside (b) the plugin's own work is
+timed directly: the time outside the predictor's result stream (database stores, tag writes,
+beets' own start) plus its lyrics lookups, as a share of the predictor time of the same run;
+this share does not depend on the two runs seeing the same machine load. Calls to the model
+loader (``Predictor.load``) and the lyrics-encoder loader during (b) are counted: a command
+that reloads its model shows it here.
 Prints a table and one JSON line, like ``lgfn bench``.
 """
 
