@@ -63,6 +63,13 @@ def decode_floor(files: list[Path], rate: int, workers: int) -> float:
     return time.perf_counter() - started
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """(this process, its exited child processes) user + system CPU seconds."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def _peak_rss_mib() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -90,11 +97,12 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     results = list(predictor.predict_many(TrackInput(p, lyrics[p]) for p in files))
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
+    cpu = [after - before for before, after in zip(cpu_started, _cpu_seconds(), strict=True)]
     stats = predictor.stats
     failed = [r.error for r in results if r.error]
 
@@ -116,6 +124,10 @@ def run_bench(args: argparse.Namespace) -> int:
         "wall_s": round(wall, 3),
         "s_per_track": round(wall / len(files), 4),
         "tracks_per_s": round(len(files) / wall, 2),
+        # CPU seconds (all threads; decode workers once they have exited): unlike wall time,
+        # hardly changed by other programs sharing the machine.
+        "cpu_s_per_track": round(sum(cpu) / len(files), 4),
+        "cpu_s_per_track_workers": round(cpu[1] / len(files), 4),
         "decode_floor_s_per_track": round(floor / len(files), 4),
         "x_decode_floor": round(wall / floor, 2) if floor else None,
         "stage_s": {
@@ -173,6 +185,11 @@ def _print_table(record: dict[str, Any], failed: list[str | None]) -> None:
         ("wall time", f"{record['wall_s']:.2f} s"),
         ("per track", f"{record['s_per_track']:.3f} s"),
         ("tracks/s", f"{record['tracks_per_s']:.2f}"),
+        (
+            "CPU time per track",
+            f"{record['cpu_s_per_track']:.3f} s "
+            f"(of which decode workers {record['cpu_s_per_track_workers']:.3f} s)",
+        ),
         ("decode-only floor", f"{record['decode_floor_s_per_track']:.3f} s/track"),
         ("vs decode floor", f"{record['x_decode_floor']}x"),
     ]

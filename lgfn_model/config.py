@@ -43,10 +43,10 @@ class LGFNConfig:
     resnet_channels: tuple[int, ...] = (16, 32, 64, 128)
     wave_channels: tuple[int, ...] = (16, 32, 64, 128)
     use_waveform_branch: bool = True
-    # The third, pretrained audio branch: "musicnn-student" (default) is the compact CNN
-    # distilled from musicnn's MSD tagger (pretrained/student.py), "musicnn-msd" the tagger
-    # itself (~30x the cost), None: no pretrained branch.
-    pretrained_audio: str | None = "musicnn-student"
+    # The third, pretrained audio branch: "musicnn-msd" (default) is musicnn's MSD tagger,
+    # frozen; "musicnn-student" the compact CNN distilled from it (pretrained/student.py,
+    # ~1/30 of the cost, less accurate so far: docs/performance.md); None: no such branch.
+    pretrained_audio: str | None = "musicnn-msd"
     use_aal: bool = True
     fusion: FusionKind = "dgfm"
     text_encoder: str = "multilingual-e5-small"

@@ -194,6 +194,8 @@ def test_bench_reports_stages_and_the_decode_floor(checkpoint: Path, songs, caps
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["tracks"] == 2 and record["failed"] == 0
     assert record["decode_floor_s_per_track"] > 0 and record["s_per_track"] > 0
+    # workers 0: decoding runs inline, so all CPU time is this process's
+    assert record["cpu_s_per_track"] > 0 and record["cpu_s_per_track_workers"] == 0
     assert set(record["stage_s"]) == {
         "decode_in_workers",
         "features_logmel",

@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--weight-decay", type=float, default=0.05)
     train.add_argument(
+        "--clip-chance",
+        type=float,
+        default=0.0,
+        help="share of training windows made 6-12 dB louder and hard-clipped (default 0)",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -115,6 +121,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
+        clip_chance=args.clip_chance,
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,

@@ -50,7 +50,7 @@ class TrainSettings:
     weight_decay: float = 0.05
     drop_lyrics: float = 0.3
     pseudo_sync: float = 0.35
-    clip_chance: float = 0.2
+    clip_chance: float = 0.0
     seed: int = 0
     device: str = "auto"
     workers: int = 2
