@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,19 @@ def test_ctrl_c_mid_run_leaves_every_item_whole(tmp_path: Path, tiny_checkpoint:
     assert all(scratch.state(name, TEST_MODEL_VERSION) == "tagged" for name in names)
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's own SIGINT handler for the test: under ``nohup ... &`` (or a CI runner that
+    starts the suite in the background) SIGINT is inherited as ignored, and then there is no
+    Ctrl-C to hold back or to lose."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_defer_interrupts_holds_ctrl_c_until_the_block_ends() -> None:
     steps: list[str] = []
     with pytest.raises(KeyboardInterrupt), defer_interrupts():
@@ -229,6 +243,7 @@ class _InterruptedFinaliser:
         self.after = True  # the handler runs here, inside __del__, where Python drops errors
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_swallowed_ctrl_c_is_still_seen() -> None:
     from beetsplug.emotion.analysis import _watch_interrupts
