@@ -238,6 +238,18 @@ class DynamicGate(nn.Module):
         return g * audio + (1 - g) * text, gate
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradients for ``module``: a frozen pretrained network inside a trained model."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+def spread_patches(projected: Tensor, frames: int) -> Tensor:
+    """(W, P, D) one vector per 3 s patch -> (W, frames, D), each patch over its own frames."""
+    return F.interpolate(projected.transpose(1, 2), size=frames, mode="nearest").transpose(1, 2)
+
+
 class PretrainedTagger(nn.Module):
     """(W, S) waveform -> (W, T, D) from musicnn's MSD tagger (frozen), one vector per 3 s.
 
@@ -258,9 +270,7 @@ class PretrainedTagger(nn.Module):
         super().__init__()
         from .pretrained.musicnn import MusicnnMSD, load_musicnn_msd
 
-        self.tagger = load_musicnn_msd("cpu") if load_weights else MusicnnMSD()
-        for parameter in self.tagger.parameters():
-            parameter.requires_grad_(False)
+        self.tagger = freeze(load_musicnn_msd("cpu") if load_weights else MusicnnMSD())
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
 
@@ -292,10 +302,7 @@ class PretrainedTagger(nn.Module):
     def forward(self, waveforms: Tensor, features: Tensor | None = None) -> Tensor:
         if features is None:
             features = self.features(waveforms)
-        projected = self.project(features.float())  # (W, P, D)
-        return F.interpolate(projected.transpose(1, 2), size=self.frames, mode="nearest").transpose(
-            1, 2
-        )
+        return spread_patches(self.project(features.float()), self.frames)
 
 
 class DistilledTagger(nn.Module):
@@ -312,9 +319,7 @@ class DistilledTagger(nn.Module):
         super().__init__()
         from .pretrained.student import MusicnnStudent, load_student
 
-        self.student = load_student() if load_weights else MusicnnStudent()
-        for parameter in self.student.parameters():
-            parameter.requires_grad_(False)
+        self.student = freeze(load_student() if load_weights else MusicnnStudent())
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
 
@@ -326,7 +331,4 @@ class DistilledTagger(nn.Module):
     def forward(self, log_mel: Tensor) -> Tensor:
         with torch.no_grad():
             features = self.student(log_mel)  # (W, P, 250)
-        projected = self.project(features)
-        return F.interpolate(projected.transpose(1, 2), size=self.frames, mode="nearest").transpose(
-            1, 2
-        )
+        return spread_patches(self.project(features), self.frames)
