@@ -149,7 +149,9 @@ def training_batch(
             waves[i, : len(chunk)] = chunk
             if noise_snr_db is not None and rng.random() < 0.5:
                 waves[i] = add_noise(waves[i], float(rng.uniform(*noise_snr_db)), rng)
-            if rng.random() < clip_chance:
+            # No draw at all when off: the random stream (and so every model trained by the
+            # default recipe, the shipped one included) stays as it was before this option.
+            if clip_chance > 0 and rng.random() < clip_chance:
                 waves[i] = clip_loud(waves[i], float(rng.uniform(6.0, 12.0)))
             starts[i] = offset / audio.sample_rate
             present[i] = True
