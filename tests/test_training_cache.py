@@ -43,13 +43,21 @@ def test_audio_cache_round_trip(tmp_path, clips, workers) -> None:
     assert progress == []
 
 
-def test_audio_cache_key_follows_the_file(tmp_path, clips) -> None:
+def test_audio_cache_key_follows_the_bytes_not_the_mtime(tmp_path, clips) -> None:
     cache = FeatureCache(tmp_path / "cache")
     before = cache.audio_file(clips[0])
     assert before == cache.audio_file(clips[0])
+    # Touched or copied elsewhere (a fresh checkout of the data): same entry.
     stat = clips[0].stat()
     os.utime(clips[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert cache.audio_file(clips[0]) != before
+    assert cache.audio_file(clips[0]) == before
+    copy = tmp_path / "elsewhere" / clips[0].name
+    copy.parent.mkdir()
+    copy.write_bytes(clips[0].read_bytes())
+    assert cache.audio_file(copy) == before
+    # Replaced by other audio: a new entry.
+    copy.write_bytes(clips[1].read_bytes())
+    assert cache.audio_file(copy) != before
     assert FeatureCache(tmp_path / "cache", sample_rate=8000).audio_file(
         clips[0]
     ) != cache.audio_file(clips[0])

@@ -6,11 +6,12 @@ i.e. ``~/.cache/beets-lgfn/features``)::
     audio-<rate>/<k[:2]>/<k>.npy     mono samples at <rate> Hz, float16 (1/2 the size of float32)
     lyrics-<encoder>/<k[:2]>/<k>.npz embeddings (N, dim) float16, starts (N,) float32 (NaN: untimed)
 
-Audio keys hash the resolved path, size and modification time (a replaced file is decoded
-again); lyric keys hash the file's bytes and the parser/encoder version. Files are written to a
-temporary name and renamed, so an interrupted run never leaves half a file, and several
-processes may fill one cache. Audio is decoded by a pool of ``workers`` processes, each writing
-its own files (no big arrays travel between processes).
+Audio and lyric keys hash the file's bytes (plus the sample rate, or the parser/encoder
+version), not its path or modification time: a replaced file is decoded again, while a copied,
+moved or merely touched data set (a fresh checkout, a restored backup) still finds its entries.
+Files are written to a temporary name and renamed, so an interrupted run never leaves half a
+file, and several processes may fill one cache. Audio is decoded by a pool of ``workers``
+processes, each writing its own files (no big arrays travel between processes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 """Bump when what is stored changes meaning; old entries are then simply not found."""
 
 
@@ -43,6 +44,28 @@ def _digest(*parts: object) -> str:
         h.update(str(part).encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()
+
+
+_content_digests: dict[tuple[Path, int, int], str] = {}
+
+
+def content_digest(path: Path) -> str:
+    """SHA-1 of the file's bytes, remembered per (path, size, mtime) for this process.
+
+    Why bytes and not mtime: data folders get copied and touched (a new checkout, a restore), and
+    an mtime-keyed cache would then decode everything again for nothing.
+    """
+    stat = path.stat()
+    memo_key = (path, stat.st_size, stat.st_mtime_ns)
+    digest = _content_digests.get(memo_key)
+    if digest is None:
+        h = hashlib.sha1()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _content_digests[memo_key] = digest
+    return digest
 
 
 def _atomic_write(target: Path, write: Callable[[Path], None], suffix: str) -> None:
@@ -108,10 +131,11 @@ class FeatureCache:
     # ----------------------------------------------------------------------------- audio
 
     def audio_file(self, source: str | os.PathLike[str]) -> Path:
-        path = Path(source).resolve()
-        stat = path.stat()
         key = _digest(
-            CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, self.sample_rate, self.max_seconds
+            CACHE_VERSION,
+            content_digest(Path(source).resolve()),
+            self.sample_rate,
+            self.max_seconds,
         )
         return self.root / f"audio-{self.sample_rate}" / key[:2] / f"{key}.npy"
 
