@@ -315,20 +315,24 @@ class DistilledTagger(nn.Module):
 
     FEATURES = 250
 
-    def __init__(self, d_model: int, frames: int, load_weights: bool = True) -> None:
+    def __init__(
+        self, d_model: int, frames: int, load_weights: bool = True, trainable: bool = False
+    ) -> None:
         super().__init__()
         from .pretrained.student import MusicnnStudent, load_student
 
-        self.student = freeze(load_student() if load_weights else MusicnnStudent())
+        student = load_student() if load_weights else MusicnnStudent()
+        self.student = student if trainable else freeze(student)
+        self.trainable = trainable
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
 
     def train(self, mode: bool = True) -> DistilledTagger:
         super().train(mode)
-        self.student.eval()  # frozen: its batch norms never switch to training
+        self.student.eval()  # its batch norms keep the distilled statistics, even when tuned
         return self
 
     def forward(self, log_mel: Tensor) -> Tensor:
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
             features = self.student(log_mel)  # (W, P, 250)
         return spread_patches(self.project(features), self.frames)

@@ -57,6 +57,9 @@ class LGFNConfig:
     # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
     # waveform CNN) are silenced, so they cannot crowd out the pretrained branch by overfitting.
     branch_dropout: float = 0.5
+    # Training only: learning-rate multiplier for the distilled student's own weights
+    # ("musicnn-student"); 0 keeps it frozen as distilled. Its batch norms stay frozen either way.
+    student_lr_scale: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -128,7 +128,9 @@ class LGFN(nn.Module):
         if config.pretrained_audio == "musicnn-msd":
             self.pretrained = PretrainedTagger(d, frames, load_weights=load_pretrained)
         elif config.pretrained_audio == "musicnn-student":
-            self.distilled = DistilledTagger(d, frames, load_weights=load_pretrained)
+            self.distilled = DistilledTagger(
+                d, frames, load_weights=load_pretrained, trainable=config.student_lr_scale > 0
+            )
         elif config.pretrained_audio is not None:
             raise ValueError(f"unknown pretrained audio branch {config.pretrained_audio!r}")
         self.audio_norm = nn.LayerNorm(d)

@@ -50,6 +50,27 @@ def test_student_branch_is_frozen_and_round_trips_through_a_checkpoint(tmp_path:
     torch.testing.assert_close(before, after)
 
 
+def test_tuned_student_learns_at_its_own_rate() -> None:
+    from lgfn_model.training.train import parameter_groups
+
+    torch.manual_seed(0)
+    config = tiny_config(
+        audio=AudioConfig(), pretrained_audio="musicnn-student", student_lr_scale=0.1
+    )
+    model = LGFN(config, load_pretrained=False).train()
+    assert not model.distilled.student.training  # batch norms stay frozen even when tuned
+    groups = parameter_groups(model, 1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-4)]
+    assert {id(p) for p in groups[1]["params"]} == {
+        id(p) for p in model.distilled.student.parameters()
+    }
+    waves = torch.randn(2, config.audio.window_samples) * 0.1
+    model(waves, torch.tensor([0.0, 9.0])).mood_logits.sum().backward()
+    assert all(p.grad is not None for p in model.distilled.student.parameters())
+    with torch.inference_mode():  # and no graph at prediction time
+        assert not model.eval()(waves, torch.tensor([0.0, 9.0])).mood_logits.requires_grad
+
+
 def test_distill_trains_a_loadable_student_on_a_manifest(tmp_path: Path) -> None:
     rows = ["id,audio,mood,split"]
     for n, (mood, kind) in enumerate((("happy", "chord"), ("angry", "noise"), ("sad", "tone"))):

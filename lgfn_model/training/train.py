@@ -141,6 +141,18 @@ def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> 
     return total
 
 
+def parameter_groups(model: LGFN, learning_rate: float) -> list[dict[str, Any]]:
+    """Trainable parameters; a tuned distilled student learns at its own, smaller rate."""
+    student = model.distilled.student if model.distilled is not None else None
+    tuned = {id(p) for p in student.parameters()} if student is not None else set()
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in tuned]
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": learning_rate}]
+    if student is not None and model.config.student_lr_scale > 0:
+        scaled = learning_rate * model.config.student_lr_scale
+        groups.append({"params": list(student.parameters()), "lr": scaled})
+    return groups
+
+
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -161,13 +173,12 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
 
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
+    groups = parameter_groups(model, settings.learning_rate)
+    optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(len(items) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
-        max_lr=settings.learning_rate,
+        max_lr=[group["lr"] for group in groups],
         total_steps=max(1, settings.epochs * steps_per_epoch),
         pct_start=0.15,
     )
