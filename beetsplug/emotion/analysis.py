@@ -1,8 +1,9 @@
 """One analysis run: pick the items that need it, find lyrics, predict, store, write.
 
 Shared by ``beet emotion`` and the import stage. Items stream through the model (lyrics
-lookups run ahead of it on a small thread pool) and each item is stored as soon as its
-result arrives, so an interrupted run keeps everything finished so far.
+lookups run ahead of it on a small thread pool); each item's file is written as soon as its
+result arrives and the database gets the items about once a second (``store_batch``), so an
+interrupted run keeps everything finished so far.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .lyrics_sources import LyricsFinder, LyricsOutcome
 from .model import ModelHandle
 from .parallel import ordered_map
 from .progress import Progress, Summary
+from .store_batch import StoreBatch
 
 STORE_LYRICS_CHOICES = ("no", "field", "lrc")
 
@@ -136,6 +138,7 @@ class Analyzer:
         progress = Progress(len(todo), enabled=options.progress)
         already_off = set(self.finder.network.disabled_reasons)
         results = predictor.predict_many(inputs())
+        stores = StoreBatch(defer_interrupts)
         try:
             for result in results:
                 entry = work[result.input.key]
@@ -148,21 +151,24 @@ class Analyzer:
                     summary.lyrics_errors.extend(outcome.errors)
                     _check_length(item, result.prediction, summary)
                     values = self._apply(
-                        item, result.prediction, outcome, version, options, summary
+                        item, result.prediction, outcome, version, options, summary, stores
                     )
                     if values is not None:
                         fresh[item.id] = values
                 progress.advance()
+                stores.flush_if_due()
                 if interrupted():
                     raise KeyboardInterrupt  # one swallowed on its way still stops the run
                 album = album_of.get(item.id)
                 if album is not None and item.id in waiting.get(album.id, set()):
                     waiting[album.id].discard(item.id)
                     if not waiting[album.id]:
+                        stores.flush()  # the album reads its tracks from the database
                         self._finish_album(album, options, summary, fresh)
                         waiting.pop(album.id)
                 entry.item = entry.outcome = None  # free memory on long runs
         finally:
+            stores.flush()  # also on Ctrl-C: every written file gets its item stored
             results.close()
             progress.close()
             for name, reason in self.finder.network.disabled_reasons.items():
@@ -177,9 +183,11 @@ class Analyzer:
         version: str,
         options: RunOptions,
         summary: Summary,
+        stores: StoreBatch,
     ) -> dict[str, Any] | None:
-        """Store (and write) one result; None when the file could not be written, in which
-        case the item is left exactly as it was, in the database and in the file."""
+        """Write one result to the file and queue it in ``stores``; None when the file could not
+        be written, in which case the item is left exactly as it was, in the database and in
+        the file."""
         values = fields.prediction_fields(prediction, outcome.source, version)
         kept_mood = False
         if fields.has_user_mood(item):
@@ -218,9 +226,9 @@ class Analyzer:
                     self.pending_sidecars[item.id] = fetched.text
                 else:
                     sidecar = fetched.text
-        # File first, then the database, with Ctrl-C held back in between: an interrupted
-        # run leaves each item either fully updated or untouched, and a file that cannot be
-        # written leaves the item as it was (it is retried on the next run).
+        # File first, then the database: a file that cannot be written leaves the item as it
+        # was (it is retried on the next run). Ctrl-C is held back while the file is written,
+        # and an interrupted run still stores the queued items (see store_batch).
         with defer_interrupts():
             if options.write and not options.defer_files:
                 try:
@@ -233,12 +241,15 @@ class Analyzer:
                     return None
                 item.mtime = item.current_mtime()
                 summary.written += 1
-            item.store()
-            # Counted inside the block: an interrupt right after it must not leave a stored
-            # item out of the summary.
-            summary.tagged += 1
-            summary.lyrics[outcome.source] += 1
-            summary.kept_mood += kept_mood
+
+            def stored() -> None:
+                # Counted when stored: an interrupt must not leave a stored item out of the
+                # summary, nor count one that is not.
+                summary.tagged += 1
+                summary.lyrics[outcome.source] += 1
+                summary.kept_mood += kept_mood
+
+            stores.add(item, stored)
         if sidecar is not None:
             write_sidecar(item, sidecar, self.log)
         return values

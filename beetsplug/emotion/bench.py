@@ -343,6 +343,7 @@ TIMED_IN_PLUGIN = (
     "per_item_store_and_write",
     "tag_writes",
     "db_stores",
+    "db_commits",
     "lyrics_lookup",
 )
 
@@ -356,16 +357,19 @@ def _time_plugin() -> tuple[float, float, list[float], dict[str, CallTimer], lis
     from . import tags
     from .analysis import Analyzer
     from .lyrics_sources import LyricsFinder
+    from .store_batch import StoreBatch
 
     timers = {key: CallTimer() for key in TIMED_IN_PLUGIN}
     with ExitStack() as stack:
         for owner, name, key in (
             (Predictor, "load", "model_load"),
             (lgfn_model.text, "load_text_encoder", "text_encoder_load"),
-            # Everything the plugin does with one result: fields, tag write, database store.
+            # Everything the plugin does with one result: fields, tag write, queueing the store.
             (Analyzer, "_apply", "per_item_store_and_write"),
             (tags, "write_tags", "tag_writes"),
             (Item, "store", "db_stores"),
+            # Items are stored in groups, one commit each (store_batch): stores + commit.
+            (StoreBatch, "flush", "db_commits"),
             (LyricsFinder, "find", "lyrics_lookup"),
         ):
             stack.enter_context(timed_calls(owner, name, timers[key]))
@@ -524,7 +528,13 @@ def _record(
     inside = _mean([r.predictor_in_plugin_s for r in rounds])
     breakdown = {
         key: round(_mean([r.timers[key].seconds for r in rounds]), 4)
-        for key in ("per_item_store_and_write", "tag_writes", "db_stores", "lyrics_lookup")
+        for key in (
+            "per_item_store_and_write",
+            "tag_writes",
+            "db_stores",
+            "db_commits",
+            "lyrics_lookup",
+        )
     }
     calls = {key: rounds[-1].timers[key].calls for key in breakdown}
 

@@ -103,6 +103,9 @@ def test_bench_runs_plugin_against_predictor_with_one_model_load(
     # Every track went through the plugin's store-and-write step in each round.
     assert record["plugin_breakdown_calls"]["per_item_store_and_write"] == 2
     assert record["plugin_breakdown_calls"]["tag_writes"] == 2
+    assert record["plugin_breakdown_calls"]["db_stores"] == 2
+    # Stored in groups: at most one commit per track, at least one per run.
+    assert 1 <= record["plugin_breakdown_calls"]["db_commits"] <= 2
 
     assert record["originals_untouched"] is True
     assert {path: path.read_bytes() for path in originals.iterdir()} == before

@@ -173,15 +173,15 @@ def test_file_permissions_for_real(tmp_path: Path, tiny_checkpoint: Path) -> Non
 
 def test_ctrl_c_mid_run_leaves_every_item_whole(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """SIGINT to a real ``beet emotion -w`` while files are being written (each write is
-    followed by a pause, so the signal lands between a file write and its database store):
-    every item is fully updated or untouched; ``beet ls`` works meanwhile; the next run does
-    the rest."""
+    followed by a pause, and items reach the database in groups about once a second, so the
+    signal lands between file writes and their database store): every item is fully updated
+    or untouched; ``beet ls`` works meanwhile; the next run does the rest."""
     import subprocess
     import sys
     import time
 
     scratch = catalogue.Scratch(tmp_path / "lib", tiny_checkpoint, workers=0)
-    names = [f"t{n}.flac" for n in range(8)]
+    names = [f"t{n:02d}.flac" for n in range(16)]
     for name in names:
         scratch.add(name, catalogue.synth(scratch.music / name, seconds=2, title=name))
     scratch.snapshot()
@@ -199,7 +199,7 @@ def test_ctrl_c_mid_run_leaves_every_item_whole(tmp_path: Path, tiny_checkpoint:
             )
             assert done.returncode == 0, done.stderr  # the library stays usable meanwhile
             listed.append(len(done.stdout.split()))
-            if listed[-1] >= 2:
+            if listed[-1] >= 1:  # the first group is stored: stop the run mid-way
                 os.killpg(process.pid, signal.SIGINT)
                 return
 
@@ -209,7 +209,7 @@ def test_ctrl_c_mid_run_leaves_every_item_whole(tmp_path: Path, tiny_checkpoint:
     states = {name: scratch.state(name, TEST_MODEL_VERSION) for name in names}
     assert set(states.values()) <= {"tagged", "untouched"}, states
     done = sum(state == "tagged" for state in states.values())
-    assert 2 <= done < len(names)
+    assert 1 <= done < len(names)
     rerun = scratch.beet("emotion", "-w")
     assert f"tagged {len(names) - done}, skipped {done}" in rerun.stdout
     assert all(scratch.state(name, TEST_MODEL_VERSION) == "tagged" for name in names)
