@@ -23,6 +23,7 @@ from .checkpoint_files import (
     CheckpointMissingError,
     default_checkpoint_dir,
     read_checkpoint_document,
+    resolve_checkpoint,
 )
 from .config import LGFNConfig
 from .model import LGFN
@@ -60,9 +61,10 @@ def save_checkpoint(
 def load_checkpoint(
     directory: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> LGFN:
-    """Rebuild the model from a checkpoint folder (default: the shipped model), in eval mode."""
+    """Rebuild the model from a checkpoint folder or a shipped model's name (default: the
+    shipped default model), in eval mode."""
     shipped = directory is None
-    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    directory = resolve_checkpoint(directory)
     try:
         document = read_checkpoint_document(directory)
     except CheckpointMissingError:
@@ -103,5 +105,5 @@ def load_checkpoint(
 
 
 def checkpoint_metadata(directory: str | Path | None = None) -> dict[str, Any]:
-    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    directory = resolve_checkpoint(directory)
     return read_checkpoint_document(directory).get("metadata", {})

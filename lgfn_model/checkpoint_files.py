@@ -24,9 +24,32 @@ class CheckpointMissingError(CheckpointError):
     """No checkpoint where one was expected (e.g. no trained model is installed)."""
 
 
+SHIPPED_MODELS: dict[str, str] = {
+    "default": "the most accurate model (docs/model-card.md)",
+    "fast": "~10x faster on a CPU, somewhat less accurate (docs/performance.md)",
+}
+"""Models inside the package, by name: ``--checkpoint fast`` or ``emotion.checkpoint: fast``."""
+
+
+def shipped_checkpoint_dir(name: str) -> Path:
+    return Path(__file__).resolve().parent / "weights" / name
+
+
 def default_checkpoint_dir() -> Path:
     """Where the package's own trained model lives."""
-    return Path(__file__).resolve().parent / "weights" / "default"
+    return shipped_checkpoint_dir("default")
+
+
+def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
+    """The folder of ``checkpoint``: None is the default model; a shipped model's name
+    (``SHIPPED_MODELS``) is that model, unless a folder of that name exists here; anything
+    else is a path."""
+    if checkpoint is None:
+        return default_checkpoint_dir()
+    path = Path(checkpoint).expanduser()
+    if str(checkpoint) in SHIPPED_MODELS and not path.exists():
+        return shipped_checkpoint_dir(str(checkpoint))
+    return path
 
 
 def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
@@ -53,7 +76,7 @@ def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
 
 def checkpoint_version(directory: str | Path | None = None) -> str:
     """The ``version`` in a checkpoint's config (default: the shipped model)."""
-    directory = Path(directory) if directory is not None else default_checkpoint_dir()
+    directory = resolve_checkpoint(directory)
     config = read_checkpoint_document(directory).get("config")
     version = config.get("version") if isinstance(config, dict) else None
     if not isinstance(version, str) or not version:

@@ -22,7 +22,7 @@ EXTRA_COMMAND_MODULES = (
 
 
 def add_predictor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    parser.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--batch-size", type=int, default=32, help="analysis windows per batch")
     parser.add_argument(

@@ -137,6 +137,25 @@ def test_missing_checkpoint_says_so(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nothing")
 
 
+def test_shipped_models_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lgfn_model.checkpoint_files import (
+        SHIPPED_MODELS,
+        checkpoint_version,
+        default_checkpoint_dir,
+        resolve_checkpoint,
+    )
+
+    weights = default_checkpoint_dir().parent
+    assert resolve_checkpoint(None) == weights / "default"
+    for name in SHIPPED_MODELS:
+        assert resolve_checkpoint(name) == weights / name
+        assert checkpoint_version(name).startswith("lgfn-")  # each ships with the package
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").mkdir()  # a folder of that name here is the user's, and wins
+    assert resolve_checkpoint("fast") == Path("fast")
+    assert resolve_checkpoint("my-run") == Path("my-run")
+
+
 def test_pickle_payload_is_refused_and_never_run(tmp_path: Path, model: LGFN) -> None:
     directory = save_checkpoint(model, tmp_path / "ckpt")
     marker = tmp_path / "pwned"

@@ -12,6 +12,8 @@ from beets import config as beets_config
 from beets import ui
 from beets.plugins import BeetsPlugin
 
+from lgfn_model.checkpoint_files import SHIPPED_MODELS
+
 from . import fields, tags
 from .analysis import STORE_LYRICS_CHOICES, Analyzer, RunOptions, copy_sidecar, write_sidecar
 from .cli import build_command
@@ -114,7 +116,10 @@ class EmotionPlugin(BeetsPlugin):
                     f"emotion: {error} (known providers: {', '.join(PROVIDERS)})"
                 ) from None
             checkpoint = None
-            if str(self.config["checkpoint"].get() or "").strip():
+            chosen = str(self.config["checkpoint"].get() or "").strip()
+            if chosen in SHIPPED_MODELS:
+                checkpoint = chosen  # a model inside the package, by name
+            elif chosen:
                 # as_filename: relative paths are relative to the config file, as in beets
                 checkpoint = self.config["checkpoint"].as_filename()
             model = ModelHandle(

@@ -171,12 +171,14 @@ def _unload_plugins() -> None:
 
 
 @contextmanager
-def scratch_beets(root: Path, checkpoint: Path | None, workers: int | None) -> Iterator[Path]:
+def scratch_beets(root: Path, checkpoint: str | Path | None, workers: int | None) -> Iterator[Path]:
     """A beets configuration of its own in ``root`` (``BEETSDIR``), for this process."""
     import beets
 
+    from lgfn_model.checkpoint_files import resolve_checkpoint
+
     emotion: dict[str, Any] = {
-        "checkpoint": str(checkpoint.resolve()) if checkpoint else "",
+        "checkpoint": str(resolve_checkpoint(checkpoint).resolve()) if checkpoint else "",
         "workers": "auto" if workers is None else workers,
         # Only .lrc beside the audio: the predictor-alone run gets exactly the same lyrics,
         # and nothing is looked up on the network.
@@ -402,7 +404,7 @@ def _device_name(device: Any) -> str:
 
 def run_bench(
     files: Sequence[Path],
-    checkpoint: Path | None = None,
+    checkpoint: str | Path | None = None,
     workers: int | None = None,
     rounds: int = 2,
     workdir: Path | None = None,
@@ -667,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in a scratch beets library (the files are copied; the originals are not touched).",
     )
     parser.add_argument("files", nargs="+", type=Path, help="audio files (.lrc beside them used)")
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped one)")
+    parser.add_argument("--checkpoint", help="model folder or shipped model (default, fast)")
     parser.add_argument(
         "--workers", type=int, help="decoding processes (default: the plugin's auto)"
     )

@@ -1082,7 +1082,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run every fault of docs/robustness.md against a scratch beets library "
         "and print a table: fault, expected behaviour, observed, items lost.",
     )
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the shipped one)")
+    parser.add_argument("--checkpoint", help="model folder or shipped model (default, fast)")
     parser.add_argument(
         "--tiny", action="store_true", help="use a tiny random model (fast; for smoke runs)"
     )
@@ -1099,7 +1099,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = options.dir or Path(tempfile.mkdtemp(prefix="lgfn-faults-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        checkpoint = options.checkpoint
+        from lgfn_model.checkpoint_files import resolve_checkpoint
+
+        checkpoint = (
+            resolve_checkpoint(options.checkpoint).resolve() if options.checkpoint else None
+        )
         if options.tiny:
             from lgfn_model.testing import write_tiny_checkpoint
 

@@ -10,7 +10,6 @@ kept per process, so an import session or a test run pays for loading once.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -31,7 +30,8 @@ class ModelHandle:
         batch_size: int = 16,
         workers: int | None = None,
     ) -> None:
-        self.checkpoint = Path(checkpoint).expanduser() if checkpoint else None
+        # A path, or the name of a model shipped in the package ("fast"); None: the default.
+        self.checkpoint = checkpoint or None
         self.device = device
         self.batch_size = batch_size
         self.workers = workers
@@ -52,9 +52,9 @@ class ModelHandle:
             return None  # loading the model will say what is wrong
 
     def _key(self) -> tuple[Any, ...]:
-        from lgfn_model.checkpoint_files import default_checkpoint_dir
+        from lgfn_model.checkpoint_files import resolve_checkpoint
 
-        directory = (self.checkpoint or default_checkpoint_dir()).resolve()
+        directory = resolve_checkpoint(self.checkpoint).resolve()
         try:
             stamp = (directory / "model.safetensors").stat().st_mtime_ns
         except OSError:

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "accuracy and ROC-AUC, per subset (with and without lyrics).",
     )
     evaluate.add_argument("--data", required=True, help="data root or manifest CSV")
-    evaluate.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    evaluate.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
     evaluate.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
     evaluate.add_argument(
         "--snr", type=float, nargs="*", default=[], help="also with white noise at these dB SNR"

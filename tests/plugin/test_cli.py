@@ -315,6 +315,19 @@ def test_missing_model_is_one_clear_error(env: BeetsEnv, tmp_path: Path) -> None
     assert env.items()[0].get("mood", with_album=False) is None
 
 
+def test_shipped_fast_model_by_name(env: BeetsEnv) -> None:
+    """``checkpoint: fast`` picks the faster model inside the package (the real one)."""
+    from lgfn_model.checkpoint_files import checkpoint_version
+
+    env.add(env.make_track("one.flac", seconds=4.0))
+    env.restart(checkpoint="fast")
+    out = env.run("emotion", "-W")
+    assert "tagged 1, skipped 0, failed 0" in out
+    item = env.items()[0]
+    assert item.emotion_model == checkpoint_version("fast") != TEST_MODEL_VERSION
+    assert item.mood in fields.MOODS
+
+
 def test_interrupt_keeps_what_was_stored(env: BeetsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     from beetsplug.emotion.analysis import Analyzer
 
