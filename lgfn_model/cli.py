@@ -28,6 +28,13 @@ def add_predictor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="audio decoding processes (0: decode inline)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="compute dtype of the heavy layers: auto (default: bf16 on a GPU or a CPU with "
+        "AMX, else fp32), fp32, bf16",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +73,11 @@ def load_predictor(args: argparse.Namespace):  # noqa: ANN201 - lazy import keep
     from .predictor import Predictor
 
     return Predictor.load(
-        args.checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers
+        args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        precision=args.precision,
     )
 
 

@@ -142,6 +142,13 @@ class LGFN(nn.Module):
         self.mood_head = nn.Linear(d, len(config.labels))
         self.affect_head = nn.Linear(d, 2)
 
+    def set_compute_dtype(self, dtype: torch.dtype) -> LGFN:
+        """Run the frozen musicnn branch's front end, nearly all of this model's cost, in
+        ``dtype`` (float32 or bfloat16) at inference; training always computes in float32."""
+        if self.pretrained is not None:
+            self.pretrained.tagger.set_compute_dtype(dtype)
+        return self
+
     def frame_times(self, window_starts: Tensor) -> Tensor:
         """(W,) window starts -> (W, T) centre time of each audio frame, in seconds."""
         frames = self.config.frames_per_window

@@ -87,6 +87,31 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where bf16 is several
+    times faster than float32; elsewhere CPU bf16 is emulated and slower."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe and probe())
+    except RuntimeError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' -> bfloat16 on CUDA and on CPUs with AMX, float32 elsewhere; 'fp32' or 'bf16'
+    as asked. bf16 moves predictions by less than the model's own noise (docs/performance.md)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16" or device.type == "cuda" or has_bf16_matrix_units():
+        return torch.bfloat16
+    return torch.float32
+
+
 def default_workers() -> int:
     # One process keeps decoding ahead of a CPU model; more help when a GPU does the model.
     return max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -125,9 +150,13 @@ class Predictor:
         batch_size: int = 32,
         workers: int | None = None,
         text_encoder: Any = None,
+        precision: str = "auto",
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
+        self.dtype = resolve_precision(precision, device)
+        """The compute dtype of the model's heavy layers (float32 or bfloat16)."""
+        self.model.set_compute_dtype(self.dtype)
         self.config: LGFNConfig = model.config
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
@@ -145,11 +174,12 @@ class Predictor:
         device: str | torch.device = "auto",
         batch_size: int = 32,
         workers: int | None = None,
+        precision: str = "auto",
     ) -> Predictor:
         """Load a checkpoint folder (None: the model shipped with the package)."""
         resolved = resolve_device(device)
         model = load_checkpoint(checkpoint, device="cpu")
-        return cls(model, resolved, batch_size=batch_size, workers=workers)
+        return cls(model, resolved, batch_size=batch_size, workers=workers, precision=precision)
 
     @property
     def version(self) -> str:
@@ -336,7 +366,9 @@ class Predictor:
         if lyrics is not None:
             lyrics = lyrics.to(device)
         autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if device.type == "cuda" and self.dtype == torch.bfloat16
+            else nullcontext()
         )
         with autocast:
             out = model(waveforms, window_starts, lyrics)
