@@ -191,7 +191,12 @@ class Predictor:
         if self._text_encoder is None:
             from .text import load_text_encoder
 
-            self._text_encoder = load_text_encoder(self.config.text_encoder, device=self.device)
+            # The lyrics encoder follows the model's precision: bf16 halves its time on AMX
+            # CPUs and GPUs, and moves line embeddings by a cosine of about 1e-4.
+            dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else None
+            self._text_encoder = load_text_encoder(
+                self.config.text_encoder, device=self.device, dtype=dtype
+            )
         return self._text_encoder
 
     # -- public API -------------------------------------------------------------------------

@@ -309,3 +309,62 @@ def test_port_reproduces_shipped_weights(tmp_path):
     assert ours.keys() == fresh.keys()
     for key in ours:
         assert torch.equal(ours[key], fresh[key]), key
+
+
+# --------------------------------------------------------------------------- fast inference path
+
+
+def _literal_front_end(block, x: torch.Tensor) -> torch.Tensor:
+    """The front-end block exactly as musicnn orders it: conv, ReLU, batch norm, max."""
+    padded = torch.nn.functional.pad(x, (0, 0, *block.time_pad))
+    z = block.bn(torch.relu(block.conv(padded)))
+    return z.amax(dim=3).transpose(1, 2)
+
+
+def test_eval_front_end_reduces_first_and_matches_the_literal_order(model):
+    # The eval path takes the max over the bands before ReLU and batch norm; that is exact
+    # only if negative batch-norm scales turn the max into a min. Force some to be negative.
+    block = type(model.timbral[0])(16, (7, 38), (3, 3)).eval()
+    with torch.no_grad():
+        block.conv.weight.normal_()
+        block.bn.weight.copy_(torch.linspace(-1.5, 1.5, 16))
+        block.bn.running_mean.uniform_(-1, 1)
+        block.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 1, N_FRAMES, 96)
+    with torch.no_grad():
+        fast = block(x)
+        reference = _literal_front_end(block, x)
+    torch.testing.assert_close(fast, reference, atol=1e-4, rtol=1e-5)
+    for shipped in [*model.timbral, *model.temporal]:
+        with torch.no_grad():
+            torch.testing.assert_close(
+                shipped(x), _literal_front_end(shipped, x), atol=1e-4, rtol=1e-5
+            )
+
+
+def test_training_mode_keeps_the_literal_order():
+    block = type(MusicnnMSD().timbral[0])(8, (7, 38), (3, 3)).train()
+    x = torch.randn(3, 1, 40, 96, requires_grad=True)
+    out = block(x)
+    out.sum().backward()  # batch statistics and gradients: the literal path
+    assert x.grad is not None and out.shape == (3, 40, 8)
+
+
+def test_bf16_front_end_stays_close_to_float32(model):
+    patches = musicnn_patches(musicnn_log_mel(synthetic_wave()))
+    with torch.inference_mode():
+        full = model(patches)
+        half = model.set_compute_dtype(torch.bfloat16)(patches)
+    model.set_compute_dtype(torch.float32)
+    for name in ("penultimate", "logits"):
+        assert half[name].dtype == torch.float32
+        scale = full[name].abs().max()
+        assert (half[name] - full[name]).abs().max() < 0.02 * scale, name
+    assert (half["tags"] - full["tags"]).abs().max() < 0.01
+    with torch.inference_mode():
+        torch.testing.assert_close(model(patches)["tags"], full["tags"])  # back to float32
+
+
+def test_compute_dtype_is_float32_or_bfloat16(model):
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        model.set_compute_dtype(torch.float16)

@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 from audio_factory import make_audio_file
 
+from lgfn_model import predictor as predictor_module
 from lgfn_model.config import AudioConfig
 from lgfn_model.lyrics import parse_lrc, parse_plain
-from lgfn_model.predictor import DeviceError, Predictor, TrackInput, resolve_device
+from lgfn_model.predictor import (
+    DeviceError,
+    Predictor,
+    TrackInput,
+    resolve_device,
+    resolve_precision,
+)
 from lgfn_model.testing import write_tiny_checkpoint
 from lgfn_model.windows import cut_windows
 
@@ -203,3 +210,36 @@ def test_bench_reports_stages_and_the_decode_floor(checkpoint: Path, songs, caps
         "model_incl_features",
     }
     assert record["peak_rss_mib"] > 0
+
+
+def test_precision_auto_is_bf16_on_gpus_and_amx_cpus_only(monkeypatch) -> None:
+    import torch
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("fp32", cuda) == torch.float32
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cuda) == torch.bfloat16
+    monkeypatch.setattr(predictor_module, "has_bf16_matrix_units", lambda: False)
+    assert resolve_precision("auto", cpu) == torch.float32
+    monkeypatch.setattr(predictor_module, "has_bf16_matrix_units", lambda: True)
+    assert resolve_precision("auto", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        resolve_precision("fp16", cpu)
+
+
+def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_path: Path) -> None:
+    # A tiny model with the real (shipped, frozen) musicnn branch: bf16 changes its features
+    # by about 1 %, so the predictions move by far less than a mood boundary's width.
+    window = {"window_seconds": 2.992}  # one musicnn patch at 16 kHz
+    checkpoint = write_tiny_checkpoint(
+        tmp_path / "musicnn",
+        pretrained_audio="musicnn-msd",
+        audio=AudioConfig(sample_rate=16000, n_mels=32, n_fft=512, hop_length=256, **window),
+    )
+    full = Predictor.load(checkpoint, device="cpu", workers=0, precision="fp32")
+    half = Predictor.load(checkpoint, device="cpu", workers=0, precision="bf16")
+    assert (str(full.dtype), str(half.dtype)) == ("torch.float32", "torch.bfloat16")
+    a, b = full.predict(songs["mp3"]), half.predict(songs["mp3"])
+    for mood, p in a.probabilities.items():
+        assert abs(p - b.probabilities[mood]) < 0.02
+    assert abs(a.valence - b.valence) < 0.02 and abs(a.arousal - b.arousal) < 0.02

@@ -72,6 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed")
     evaluate.add_argument("--json", help="write all figures to this JSON file")
+    evaluate.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="compute dtype of musicnn's front end, as the predictor picks it (default auto: "
+        "bf16 on a GPU or an AMX CPU, else fp32)",
+    )
     _common(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
     register_robustness(sub)
@@ -180,6 +187,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         seed=args.seed,
+        precision=args.precision,
     )
     print(text)
     if args.json:

@@ -60,22 +60,27 @@ def run_evaluation(
     device: str = "auto",
     workers: int = 2,
     seed: int = 0,
+    precision: str = "auto",
 ) -> tuple[str, dict[str, Any]]:
-    from lgfn_model.predictor import resolve_device
+    from lgfn_model.predictor import resolve_device, resolve_precision
 
     resolved = resolve_device(device)
     model = load_checkpoint(checkpoint, device=resolved)
+    dtype = resolve_precision(precision, resolved)
+    model.set_compute_dtype(dtype)
     split = make_split(split_name, load_examples(data))
     cache = FeatureCache(cache_dir, sample_rate=model.config.audio.sample_rate)
     items = load_items(split.test, cache, model.config.text_encoder, workers)
     report: dict[str, Any] = {
         "model": model.config.version,
+        "precision": str(dtype).removeprefix("torch."),
         "split": split.name,
         "n": len(items),
         "clean": evaluate_model(model, items, resolved, seed=seed),
     }
     text = [
-        f"model {model.config.version}, {split.name} split, test part: {len(items)} examples",
+        f"model {model.config.version} ({report['precision']}), {split.name} split, "
+        f"test part: {len(items)} examples",
         format_report(report["clean"], title="-- clean audio"),
     ]
     for snr in snrs or []:
