@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from .config import PRECISIONS
 from .lyrics import Lyrics, read_lyrics_file
 
 # Subcommands that live in their own modules register themselves through ``register(sub)``;
@@ -30,7 +31,7 @@ def add_predictor_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="compute dtype of the heavy layers: auto (default: bf16 on a GPU or a CPU with "
         "AMX, else fp32), fp32, bf16",

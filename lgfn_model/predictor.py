@@ -24,7 +24,7 @@ import torch
 
 from .audio import DecodedAudio, decode_audio, decode_or_error
 from .checkpoint import load_checkpoint
-from .config import LGFNConfig
+from .config import PRECISIONS, LGFNConfig
 from .lyrics import Lyrics
 from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
@@ -85,9 +85,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {device!r} requested but no CUDA GPU is available")
     return resolved
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def has_bf16_matrix_units() -> bool:

@@ -13,6 +13,7 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 
 from lgfn_model.checkpoint_files import SHIPPED_MODELS
+from lgfn_model.config import PRECISIONS as PRECISION_CHOICES
 
 from . import fields, tags
 from .analysis import STORE_LYRICS_CHOICES, Analyzer, RunOptions, copy_sidecar, write_sidecar
@@ -37,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "batch_size": 16,
     "workers": "auto",
+    "precision": "auto",
     "lyrics_sources": list(ALL_SOURCES),
     "syncedlyrics_providers": ["lrclib", "musixmatch", "netease"],
     "genius_token": "",
@@ -97,6 +99,15 @@ class EmotionPlugin(BeetsPlugin):
                 f"emotion: option workers is {value!r}; use auto or a number"
             ) from None
 
+    def _precision(self) -> str:
+        value = str(self.config["precision"].get() or "auto").lower()
+        if value not in PRECISION_CHOICES:
+            raise ui.UserError(
+                f"emotion: option precision is {value!r}; use one of "
+                + ", ".join(PRECISION_CHOICES)
+            )
+        return value
+
     def analyzer(self, printer: Any = ui.print_) -> Analyzer:
         """The plugin's analyser, built from the configuration on first use."""
         if self._analyzer is None:
@@ -127,6 +138,7 @@ class EmotionPlugin(BeetsPlugin):
                 device=str(self.config["device"].get() or "auto"),
                 batch_size=max(1, int(self._option("batch_size", int))),
                 workers=self._workers(),
+                precision=self._precision(),
             )
             self._analyzer = Analyzer(model, finder, self._log)
         self._analyzer.printer = printer

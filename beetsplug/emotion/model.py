@@ -29,12 +29,14 @@ class ModelHandle:
         device: str = "auto",
         batch_size: int = 16,
         workers: int | None = None,
+        precision: str = "auto",
     ) -> None:
         # A path, or the name of a model shipped in the package ("fast"); None: the default.
         self.checkpoint = checkpoint or None
         self.device = device
         self.batch_size = batch_size
         self.workers = workers
+        self.precision = precision
         self._version: str | None = None
 
     def version(self) -> str:
@@ -59,7 +61,14 @@ class ModelHandle:
             stamp = (directory / "model.safetensors").stat().st_mtime_ns
         except OSError:
             stamp = None
-        return (str(directory), stamp, self.device, self.batch_size, self.workers)
+        return (
+            str(directory),
+            stamp,
+            self.device,
+            self.batch_size,
+            self.workers,
+            self.precision,
+        )
 
     def predictor(self) -> Any:
         """The loaded ``lgfn_model.predictor.Predictor`` (imports torch on first call)."""
@@ -79,6 +88,7 @@ class ModelHandle:
                     device=self.device,
                     batch_size=self.batch_size,
                     workers=self.workers,
+                    precision=self.precision,
                 )
             except (CheckpointError, DeviceError) as error:
                 raise ModelUnavailable(" ".join(str(error).split())) from None

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from lgfn_model.config import PRECISIONS
+
 from .train import ABLATIONS
 
 
@@ -74,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", help="write all figures to this JSON file")
     evaluate.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="compute dtype of musicnn's front end, as the predictor picks it (default auto: "
         "bf16 on a GPU or an AMX CPU, else fp32)",

@@ -315,6 +315,18 @@ def test_missing_model_is_one_clear_error(env: BeetsEnv, tmp_path: Path) -> None
     assert env.items()[0].get("mood", with_album=False) is None
 
 
+def test_precision_option(env: BeetsEnv) -> None:
+    env.add(env.make_track("one.flac"))
+    env.restart(precision="fp16")
+    with pytest.raises(ui.UserError) as caught:
+        env.run("emotion")
+    assert str(caught.value) == "emotion: option precision is 'fp16'; use one of auto, fp32, bf16"
+    env.restart(precision="fp32")
+    assert "tagged 1, skipped 0, failed 0" in env.run("emotion", "-W")
+    predictor = env.plugin.analyzer().model.predictor()
+    assert str(predictor.dtype) == "torch.float32"
+
+
 def test_shipped_fast_model_by_name(env: BeetsEnv) -> None:
     """``checkpoint: fast`` picks the faster model inside the package (the real one)."""
     from lgfn_model.checkpoint_files import checkpoint_version
