@@ -12,9 +12,11 @@ from safetensors.torch import load_file
 
 from lgfn_model.checkpoint import load_checkpoint
 from lgfn_model.cli import main as lgfn_main
-from lgfn_model.testing import tiny_config
+from lgfn_model.config import AudioConfig
+from lgfn_model.model import LGFNOutput
+from lgfn_model.testing import tiny_config, write_tiny_checkpoint
 from lgfn_model.training.evaluate import run_evaluation
-from lgfn_model.training.train import TrainSettings, train
+from lgfn_model.training.train import TrainSettings, teacher_losses, train
 
 MOOD_KINDS = {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "silence"}
 
@@ -71,6 +73,38 @@ def test_training_is_deterministic_and_writes_a_loadable_checkpoint(
     assert len(metadata["loss_per_epoch"]) == 2
     model = load_checkpoint(tmp_path / "a")
     assert model.config.version == "lgfn-full-s0"
+
+
+def test_training_with_a_musicnn_teacher(manifest: Path, tmp_path: Path) -> None:
+    # The teacher has the real musicnn branch, so its features are cached on the items and the
+    # student's windows start on the 3 s grid; one musicnn patch per 2.992 s window.
+    audio = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
+    teacher = write_tiny_checkpoint(
+        tmp_path / "teacher", version="tiny-teacher", pretrained_audio="musicnn-msd", audio=audio
+    )
+    settings = _settings(manifest, tmp_path / "student", tmp_path / "cache")
+    settings.config_overrides["audio"] = audio
+    settings = dataclasses.replace(settings, teacher=str(teacher), teacher_weight=2.0)
+    _, metadata = train(settings)
+    assert (metadata["teacher"], metadata["teacher_weight"]) == ("tiny-teacher", 2.0)
+    assert load_checkpoint(tmp_path / "student").config.pretrained_audio is None
+    assert list((tmp_path / "cache").rglob("*musicnn-msd*")), "teacher features were cached"
+
+    settings.config_overrides["audio"] = tiny_config().audio  # other windows than the teacher's
+    with pytest.raises(ValueError, match="other windows or labels"):
+        train(dataclasses.replace(settings, out=tmp_path / "mismatch"))
+
+
+def test_teacher_loss_is_lowest_when_the_student_agrees() -> None:
+    def outputs(logits: list[list[float]], valence: list[float]) -> LGFNOutput:
+        v = torch.tensor(valence)
+        return LGFNOutput(torch.tensor(logits), v, -v, torch.ones(2, 3), torch.zeros(2, 3, 1))
+
+    teacher = outputs([[2.0, 0.0, 0.0, -1.0], [0.0, 0.0, 3.0, 0.0]], [0.5, -0.5])
+    index = torch.arange(2)
+    same = teacher_losses(teacher, teacher, index, 2, temperature=2.0)
+    other = outputs([[0.0, 2.0, 0.0, -1.0], [3.0, 0.0, 0.0, 0.0]], [-0.5, 0.5])
+    assert same < teacher_losses(other, teacher, index, 2, temperature=2.0)
 
 
 def test_evaluate_reports_every_subset_and_noise(manifest: Path, tmp_path: Path) -> None:

@@ -129,10 +129,10 @@ def training_batch(
     waves = np.zeros((len(items), size), dtype=np.float32)
     starts = np.zeros(len(items), dtype=np.float32)
     present = np.zeros(len(items), dtype=bool)
-    # With cached pretrained features, windows start on their 3 s grid so the cache applies.
-    use_cache = config.pretrained_audio == "musicnn-msd" and all(
-        item.pretrained is not None for item in items if item.samples is not None
-    )
+    # With cached pretrained features (the model's own musicnn branch, or a distillation
+    # teacher's), windows start on their 3 s grid so the cache applies.
+    with_audio = [item for item in items if item.samples is not None]
+    use_cache = bool(with_audio) and all(item.pretrained is not None for item in with_audio)
     grid = PATCH_SAMPLES if use_cache else 1
     per_window = size // PATCH_SAMPLES
     features = np.zeros((len(items), per_window, PRETRAINED_FEATURES), dtype=np.float32)

@@ -53,6 +53,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a model config value (JSON value), e.g. --set branch_dropout=0.5",
     )
+    train.add_argument(
+        "--teacher",
+        help="distil from this trained checkpoint (path, or a shipped model: default): the "
+        "model also learns to match the teacher's outputs on every training window",
+    )
+    train.add_argument(
+        "--teacher-weight", type=float, default=1.0, help="weight of the teacher's loss"
+    )
+    train.add_argument(
+        "--teacher-temperature", type=float, default=2.0, help="softmax temperature (default 2)"
+    )
     train.add_argument("--version", default="", help="model version string to store")
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
@@ -131,6 +142,9 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
         clip_chance=args.clip_chance,
+        teacher=args.teacher,
+        teacher_weight=args.teacher_weight,
+        teacher_temperature=args.teacher_temperature,
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,

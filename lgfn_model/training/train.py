@@ -51,6 +51,11 @@ class TrainSettings:
     drop_lyrics: float = 0.3
     pseudo_sync: float = 0.35
     clip_chance: float = 0.0
+    # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
+    # training window the model also learns to match, with this weight and temperature.
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    teacher_temperature: float = 2.0
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -141,6 +146,56 @@ def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> 
     return total
 
 
+def teacher_losses(
+    out: Any, teacher: Any, track_index: torch.Tensor, n_tracks: int, temperature: float
+) -> torch.Tensor:
+    """Match the teacher's track-level outputs: softened mood distribution (KL, scaled by T^2
+    as in Hinton et al.) and its valence/arousal probabilities, weighted as the label losses."""
+    student_logits = pool_windows(out.mood_logits, track_index, n_tracks) / temperature
+    teacher_logits = pool_windows(teacher.mood_logits, track_index, n_tracks) / temperature
+    total = (
+        F.kl_div(
+            F.log_softmax(student_logits, -1),
+            F.log_softmax(teacher_logits, -1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        * temperature**2
+    )
+    for name, weight in (("valence", 1.0), ("arousal", 0.5)):
+        mine = pool_windows(getattr(out, name), track_index, n_tracks)
+        theirs = pool_windows(getattr(teacher, name), track_index, n_tracks)
+        p = ((mine + 1) / 2).clamp(1e-4, 1 - 1e-4)
+        total = total + weight * F.binary_cross_entropy(p, ((theirs + 1) / 2).clamp(0, 1))
+    return total
+
+
+def load_teacher(
+    settings: TrainSettings,
+    config: LGFNConfig,
+    items: list[LoadedExample],
+    cache: FeatureCache,
+    device: torch.device,
+) -> LGFN | None:
+    """The frozen teacher model; its musicnn features are cached on the items like a
+    musicnn model's own (windows then start on the 3 s grid)."""
+    if not settings.teacher:
+        return None
+    from lgfn_model.checkpoint import load_checkpoint
+
+    teacher = load_checkpoint(settings.teacher, device=device).eval()
+    if teacher.config.audio != config.audio or teacher.config.labels != config.labels:
+        raise ValueError(
+            f"teacher {settings.teacher} was trained on other windows or labels than this model"
+        )
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    if teacher.pretrained is not None:
+        attach_pretrained(items, cache, teacher, device)
+    log.info("distilling from teacher %s", teacher.config.version)
+    return teacher
+
+
 def parameter_groups(model: LGFN, learning_rate: float) -> list[dict[str, Any]]:
     """Trainable parameters; a tuned distilled student learns at its own, smaller rate."""
     student = model.distilled.student if model.distilled is not None else None
@@ -170,6 +225,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     model = LGFN(config).to(device).train()
     if model.pretrained is not None:
         attach_pretrained(items, cache, model, device)
+    teacher = load_teacher(settings, config, items, cache, device)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
 
@@ -211,6 +267,18 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                     pretrained_features=batch.pretrained,
                 )
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
+            if teacher is not None:
+                with torch.no_grad(), _autocast(device):
+                    taught = teacher(
+                        batch.waveforms,
+                        batch.starts,
+                        batch.lyrics,
+                        batch.audio_present,
+                        pretrained_features=batch.pretrained,
+                    )
+                loss = loss + settings.teacher_weight * teacher_losses(
+                    out, taught, batch.track_index, batch.n_tracks, settings.teacher_temperature
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -240,6 +308,9 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "drop_lyrics": settings.drop_lyrics,
         "pseudo_sync": settings.pseudo_sync,
         "clip_chance": settings.clip_chance,
+        "teacher": teacher.config.version if teacher is not None else None,
+        "teacher_weight": settings.teacher_weight if teacher is not None else None,
+        "teacher_temperature": settings.teacher_temperature if teacher is not None else None,
         "seed": settings.seed,
         "device": str(device),
         "threads": torch.get_num_threads(),
