@@ -368,3 +368,17 @@ def test_bf16_front_end_stays_close_to_float32(model):
 def test_compute_dtype_is_float32_or_bfloat16(model):
     with pytest.raises(ValueError, match="float32 or bfloat16"):
         model.set_compute_dtype(torch.float16)
+
+
+def test_speed_tool_compares_the_three_paths(tmp_path, capsys):
+    import soundfile
+
+    from lgfn_model.tools import musicnn_speed
+
+    path = tmp_path / "tone.wav"
+    soundfile.write(str(path), torch.cat([synthetic_wave(), synthetic_wave()]).numpy(), 16000)
+    assert musicnn_speed.main([str(path), "--chunk", "1"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["patches"] == 2
+    assert record["fp32_max_abs_diff_tags"] < 1e-5  # the eval path reorders exactly
+    assert 0 < record["bf16_max_abs_diff_tags"] < 0.01
