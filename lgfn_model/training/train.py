@@ -196,6 +196,17 @@ def load_teacher(
     return teacher
 
 
+def forward_batch(model: LGFN, batch: Any) -> Any:
+    """``model`` on a training batch (with its cached musicnn features, if any)."""
+    return model(
+        batch.waveforms,
+        batch.starts,
+        batch.lyrics,
+        batch.audio_present,
+        pretrained_features=batch.pretrained,
+    )
+
+
 def parameter_groups(model: LGFN, learning_rate: float) -> list[dict[str, Any]]:
     """Trainable parameters; a tuned distilled student learns at its own, smaller rate."""
     student = model.distilled.student if model.distilled is not None else None
@@ -259,23 +270,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
             with _autocast(device):
-                out = model(
-                    batch.waveforms,
-                    batch.starts,
-                    batch.lyrics,
-                    batch.audio_present,
-                    pretrained_features=batch.pretrained,
-                )
+                out = forward_batch(model, batch)
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
             if teacher is not None:
                 with torch.no_grad(), _autocast(device):
-                    taught = teacher(
-                        batch.waveforms,
-                        batch.starts,
-                        batch.lyrics,
-                        batch.audio_present,
-                        pretrained_features=batch.pretrained,
-                    )
+                    taught = forward_batch(teacher, batch)
                 loss = loss + settings.teacher_weight * teacher_losses(
                     out, taught, batch.track_index, batch.n_tracks, settings.teacher_temperature
                 )
