@@ -7,6 +7,8 @@ T audio frames per window after pooling, N lyric lines, D model width, E text wi
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torchaudio
@@ -14,6 +16,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 from .config import AudioConfig
+
+if TYPE_CHECKING:
+    from .pretrained.student import StudentConfig
 
 
 class LogMel(nn.Module):
@@ -317,12 +322,31 @@ class DistilledTagger(nn.Module):
     FEATURES = 250
 
     def __init__(
-        self, d_model: int, frames: int, load_weights: bool = True, trainable: bool = False
+        self,
+        d_model: int,
+        frames: int,
+        architecture: StudentConfig | None = None,
+        load_weights: bool = True,
+        trainable: bool = False,
+        weights: str | Path | None = None,
     ) -> None:
+        """``architecture``: the student's (default: the original student's); with
+        ``load_weights`` the distilled weights in ``weights`` (default: the shipped student)
+        are loaded and must be of that architecture."""
         super().__init__()
-        from .pretrained.student import MusicnnStudent, load_student
+        from .pretrained.student import MusicnnStudent, StudentConfig, load_student
 
-        student = load_student() if load_weights else MusicnnStudent()
+        architecture = architecture or StudentConfig()
+        if load_weights:
+            student = load_student(weights)
+            if student.config != architecture:
+                source = weights or "the shipped student"
+                raise ValueError(
+                    f"{source} is a {student.config} but the model config asks for "
+                    f"{architecture}: set student_channels / student_hidden to match"
+                )
+        else:
+            student = MusicnnStudent(architecture)
         self.student = student if trainable else freeze(student)
         self.trainable = trainable
         self.frames = frames

@@ -63,12 +63,17 @@ class LGFNConfig:
     # Training only: learning-rate multiplier for the distilled student's own weights
     # ("musicnn-student"); 0 keeps it frozen as distilled. Its batch norms stay frozen either way.
     student_lr_scale: float = 0.0
+    # The distilled student's architecture (pretrained/student.py StudentConfig), so that a
+    # checkpoint rebuilds its own copy; `lgfn train` fills it in from the student it starts from.
+    student_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    student_hidden: int = 256
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = list(self.labels)
         data["resnet_channels"] = list(self.resnet_channels)
         data["wave_channels"] = list(self.wave_channels)
+        data["student_channels"] = list(self.student_channels)
         return data
 
     def to_json(self) -> str:
@@ -86,7 +91,7 @@ class LGFNConfig:
             values["audio"] = AudioConfig(
                 **{k: v for k, v in values["audio"].items() if k in audio_known}
             )
-        for key in ("labels", "resnet_channels", "wave_channels"):
+        for key in ("labels", "resnet_channels", "wave_channels", "student_channels"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

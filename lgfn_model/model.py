@@ -6,7 +6,10 @@ mean of their windows' outputs (``pool_windows``).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -112,9 +115,15 @@ def pool_windows(values: Tensor, track_index: Tensor, n_tracks: int) -> Tensor:
 
 
 class LGFN(nn.Module):
-    def __init__(self, config: LGFNConfig, load_pretrained: bool = True) -> None:
+    def __init__(
+        self,
+        config: LGFNConfig,
+        load_pretrained: bool = True,
+        student_weights: str | Path | None = None,
+    ) -> None:
         """``load_pretrained``: start the pretrained branch from its shipped weights (False
-        when a checkpoint's own copy is about to be loaded anyway)."""
+        when a checkpoint's own copy is about to be loaded anyway); ``student_weights``: a
+        distilled student's folder to start "musicnn-student" from instead of the shipped one."""
         super().__init__()
         self.config = config
         d, frames = config.d_model, config.frames_per_window
@@ -128,8 +137,15 @@ class LGFN(nn.Module):
         if config.pretrained_audio == "musicnn-msd":
             self.pretrained = PretrainedTagger(d, frames, load_weights=load_pretrained)
         elif config.pretrained_audio == "musicnn-student":
+            from .pretrained.student import StudentConfig
+
             self.distilled = DistilledTagger(
-                d, frames, load_weights=load_pretrained, trainable=config.student_lr_scale > 0
+                d,
+                frames,
+                StudentConfig(channels=config.student_channels, hidden=config.student_hidden),
+                load_weights=load_pretrained,
+                trainable=config.student_lr_scale > 0,
+                weights=student_weights,
             )
         elif config.pretrained_audio is not None:
             raise ValueError(f"unknown pretrained audio branch {config.pretrained_audio!r}")
@@ -141,13 +157,32 @@ class LGFN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.mood_head = nn.Linear(d, len(config.labels))
         self.affect_head = nn.Linear(d, 2)
+        self.compute_dtype = torch.float32  # set_compute_dtype: bf16 at inference on AMX/GPU
 
     def set_compute_dtype(self, dtype: torch.dtype) -> LGFN:
-        """Run the frozen musicnn branch's front end, nearly all of this model's cost, in
-        ``dtype`` (float32 or bfloat16) at inference; training always computes in float32."""
+        """The dtype of the audio branches' convolutions at inference: float32 or bfloat16.
+
+        In bfloat16, musicnn's front end (nearly all of the default model's cost) runs its own
+        bf16 path, and the mel ResNet, the waveform CNN and the distilled student run under
+        bf16 autocast, the 2-D ones channels-last (where oneDNN's bf16 kernels are fastest).
+        Log-mel, alignment, gate and heads stay float32; training always computes in float32.
+        """
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"LGFN computes in float32 or bfloat16, not {dtype}")
+        self.compute_dtype = dtype
         if self.pretrained is not None:
             self.pretrained.tagger.set_compute_dtype(dtype)
+        layout = torch.channels_last if dtype == torch.bfloat16 else torch.contiguous_format
+        self.mel_resnet.to(memory_format=layout)
+        if self.distilled is not None:
+            self.distilled.student.to(memory_format=layout)
         return self
+
+    def _branches_autocast(self, device_type: str) -> AbstractContextManager[Any]:
+        """bf16 autocast for the convolutional branches, at inference in bf16 only."""
+        if self.training or self.compute_dtype != torch.bfloat16:
+            return nullcontext()
+        return torch.autocast(device_type, dtype=torch.bfloat16)
 
     def frame_times(self, window_starts: Tensor) -> Tensor:
         """(W,) window starts -> (W, T) centre time of each audio frame, in seconds."""
@@ -158,9 +193,13 @@ class LGFN(nn.Module):
 
     def encode_audio(self, waveforms: Tensor, pretrained_features: Tensor | None = None) -> Tensor:
         log_mel = self.log_mel(waveforms)
-        audio = self.mel_resnet(log_mel)
-        if self.waveform_cnn is not None:
-            audio = audio + self.waveform_cnn(waveforms)
+        with self._branches_autocast(waveforms.device.type):
+            if self.compute_dtype == torch.bfloat16 and not self.training:
+                log_mel = log_mel.contiguous(memory_format=torch.channels_last)
+            audio = self.mel_resnet(log_mel).float()
+            if self.waveform_cnn is not None:
+                audio = audio + self.waveform_cnn(waveforms).float()
+            distilled = self.distilled(log_mel).float() if self.distilled is not None else None
         if self.pretrained is not None or self.distilled is not None:
             if self.training and self.config.branch_dropout > 0:
                 keep = torch.rand(audio.shape[0], 1, 1, device=audio.device)
@@ -168,8 +207,8 @@ class LGFN(nn.Module):
             if self.pretrained is not None:
                 audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
             else:
-                assert self.distilled is not None
-                audio = audio + self.distilled(log_mel).to(audio.dtype)
+                assert distilled is not None
+                audio = audio + distilled.to(audio.dtype)
         return self.audio_norm(audio)
 
     def forward(

@@ -206,3 +206,39 @@ def test_pretrained_branch_is_frozen_and_cacheable() -> None:
         live = model(waves, torch.zeros(2))
         cached = model(waves, torch.zeros(2), pretrained_features=features)
     assert torch.allclose(live.mood_logits, cached.mood_logits, atol=1e-5)
+
+
+def test_bf16_runs_the_audio_branches_in_bf16_close_to_float32() -> None:
+    from lgfn_model.config import AudioConfig
+
+    torch.manual_seed(0)
+    config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
+    model = LGFN(config, load_pretrained=False).eval()
+    waves, starts = _waves(2, config) * 0.1, torch.tensor([0.0, 9.0])
+    lyrics = _lyrics(2, 4, timed=True)
+    with torch.inference_mode():
+        reference = model(waves, starts, lyrics)
+        model.set_compute_dtype(torch.bfloat16)
+        assert model.mel_resnet.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+        seen: list[torch.dtype] = []
+        hook = model.mel_resnet.stem[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        half = model(waves, starts, lyrics)
+        hook.remove()
+        model.set_compute_dtype(torch.float32)
+        again = model(waves, starts, lyrics)
+    assert seen == [torch.bfloat16]
+    assert half.mood_logits.dtype == torch.float32
+    torch.testing.assert_close(half.mood_logits, reference.mood_logits, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(half.valence, reference.valence, atol=0.03, rtol=0.05)
+    torch.testing.assert_close(again.mood_logits, reference.mood_logits)  # fp32 is exact again
+
+
+def test_training_ignores_the_inference_dtype(model: LGFN) -> None:
+    trained = LGFN(model.config)
+    trained.set_compute_dtype(torch.bfloat16).train()
+    seen: list[torch.dtype] = []
+    trained.mel_resnet.stem[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    trained(_waves(2, model.config), torch.tensor([0.0, 2.0]))
+    assert seen == [torch.float32]
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        trained.set_compute_dtype(torch.float16)

@@ -11,9 +11,15 @@ from audio_factory import make_audio_file
 
 from lgfn_model.checkpoint import load_checkpoint, save_checkpoint
 from lgfn_model.components import LogMel
-from lgfn_model.config import AudioConfig
+from lgfn_model.config import AudioConfig, LGFNConfig
 from lgfn_model.model import LGFN
-from lgfn_model.pretrained.student import MusicnnStudent, load_student, save_student
+from lgfn_model.pretrained.student import (
+    MusicnnStudent,
+    StudentConfig,
+    load_student,
+    read_student_config,
+    save_student,
+)
 from lgfn_model.testing import tiny_config
 from lgfn_model.training.distill import DistillSettings, distill
 
@@ -81,6 +87,7 @@ def test_distill_trains_a_loadable_student_on_a_manifest(tmp_path: Path) -> None
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
 
+    narrow = StudentConfig(channels=(8, 16, 16, 32, 32), hidden=64)
     metadata = distill(
         DistillSettings(
             data=manifest,
@@ -91,6 +98,8 @@ def test_distill_trains_a_loadable_student_on_a_manifest(tmp_path: Path) -> None
             batch_size=4,
             workers=0,
             device="cpu",
+            architecture=narrow,
+            bf16=True,
         )
     )
     assert metadata["train_clips"] == 6
@@ -98,8 +107,68 @@ def test_distill_trains_a_loadable_student_on_a_manifest(tmp_path: Path) -> None
     assert all(isinstance(metadata[k], float) for k in ("heldout_r2_clean", "heldout_r2_snr0"))
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
     assert saved["metadata"]["epochs"] == 2
+    assert saved["metadata"]["bf16_autocast"] is True
     student = load_student(tmp_path / "student")
     assert not student.training
+    assert student.config == narrow
+    assert read_student_config(tmp_path / "student") == narrow
+
+
+def test_model_config_carries_the_student_architecture(tmp_path: Path) -> None:
+    wide = StudentConfig(channels=(8, 16, 16, 32, 48), hidden=40)
+    save_student(MusicnnStudent(wide), tmp_path / "student")
+    config = tiny_config(
+        audio=AudioConfig(),
+        pretrained_audio="musicnn-student",
+        student_channels=wide.channels,
+        student_hidden=wide.hidden,
+    )
+    model = LGFN(config, student_weights=tmp_path / "student").eval()
+    assert model.distilled.student.config == wide
+    save_checkpoint(model, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")  # rebuilt from the config alone
+    assert loaded.distilled.student.config == wide
+    assert loaded.config.student_channels == wide.channels
+
+    other = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
+    with pytest.raises(ValueError, match="student_channels / student_hidden"):
+        LGFN(other, student_weights=tmp_path / "student")
+
+
+def test_old_configs_without_student_fields_load_as_the_original_student() -> None:
+    data = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student").to_dict()
+    del data["student_channels"], data["student_hidden"]
+    config = LGFNConfig.from_dict(data)
+    assert StudentConfig(config.student_channels, hidden=config.student_hidden) == StudentConfig()
+
+
+def test_training_fills_in_the_architecture_of_the_student_it_starts_from(tmp_path: Path) -> None:
+    from lgfn_model.training.train import TrainSettings, build_config
+
+    wide = StudentConfig(channels=(8, 16, 16, 32, 48), hidden=40)
+    save_student(MusicnnStudent(wide), tmp_path / "student")
+    settings = TrainSettings(
+        data=tmp_path,
+        out=tmp_path / "out",
+        student=tmp_path / "student",
+        config_overrides={"pretrained_audio": "musicnn-student"},
+    )
+    config = build_config(settings)
+    assert (config.student_channels, config.student_hidden) == (wide.channels, wide.hidden)
+    settings.config_overrides = {}
+    with pytest.raises(ValueError, match="musicnn-student"):
+        build_config(settings)
+
+
+def test_distill_cli_reads_the_architecture() -> None:
+    from lgfn_model.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["distill", "--data", "d", "--out", "o", "--channels", "8,16,32", "--hidden", "64"]
+    )
+    assert args.channels == [8, 16, 32] and args.hidden == 64 and not args.bf16
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["distill", "--data", "d", "--out", "o", "--channels", "8,x"])
 
 
 @pytest.mark.skipif(

@@ -118,12 +118,21 @@ def save_student(
     return folder
 
 
+def read_student_config(path: str | Path | None = None) -> StudentConfig:
+    """The architecture of the shipped student (or of the one saved in ``path``)."""
+    folder = Path(path) if path is not None else weights_dir()
+    try:
+        document = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{folder}: not a distilled student ({error})") from None
+    return StudentConfig.from_dict(document.get("architecture", {}))
+
+
 def load_student(path: str | Path | None = None) -> MusicnnStudent:
     """The distilled student with its shipped weights (or those in ``path``), in eval mode."""
     from safetensors.torch import load_file
 
     folder = Path(path) if path is not None else weights_dir()
-    document = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    student = MusicnnStudent(StudentConfig.from_dict(document.get("architecture", {})))
+    student = MusicnnStudent(read_student_config(folder))
     student.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
     return student.eval()

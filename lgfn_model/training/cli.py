@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--teacher-temperature", type=float, default=2.0, help="softmax temperature (default 2)"
     )
+    train.add_argument(
+        "--student",
+        help='with --set pretrained_audio="musicnn-student": start from the distilled student '
+        "in this folder (written by `lgfn distill --out`) instead of the shipped one",
+    )
     train.add_argument("--version", default="", help="model version string to store")
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
@@ -106,6 +111,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     distill.add_argument("--out", required=True, help="folder to write the student's weights to")
     distill.add_argument("--epochs", type=int, default=12)
     distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument(
+        "--windows-per-clip", type=int, default=4, help="random 9 s windows of each clip per epoch"
+    )
+    distill.add_argument(
+        "--channels",
+        type=_int_list,
+        default=None,
+        help="the student's stage widths, comma-separated (default 16,32,64,128,256)",
+    )
+    distill.add_argument(
+        "--hidden", type=int, default=None, help="width of the student's MLP head (default 256)"
+    )
+    distill.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run the student under bf16 autocast (about 2x faster on AMX CPUs and GPUs)",
+    )
     _common(distill)
     distill.set_defaults(handler=run_distill)
 
@@ -145,6 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,
+        student=Path(args.student) if args.student else None,
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,
@@ -162,6 +185,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_distill(args: argparse.Namespace) -> int:
+    from lgfn_model.pretrained.student import StudentConfig
+
     from .distill import DistillSettings, distill
 
     _setup(args)
@@ -173,10 +198,27 @@ def run_distill(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         device=args.device,
+        windows_per_clip=args.windows_per_clip,
+        architecture=StudentConfig(
+            channels=tuple(args.channels or StudentConfig.channels),
+            hidden=args.hidden or StudentConfig.hidden,
+        ),
+        bf16=args.bf16,
     )
     metadata = distill(settings)
     print(json.dumps(metadata, indent=2))
     return 0
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        message = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from error
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,10 @@ class DistillSettings:
     seed: int = 0
     workers: int = 2
     device: str = "auto"
+    architecture: StudentConfig = field(default_factory=StudentConfig)
+    # bf16 autocast for the student's forward pass: ~2x faster on AMX CPUs and GPUs; the
+    # optimiser, the loss and the weights stay float32.
+    bf16: bool = False
 
 
 @dataclass
@@ -162,7 +166,7 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
 
     audio = AudioConfig()
     log_mel = LogMel(audio).to(device)
-    student = MusicnnStudent(StudentConfig()).to(device)
+    student = MusicnnStudent(settings.architecture).to(device)
     optimizer = torch.optim.AdamW(
         student.parameters(), lr=settings.learning_rate, weight_decay=1e-4
     )
@@ -179,7 +183,9 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
         for waves, targets in batches(train_clips, settings, audio.window_samples, rng):
             with torch.no_grad():
                 x = log_mel(torch.from_numpy(waves).to(device))
-            loss = F.mse_loss(student(x), torch.from_numpy(targets).to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.bf16):
+                predicted = student(x)
+            loss = F.mse_loss(predicted.float(), torch.from_numpy(targets).to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -202,6 +208,8 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
         "train_clips": len(train_clips),
         "epochs": settings.epochs,
         "windows_per_clip": settings.windows_per_clip,
+        "bf16_autocast": settings.bf16,
+        "parameters": sum(p.numel() for p in student.parameters()),
         "seed": settings.seed,
         "mse_per_epoch": history,
         "heldout_r2_clean": round(fidelity(student, log_mel, test_clips, cpu), 4),

@@ -66,8 +66,7 @@ def run_evaluation(
 
     resolved = resolve_device(device)
     model = load_checkpoint(checkpoint, device=resolved)
-    # Only musicnn's front end has a bf16 path; a model without it computes in float32.
-    dtype = resolve_precision(precision, resolved) if model.pretrained else torch.float32
+    dtype = resolve_precision(precision, resolved)
     model.set_compute_dtype(dtype)
     split = make_split(split_name, load_examples(data))
     cache = FeatureCache(cache_dir, sample_rate=model.config.audio.sample_rate)

@@ -16,6 +16,7 @@ from torch.nn import functional as F  # noqa: N812
 from lgfn_model.checkpoint import save_checkpoint
 from lgfn_model.config import LGFNConfig
 from lgfn_model.model import LGFN, pool_windows
+from lgfn_model.pretrained.student import read_student_config
 
 from .batches import LoadedExample, evaluation_batch, targets_of, training_batch
 from .cache import FeatureCache
@@ -56,6 +57,9 @@ class TrainSettings:
     teacher: str | None = None
     teacher_weight: float = 1.0
     teacher_temperature: float = 2.0
+    # "musicnn-student" models: the distilled student (`lgfn distill --out`) to start from
+    # instead of the shipped one.
+    student: Path | None = None
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -63,11 +67,27 @@ class TrainSettings:
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
 
+def _student_source(settings: TrainSettings, config: LGFNConfig) -> str | None:
+    """Which distilled student the model started from, for the checkpoint's metadata."""
+    if config.pretrained_audio != "musicnn-student":
+        return None
+    if settings.student is None:
+        return "shipped (lgfn_model/weights/musicnn_student)"
+    return Path(settings.student).name
+
+
 def build_config(settings: TrainSettings) -> LGFNConfig:
     if settings.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {settings.ablation!r}; choose from {sorted(ABLATIONS)}")
     values: dict[str, Any] = {**ABLATIONS[settings.ablation], **settings.config_overrides}
     values["version"] = settings.version or f"lgfn-{settings.ablation}-s{settings.seed}"
+    if values.get("pretrained_audio") == "musicnn-student":
+        # The checkpoint must rebuild the student it was trained from.
+        architecture = read_student_config(settings.student)
+        values.setdefault("student_channels", architecture.channels)
+        values.setdefault("student_hidden", architecture.hidden)
+    elif settings.student is not None:
+        raise ValueError('--student needs a model with pretrained_audio="musicnn-student"')
     return LGFNConfig(**values)
 
 
@@ -233,7 +253,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
     if config.fusion == "audio_only":
         items = [i for i in items if i.samples is not None]
-    model = LGFN(config).to(device).train()
+    model = LGFN(config, student_weights=settings.student).to(device).train()
     if model.pretrained is not None:
         attach_pretrained(items, cache, model, device)
     teacher = load_teacher(settings, config, items, cache, device)
@@ -307,6 +327,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "drop_lyrics": settings.drop_lyrics,
         "pseudo_sync": settings.pseudo_sync,
         "clip_chance": settings.clip_chance,
+        "student": _student_source(settings, config),
         "teacher": teacher.config.version if teacher is not None else None,
         "teacher_weight": settings.teacher_weight if teacher is not None else None,
         "teacher_temperature": settings.teacher_temperature if teacher is not None else None,
