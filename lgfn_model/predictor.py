@@ -151,6 +151,7 @@ class Predictor:
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
+        self.precision = precision
         self.dtype = resolve_precision(precision, device)
         """The compute dtype of the model's heavy layers (float32 or bfloat16)."""
         self.model.set_compute_dtype(self.dtype)
@@ -350,6 +351,8 @@ class Predictor:
             state = {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
             copy = LGFN(self.config, load_pretrained=False)
             copy.load_state_dict(state)
+            # The precision asked for, as it resolves on the CPU (a GPU host may lack AMX).
+            copy.set_compute_dtype(resolve_precision(self.precision, torch.device("cpu")))
             self._cpu_copy = copy.eval()
         return self._cpu_copy
 
