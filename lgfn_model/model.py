@@ -178,9 +178,13 @@ class LGFN(nn.Module):
             self.distilled.student.to(memory_format=layout)
         return self
 
+    @property
+    def _bf16_inference(self) -> bool:
+        return self.compute_dtype == torch.bfloat16 and not self.training
+
     def _branches_autocast(self, device_type: str) -> AbstractContextManager[Any]:
         """bf16 autocast for the convolutional branches, at inference in bf16 only."""
-        if self.training or self.compute_dtype != torch.bfloat16:
+        if not self._bf16_inference:
             return nullcontext()
         return torch.autocast(device_type, dtype=torch.bfloat16)
 
@@ -194,7 +198,7 @@ class LGFN(nn.Module):
     def encode_audio(self, waveforms: Tensor, pretrained_features: Tensor | None = None) -> Tensor:
         log_mel = self.log_mel(waveforms)
         with self._branches_autocast(waveforms.device.type):
-            if self.compute_dtype == torch.bfloat16 and not self.training:
+            if self._bf16_inference:
                 log_mel = log_mel.contiguous(memory_format=torch.channels_last)
             audio = self.mel_resnet(log_mel).float()
             if self.waveform_cnn is not None:
@@ -208,7 +212,7 @@ class LGFN(nn.Module):
                 audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
             else:
                 assert distilled is not None
-                audio = audio + distilled.to(audio.dtype)
+                audio = audio + distilled
         return self.audio_norm(audio)
 
     def forward(
