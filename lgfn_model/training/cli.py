@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help='with --set pretrained_audio="musicnn-student": start from the distilled student '
         "in this folder (written by `lgfn distill --out`) instead of the shipped one",
     )
+    train.add_argument(
+        "--init",
+        help="start from this trained checkpoint's weights (path, or a shipped model: default, "
+        "fast) instead of random ones; a fast model started from the default model gets its "
+        "musicnn projection on the student's",
+    )
     train.add_argument("--version", default="", help="model version string to store")
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
@@ -168,6 +174,7 @@ def run_train(args: argparse.Namespace) -> int:
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,
         student=Path(args.student) if args.student else None,
+        init=args.init,
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,

@@ -17,6 +17,7 @@ from lgfn_model.checkpoint import save_checkpoint
 from lgfn_model.config import LGFNConfig
 from lgfn_model.model import LGFN, pool_windows
 from lgfn_model.pretrained.student import read_student_config
+from lgfn_model.training.warm_start import warm_start
 
 from .batches import LoadedExample, evaluation_batch, targets_of, training_batch
 from .cache import FeatureCache
@@ -60,6 +61,9 @@ class TrainSettings:
     # "musicnn-student" models: the distilled student (`lgfn distill --out`) to start from
     # instead of the shipped one.
     student: Path | None = None
+    # A trained checkpoint (path or shipped name) to start from instead of random weights
+    # (see warm_start.py); the schedule and epochs are still this run's.
+    init: str | None = None
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -190,6 +194,17 @@ def teacher_losses(
     return total
 
 
+def start_from(model: LGFN, init: str | None) -> str | None:
+    """Warm-start ``model`` from the checkpoint ``init``; its version, for the metadata."""
+    if not init:
+        return None
+    from lgfn_model.checkpoint import load_checkpoint
+
+    source = load_checkpoint(init)
+    warm_start(model, source, init)
+    return source.config.version or str(init)
+
+
 def load_teacher(
     settings: TrainSettings,
     config: LGFNConfig,
@@ -254,6 +269,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     if config.fusion == "audio_only":
         items = [i for i in items if i.samples is not None]
     model = LGFN(config, student_weights=settings.student).to(device).train()
+    started_from = start_from(model, settings.init)
     if model.pretrained is not None:
         attach_pretrained(items, cache, model, device)
     teacher = load_teacher(settings, config, items, cache, device)
@@ -328,6 +344,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "pseudo_sync": settings.pseudo_sync,
         "clip_chance": settings.clip_chance,
         "student": _student_source(settings, config),
+        "init": started_from,
         "teacher": teacher.config.version if teacher is not None else None,
         "teacher_weight": settings.teacher_weight if teacher is not None else None,
         "teacher_temperature": settings.teacher_temperature if teacher is not None else None,
