@@ -121,6 +121,35 @@ def test_evaluate_reports_every_subset_and_noise(manifest: Path, tmp_path: Path)
     assert "white noise at 10 dB SNR" in text and "confusion" not in text
 
 
+def test_compare_pairs_two_checkpoints_on_the_same_clips(manifest: Path, tmp_path: Path) -> None:
+    from lgfn_model.training.compare import format_comparison, run_comparison
+
+    cache = tmp_path / "cache"
+    audio = tiny_config().audio
+    first = write_tiny_checkpoint(tmp_path / "a", seed=0, version="tiny-a", audio=audio)
+    second = write_tiny_checkpoint(tmp_path / "b", seed=1, version="tiny-b", audio=audio)
+    report = run_comparison(
+        manifest, str(first), str(second), cache_dir=cache, device="cpu", workers=0
+    )
+    _, evaluated = run_evaluation(manifest, first, cache_dir=cache, device="cpu", workers=0)
+    mood = report["mood"]
+    assert (report["a"], report["b"], mood["n"]) == ("tiny-a", "tiny-b", 4)
+    # The same accuracy `lgfn evaluate` reports, and the difference is the discordant clips'.
+    assert (
+        mood["accuracy_a"]
+        == evaluated["clean"]["audio clips (4Q + MIREX-like)"]["mood"]["accuracy"]
+    )
+    assert mood["difference"] == pytest.approx((mood["only_a"] - mood["only_b"]) / 4)
+    itself = run_comparison(
+        manifest, str(first), str(first), cache_dir=cache, device="cpu", workers=0
+    )
+    assert all(
+        itself[label]["only_a"] == itself[label]["only_b"] == 0 for label in ("mood", "valence")
+    )
+    text = format_comparison(report)
+    assert "A = tiny-a, B = tiny-b" in text and "McNemar" in text
+
+
 def test_cli_train_rejects_unknown_ablation(manifest: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         lgfn_main(["train", "--data", str(manifest), "--out", str(tmp_path), "--ablation", "x"])

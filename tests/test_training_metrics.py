@@ -20,6 +20,7 @@ from lgfn_model.evaluation.metrics import (
     summary_table,
     to_json,
 )
+from lgfn_model.evaluation.paired import mcnemar_exact_p, paired_comparison
 from lgfn_model.training.datasets import Example
 
 
@@ -120,3 +121,30 @@ def test_agreement() -> None:
     with pytest.raises(ValueError):
         agreement([1], [1, 2])
     assert not math.isnan(agreement(np.zeros(5), np.zeros(5)))
+
+
+def test_mcnemar_exact_p_counts_only_the_discordant_clips() -> None:
+    assert mcnemar_exact_p(0, 0) == 1.0
+    assert mcnemar_exact_p(5, 0) == pytest.approx(2 / 32)
+    assert mcnemar_exact_p(0, 10) == mcnemar_exact_p(10, 0) == pytest.approx(2 / 1024)
+    assert mcnemar_exact_p(7, 7) == 1.0
+    # 30 against 16: the textbook borderline case
+    assert 0.05 < mcnemar_exact_p(30, 16) < 0.06
+
+
+def test_paired_comparison_of_two_outcome_vectors() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random(300) < 0.78
+    b = a.copy()
+    b[:20] = ~b[:20]  # B differs from A on 20 clips
+    result = paired_comparison(a, b, samples=2000)
+    assert result["n"] == 300
+    assert result["only_a"] + result["only_b"] == 20
+    assert result["difference"] == pytest.approx((result["only_a"] - result["only_b"]) / 300)
+    low, high = result["interval_95"]
+    assert low <= result["difference"] <= high and high - low < 0.1
+    same = paired_comparison(a, a, samples=500)
+    assert (same["only_a"], same["only_b"], same["mcnemar_p"]) == (0, 0, 1.0)
+    assert same["interval_95"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="differ in shape"):
+        paired_comparison(a, b[:10])

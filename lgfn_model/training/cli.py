@@ -14,6 +14,7 @@ from .train import ABLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .compare import register as register_compare
     from .robustness import register as register_robustness
 
     train = sub.add_parser(
@@ -106,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
     register_robustness(sub)
+    register_compare(sub)
 
     distill = sub.add_parser(
         "distill",

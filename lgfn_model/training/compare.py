@@ -1,0 +1,128 @@
+"""`lgfn compare`: two checkpoints on the same held-out clips, with paired statistics.
+
+"Is the fast model as accurate as the default one?" is a question about the clips on which
+they disagree: this prints, per label, both accuracies, how many clips only one of them gets
+right, the exact McNemar p-value and a paired bootstrap 95 % interval of the difference
+(see ``lgfn_model/evaluation/paired.py``). Audio clips only (4Q + MIREX-like), as the
+summary of ``lgfn evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lgfn_model.checkpoint import load_checkpoint
+from lgfn_model.config import PRECISIONS
+from lgfn_model.evaluation.paired import correct_per_example, paired_comparison
+
+from .cache import FeatureCache
+from .datasets import load_examples
+from .splits import make_split
+from .train import load_items, predict_items
+
+LABELS = ("mood", "valence", "arousal")
+
+
+def run_comparison(
+    data: Path,
+    first: str,
+    second: str,
+    split_name: str = "heldout",
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    workers: int = 2,
+    precision: str = "auto",
+    samples: int = 10_000,
+) -> dict[str, Any]:
+    from lgfn_model.predictor import resolve_device, resolve_precision
+
+    resolved = resolve_device(device)
+    split = make_split(split_name, load_examples(data))
+    outcomes, versions = [], []
+    for checkpoint in (first, second):
+        model = load_checkpoint(checkpoint, device=resolved)
+        model.set_compute_dtype(resolve_precision(precision, resolved))
+        cache = FeatureCache(cache_dir, sample_rate=model.config.audio.sample_rate)
+        items = [
+            i
+            for i in load_items(split.test, cache, model.config.text_encoder, workers)
+            if i.samples is not None
+        ]
+        outputs = predict_items(model, items, resolved)
+        examples = [i.example for i in items]
+        outcomes.append(
+            correct_per_example(
+                examples, outputs["probs"], outputs["p_valence"], outputs["p_arousal"]
+            )
+        )
+        versions.append(model.config.version)
+    report: dict[str, Any] = {"a": versions[0], "b": versions[1], "split": split.name}
+    for label in LABELS:
+        report[label] = paired_comparison(outcomes[0][label], outcomes[1][label], samples)
+    return report
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    lines = [
+        f"A = {report['a']}, B = {report['b']}: {report['split']} split, audio clips",
+        f"{'label':<8} {'n':>4} {'acc A':>6} {'acc B':>6} {'A-B':>7} {'only A':>6} "
+        f"{'only B':>6} {'McNemar p':>9}  95 % interval of A-B",
+    ]
+    for label in LABELS:
+        r = report[label]
+        if not r["n"]:
+            lines.append(f"{label:<8} {0:>4}  (no clips with this label)")
+            continue
+        low, high = r["interval_95"]
+        lines.append(
+            f"{label:<8} {r['n']:>4} {r['accuracy_a']:>6.3f} {r['accuracy_b']:>6.3f} "
+            f"{r['difference']:>+7.3f} {r['only_a']:>6} {r['only_b']:>6} {r['mcnemar_p']:>9.3f}"
+            f"  [{low:+.3f}, {high:+.3f}]"
+        )
+    return "\n".join(lines)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "compare",
+        help="two checkpoints on the same held-out clips, with paired statistics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="data root or manifest CSV")
+    parser.add_argument("a", help="first checkpoint folder or shipped model (default, fast)")
+    parser.add_argument("b", help="second checkpoint folder or shipped model")
+    parser.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--samples", type=int, default=10_000, help="bootstrap resamples")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="audio decoding processes")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = run_comparison(
+        Path(args.data),
+        args.a,
+        args.b,
+        split_name=args.split,
+        cache_dir=Path(args.cache) if args.cache else None,
+        device=args.device,
+        workers=args.workers,
+        precision=args.precision,
+        samples=args.samples,
+    )
+    print(format_comparison(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
