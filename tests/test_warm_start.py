@@ -107,3 +107,26 @@ def test_train_starts_from_the_checkpoint_and_records_it(tmp_path: Path) -> None
 def test_cli_reads_init() -> None:
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--init", "default"])
     assert args.init == "default"
+
+
+def test_train_only_freezes_the_rest_and_its_statistics() -> None:
+    from lgfn_model.training.train import freeze_all_but, parameter_groups
+
+    model = _model(0, pretrained_audio="musicnn-student", student_lr_scale=1.0).train()
+    frozen_before = {k: v.clone() for k, v in model.state_dict().items() if "mel_resnet" in k}
+    freeze_all_but(model, ("distilled",))
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith("distilled.") for n in trained)
+    assert sum(len(g["params"]) for g in parameter_groups(model, 1e-3)) == len(trained)
+    waves = torch.randn(4, AUDIO.window_samples) * 0.1
+    out = model(waves, torch.zeros(4))
+    out.mood_logits.sum().backward()  # gradients reach the student through the frozen rest
+    assert all(model.get_parameter(n).grad is not None for n in trained)
+    for name, value in model.state_dict().items():
+        if "mel_resnet" in name:  # batch-norm statistics did not move either
+            assert torch.equal(value, frozen_before[name]), name
+
+    with pytest.raises(ValueError, match="no such module"):
+        freeze_all_but(_model(0), ("distiled",))
+    with pytest.raises(ValueError, match="nothing trainable"):
+        freeze_all_but(_model(0, pretrained_audio="musicnn-student"), ("distilled.student",))

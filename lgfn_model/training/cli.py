@@ -76,6 +76,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fast) instead of random ones; a fast model started from the default model gets its "
         "musicnn projection on the student's",
     )
+    train.add_argument(
+        "--train-only",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="train only this part of the model (repeatable; e.g. distilled, mood_head); the "
+        "rest stays as it started, with --init as the trained checkpoint's",
+    )
     train.add_argument("--version", default="", help="model version string to store")
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
@@ -177,6 +185,7 @@ def run_train(args: argparse.Namespace) -> int:
         teacher_temperature=args.teacher_temperature,
         student=Path(args.student) if args.student else None,
         init=args.init,
+        train_only=tuple(args.train_only),
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,

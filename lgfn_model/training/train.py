@@ -64,6 +64,9 @@ class TrainSettings:
     # A trained checkpoint (path or shipped name) to start from instead of random weights
     # (see warm_start.py); the schedule and epochs are still this run's.
     init: str | None = None
+    # Train only the parameters under these module prefixes (e.g. "distilled"); the rest,
+    # batch-norm statistics included, stays as it started (useful with ``init``).
+    train_only: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -250,8 +253,34 @@ def parameter_groups(model: LGFN, learning_rate: float) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = [{"params": rest, "lr": learning_rate}]
     if student is not None and model.config.student_lr_scale > 0:
         scaled = learning_rate * model.config.student_lr_scale
-        groups.append({"params": list(student.parameters()), "lr": scaled})
-    return groups
+        groups.append(
+            {"params": [p for p in student.parameters() if p.requires_grad], "lr": scaled}
+        )
+    return [group for group in groups if group["params"]]
+
+
+def freeze_all_but(model: LGFN, prefixes: tuple[str, ...]) -> None:
+    """Freeze every parameter outside the modules named by ``prefixes`` and keep the batch
+    norms of the frozen parts in eval mode, so those parts compute exactly as they started."""
+    if not prefixes:
+        return
+    names = {name for name, _ in model.named_modules()}
+    unknown = [p for p in prefixes if p not in names]
+    if unknown:
+        raise ValueError(f"--train-only {unknown[0]}: the model has no such module")
+    trained = 0
+    for name, parameter in model.named_parameters():
+        keep = any(name == p or name.startswith(p + ".") for p in prefixes)
+        if keep and parameter.requires_grad:
+            trained += parameter.numel()
+        parameter.requires_grad_(keep and parameter.requires_grad)
+    if trained == 0:
+        raise ValueError(f"--train-only {', '.join(prefixes)}: nothing trainable there")
+    for name, module in model.named_modules():
+        inside = any(name == p or name.startswith(p + ".") for p in prefixes)
+        if not inside and isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    log.info("training only %s (%d parameters)", ", ".join(prefixes), trained)
 
 
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
@@ -270,6 +299,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         items = [i for i in items if i.samples is not None]
     model = LGFN(config, student_weights=settings.student).to(device).train()
     started_from = start_from(model, settings.init)
+    freeze_all_but(model, settings.train_only)
     if model.pretrained is not None:
         attach_pretrained(items, cache, model, device)
     teacher = load_teacher(settings, config, items, cache, device)
@@ -316,7 +346,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 5.0)
             optimizer.step()
             scheduler.step()
             epoch_loss += float(loss.detach())
@@ -345,6 +375,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "clip_chance": settings.clip_chance,
         "student": _student_source(settings, config),
         "init": started_from,
+        "train_only": list(settings.train_only) or None,
         "teacher": teacher.config.version if teacher is not None else None,
         "teacher_weight": settings.teacher_weight if teacher is not None else None,
         "teacher_temperature": settings.teacher_temperature if teacher is not None else None,
