@@ -342,6 +342,20 @@ def test_eval_front_end_reduces_first_and_matches_the_literal_order(model):
             )
 
 
+def test_fused_temporal_blocks_equal_the_three_blocks():
+    torch.manual_seed(0)
+    net = MusicnnMSD().eval()
+    with torch.no_grad():
+        for block in net.temporal:  # negative scales too: the max becomes a min there
+            block.bn.weight.uniform_(-1.5, 1.5)
+            block.bn.running_mean.uniform_(-1, 1)
+    x = torch.randn(2, 1, N_FRAMES, 96)
+    with torch.no_grad():
+        fused = net._temporal_reduced(x)
+        for block, part in zip(net.temporal, fused, strict=True):
+            torch.testing.assert_close(part, _literal_front_end(block, x), atol=1e-4, rtol=1e-5)
+
+
 def test_training_mode_keeps_the_literal_order():
     block = type(MusicnnMSD().timbral[0])(8, (7, 38), (3, 3)).train()
     x = torch.randn(3, 1, 40, 96, requires_grad=True)
