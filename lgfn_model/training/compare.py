@@ -86,6 +86,8 @@ def format_comparison(report: dict[str, Any]) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .cli import _common
+
     parser = sub.add_parser(
         "compare",
         help="two checkpoints on the same held-out clips, with paired statistics",
@@ -99,18 +101,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--samples", type=int, default=10_000, help="bootstrap resamples")
     parser.add_argument("--json", help="write the figures to this JSON file")
-    parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--workers", type=int, default=2, help="audio decoding processes")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _common(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
+    from .cli import _setup
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _setup(args)
     report = run_comparison(
         Path(args.data),
         args.a,
