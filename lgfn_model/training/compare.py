@@ -42,15 +42,17 @@ def run_comparison(
     resolved = resolve_device(device)
     split = make_split(split_name, load_examples(data))
     outcomes, versions = [], []
+    loaded: dict[tuple[int, str], list] = {}  # the clips are read once for both models
     for checkpoint in (first, second):
         model = load_checkpoint(checkpoint, device=resolved)
         model.set_compute_dtype(resolve_precision(precision, resolved))
-        cache = FeatureCache(cache_dir, sample_rate=model.config.audio.sample_rate)
-        items = [
-            i
-            for i in load_items(split.test, cache, model.config.text_encoder, workers)
-            if i.samples is not None
-        ]
+        key = (model.config.audio.sample_rate, model.config.text_encoder)
+        if key not in loaded:
+            cache = FeatureCache(cache_dir, sample_rate=key[0])
+            loaded[key] = [
+                i for i in load_items(split.test, cache, key[1], workers) if i.samples is not None
+            ]
+        items = loaded[key]
         outputs = predict_items(model, items, resolved)
         examples = [i.example for i in items]
         outcomes.append(
