@@ -195,7 +195,12 @@ class LGFN(nn.Module):
         offsets = (torch.arange(frames, device=window_starts.device) + 0.5) * step
         return window_starts.unsqueeze(-1).float() + offsets
 
-    def encode_audio(self, waveforms: Tensor, pretrained_features: Tensor | None = None) -> Tensor:
+    def encode_audio(
+        self,
+        waveforms: Tensor,
+        pretrained_features: Tensor | None = None,
+        pretrained_waveforms: Tensor | None = None,
+    ) -> Tensor:
         log_mel = self.log_mel(waveforms)
         with self._branches_autocast(waveforms.device.type):
             if self._bf16_inference:
@@ -203,13 +208,19 @@ class LGFN(nn.Module):
             audio = self.mel_resnet(log_mel).float()
             if self.waveform_cnn is not None:
                 audio = audio + self.waveform_cnn(waveforms).float()
-            distilled = self.distilled(log_mel).float() if self.distilled is not None else None
+            distilled = None
+            if self.distilled is not None:
+                student_mel = (
+                    log_mel if pretrained_waveforms is None else self.log_mel(pretrained_waveforms)
+                )
+                distilled = self.distilled(student_mel).float()
         if self.pretrained is not None or self.distilled is not None:
             if self.training and self.config.branch_dropout > 0:
                 keep = torch.rand(audio.shape[0], 1, 1, device=audio.device)
                 audio = audio * (keep >= self.config.branch_dropout).to(audio.dtype)
             if self.pretrained is not None:
-                audio = audio + self.pretrained(waveforms, pretrained_features).to(audio.dtype)
+                source = waveforms if pretrained_waveforms is None else pretrained_waveforms
+                audio = audio + self.pretrained(source, pretrained_features).to(audio.dtype)
             else:
                 assert distilled is not None
                 audio = audio + distilled
@@ -222,16 +233,19 @@ class LGFN(nn.Module):
         lyrics: LyricsBatch | None = None,
         audio_present: Tensor | None = None,
         pretrained_features: Tensor | None = None,
+        pretrained_waveforms: Tensor | None = None,
     ) -> LGFNOutput:
         """waveforms (W, S) at ``config.audio.sample_rate``; window_starts (W,) seconds;
         lyrics per window or None; audio_present (W,) bool, default all True;
-        pretrained_features (W, P, 250): the pretrained branch's inputs, if precomputed."""
+        pretrained_features (W, P, 250): the pretrained branch's inputs, if precomputed;
+        pretrained_waveforms (W, S): what the pretrained or distilled branch reads instead of
+        ``waveforms`` (training: the windows before noise, as cached musicnn features are)."""
         n_windows, frames = waveforms.shape[0], self.config.frames_per_window
         device = waveforms.device
         if audio_present is None:
             audio_present = torch.ones(n_windows, dtype=torch.bool, device=device)
         if bool(audio_present.all()):
-            audio = self.encode_audio(waveforms, pretrained_features)
+            audio = self.encode_audio(waveforms, pretrained_features, pretrained_waveforms)
         else:
             # Windows without audio (lyrics-only training data) skip the audio branches: their
             # frames are zeros and their gate is 0, so computing them would be wasted work.
@@ -240,7 +254,10 @@ class LGFN(nn.Module):
                 features = (
                     None if pretrained_features is None else pretrained_features[audio_present]
                 )
-                encoded = self.encode_audio(waveforms[audio_present], features)
+                clean = (
+                    None if pretrained_waveforms is None else pretrained_waveforms[audio_present]
+                )
+                encoded = self.encode_audio(waveforms[audio_present], features, clean)
                 audio = audio.to(encoded.dtype).index_put((audio_present.nonzero()[:, 0],), encoded)
 
         if lyrics is None or self.config.fusion == "audio_only":

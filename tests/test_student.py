@@ -178,3 +178,55 @@ def test_distill_cli_reads_the_architecture() -> None:
 def test_shipped_student_loads() -> None:
     student = load_student()
     assert sum(p.numel() for p in student.parameters()) > 100_000
+
+
+def test_clean_student_reads_the_window_before_noise_and_clipping() -> None:
+    import numpy as np
+
+    from lgfn_model.training.batches import LoadedExample, training_batch
+    from lgfn_model.training.datasets import Example
+
+    config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
+    example = Example("a", "test", Path("a.ogg"), None, 0, 1.0, 1.0)
+    tone = np.sin(np.arange(12 * 16000) * 0.05).astype(np.float16) * 0.5
+    items = [LoadedExample(example, tone, None), LoadedExample(example, tone, None)]
+
+    def batch(keep_clean: bool):
+        rng = np.random.default_rng(3)
+        return training_batch(
+            items, config, rng, noise_snr_db=(0.0, 0.0), clip_chance=1.0, keep_clean=keep_clean
+        )
+
+    plain, kept = batch(False), batch(True)
+    assert plain.clean_waveforms is None
+    # Keeping the clean windows draws nothing: the degraded ones are the same either way.
+    torch.testing.assert_close(kept.waveforms, plain.waveforms)
+    offsets = (kept.starts * 16000).long()
+    for i, offset in enumerate(offsets.tolist()):
+        crop = torch.from_numpy(tone[offset : offset + config.audio.window_samples].astype("f4"))
+        torch.testing.assert_close(kept.clean_waveforms[i], crop)
+    assert (kept.waveforms - kept.clean_waveforms).abs().max() > 0.1
+
+    torch.manual_seed(0)
+    model = LGFN(config, load_pretrained=False).eval()
+    seen: list[torch.Tensor] = []
+    model.distilled.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    with torch.inference_mode():
+        degraded = model(kept.waveforms, kept.starts).mood_logits
+        same = model(kept.waveforms, kept.starts, pretrained_waveforms=kept.waveforms).mood_logits
+        clean = model(
+            kept.waveforms, kept.starts, pretrained_waveforms=kept.clean_waveforms
+        ).mood_logits
+        torch.testing.assert_close(seen[-1], model.log_mel(kept.clean_waveforms))
+    torch.testing.assert_close(same, degraded)
+    assert not torch.allclose(clean, degraded)
+
+
+def test_clean_student_needs_a_student_model(tmp_path: Path) -> None:
+    from lgfn_model.training.train import TrainSettings, build_config
+
+    settings = TrainSettings(data=tmp_path, out=tmp_path / "out", clean_student=True)
+    with pytest.raises(ValueError, match="--clean-student"):
+        build_config(settings)
+    settings.config_overrides = {"pretrained_audio": "musicnn-student"}
+    assert build_config(settings).pretrained_audio == "musicnn-student"

@@ -53,6 +53,8 @@ class Batch:
     track_index: torch.Tensor  # (W,) long: which example each window belongs to
     n_tracks: int
     pretrained: torch.Tensor | None = None  # (W, P, 250) cached pretrained-branch features
+    # (W, S) the windows before noise and clipping, for a branch that should read clean audio
+    clean_waveforms: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
@@ -63,6 +65,7 @@ class Batch:
             self.track_index.to(device),
             self.n_tracks,
             None if self.pretrained is None else self.pretrained.to(device),
+            None if self.clean_waveforms is None else self.clean_waveforms.to(device),
         )
 
 
@@ -114,8 +117,13 @@ def training_batch(
     noise_snr_db: tuple[float, float] | None = None,
     pseudo_sync: float = 0.0,
     clip_chance: float = 0.0,
+    keep_clean: bool = False,
 ) -> Batch:
     """One random window per example (random crop of the clip, or of the lyrics' span).
+
+    ``keep_clean``: also return the windows as they were before noise and clipping
+    (``Batch.clean_waveforms``), for a distilled student that should read clean audio the way
+    the default model's cached musicnn features do.
 
     ``clip_chance``: the chance that a window is made louder by 6-12 dB and hard-clipped, as
     users' loud masters and the robustness check's +6 dB copies are.
@@ -136,6 +144,7 @@ def training_batch(
     grid = PATCH_SAMPLES if use_cache else 1
     per_window = size // PATCH_SAMPLES
     features = np.zeros((len(items), per_window, PRETRAINED_FEATURES), dtype=np.float32)
+    clean = np.zeros_like(waves) if keep_clean else None
     parts = []
     for i, item in enumerate(items):
         duration = None
@@ -147,6 +156,8 @@ def training_batch(
                 features[i] = item.pretrained[first : first + per_window]
             chunk = np.asarray(samples[offset : offset + size], dtype=np.float32)
             waves[i, : len(chunk)] = chunk
+            if keep_clean:
+                clean[i] = waves[i]
             if noise_snr_db is not None and rng.random() < 0.5:
                 waves[i] = add_noise(waves[i], float(rng.uniform(*noise_snr_db)), rng)
             # No draw at all when off: the random stream (and so every model trained by the
@@ -175,6 +186,7 @@ def training_batch(
         torch.arange(len(items)),
         len(items),
         torch.from_numpy(features) if use_cache else None,
+        None if clean is None else torch.from_numpy(clean),
     )
 
 

@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="share of training windows made 6-12 dB louder and hard-clipped (default 0)",
     )
     train.add_argument(
+        "--clean-student",
+        action="store_true",
+        help='"musicnn-student" models: the student reads each window before noise and '
+        "clipping, as the default model's cached musicnn features do",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -180,6 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
         clip_chance=args.clip_chance,
+        clean_student=args.clean_student,
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,

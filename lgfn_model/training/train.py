@@ -53,6 +53,10 @@ class TrainSettings:
     drop_lyrics: float = 0.3
     pseudo_sync: float = 0.35
     clip_chance: float = 0.0
+    # "musicnn-student" models: the student reads each window before noise and clipping while
+    # the from-scratch branches see the damage, as the default model's cached (clean) musicnn
+    # features do.
+    clean_student: bool = False
     # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
     # training window the model also learns to match, with this weight and temperature.
     teacher: str | None = None
@@ -95,6 +99,8 @@ def build_config(settings: TrainSettings) -> LGFNConfig:
         values.setdefault("student_hidden", architecture.hidden)
     elif settings.student is not None:
         raise ValueError('--student needs a model with pretrained_audio="musicnn-student"')
+    elif settings.clean_student:
+        raise ValueError('--clean-student needs a model with pretrained_audio="musicnn-student"')
     return LGFNConfig(**values)
 
 
@@ -235,13 +241,15 @@ def load_teacher(
 
 
 def forward_batch(model: LGFN, batch: Any) -> Any:
-    """``model`` on a training batch (with its cached musicnn features, if any)."""
+    """``model`` on a training batch (with its cached musicnn features, and the clean windows
+    for its pretrained or distilled branch, if the batch has them)."""
     return model(
         batch.waveforms,
         batch.starts,
         batch.lyrics,
         batch.audio_present,
         pretrained_features=batch.pretrained,
+        pretrained_waveforms=batch.clean_waveforms,
     )
 
 
@@ -332,6 +340,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 noise_snr_db=(0.0, 30.0),
                 pseudo_sync=settings.pseudo_sync,
                 clip_chance=settings.clip_chance,
+                keep_clean=settings.clean_student,
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
@@ -373,6 +382,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "drop_lyrics": settings.drop_lyrics,
         "pseudo_sync": settings.pseudo_sync,
         "clip_chance": settings.clip_chance,
+        "clean_student": settings.clean_student,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
