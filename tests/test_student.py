@@ -230,3 +230,33 @@ def test_clean_student_needs_a_student_model(tmp_path: Path) -> None:
         build_config(settings)
     settings.config_overrides = {"pretrained_audio": "musicnn-student"}
     assert build_config(settings).pretrained_audio == "musicnn-student"
+
+
+def test_label_directions_point_along_the_features_that_predict_each_label() -> None:
+    import numpy as np
+
+    from lgfn_model.training.distill import label_directions, task_loss
+
+    rng = np.random.default_rng(0)
+    clips, labels = [], []
+    for i in range(60):
+        valence = 1.0 if i % 2 else -1.0
+        features = rng.standard_normal((40, 250)).astype(np.float32)
+        features[:, 3] += 2.0 * valence  # feature 3 carries valence, nothing carries arousal
+        clips.append(features)
+        labels.append((None, valence, None if i < 30 else float(rng.choice([-1, 1]))))
+    directions = label_directions(clips, labels)
+    assert directions.shape == (250, 2)  # no mood labels: only valence and arousal
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=0), 1.0, rtol=1e-5)
+    assert abs(directions[3, 0]) > 0.9
+    assert abs(directions[3, 1]) < 0.5
+
+    target = torch.from_numpy(np.stack(clips[:4]))
+    found, variance = torch.from_numpy(directions), torch.ones(2)
+    assert float(task_loss(target, target, found, variance)) == 0.0
+    along = target + 0.5 * found[:, 0]
+    across = target.clone()
+    across[..., 100] += 0.5  # an error in a feature no label depends on
+    assert float(task_loss(along, target, found, variance)) > 10 * float(
+        task_loss(across, target, found, variance)
+    )

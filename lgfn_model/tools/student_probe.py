@@ -54,7 +54,7 @@ class _StudentRunner:
         return out.reshape(-1, out.shape[-1]).numpy()
 
 
-def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
+def probe_predictions(train_x, train_y, test_x) -> np.ndarray:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -68,7 +68,7 @@ def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(train_x, train_y)
-    return float((clf.predict(test_x) == test_y).mean())
+    return clf.predict(test_x)
 
 
 def labels(example, target: str):
@@ -124,20 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     train, train_x = describe(split.train)
     test, test_x = describe(split.test)
     print(f"{len(train)} training clips, {len(test)} held-out clips (audio, cached musicnn)")
-    print("| features | " + " | ".join(f"{t} acc" for t in TARGETS) + " |")
-    print("|---|" + "---|" * len(TARGETS))
+    datasets = sorted({e.dataset for e in test})
+    columns = [f"{t} ({d})" for t in TARGETS for d in ("all", *datasets)]
+    print("| features | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
     for n in names:
         cells = []
         for t in TARGETS:
             tr = [(i, labels(e, t)) for i, e in enumerate(train) if labels(e, t) is not None]
             te = [(i, labels(e, t)) for i, e in enumerate(test) if labels(e, t) is not None]
-            acc = probe_accuracy(
+            predicted = probe_predictions(
                 train_x[n][[i for i, _ in tr]],
                 np.array([y for _, y in tr]),
                 test_x[n][[i for i, _ in te]],
-                np.array([y for _, y in te]),
             )
-            cells.append(f"{acc:.3f} (n={len(te)})")
+            right = predicted == np.array([y for _, y in te])
+            for d in ("all", *datasets):
+                keep = np.array([d == "all" or test[i].dataset == d for i, _ in te], dtype=bool)
+                cells.append(f"{right[keep].mean():.3f} (n={keep.sum()})" if keep.any() else "-")
         print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

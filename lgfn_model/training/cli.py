@@ -150,6 +150,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run the student under bf16 autocast (about 2x faster on AMX CPUs and GPUs)",
     )
+    distill.add_argument(
+        "--task-weight",
+        type=float,
+        default=0.0,
+        help="extra weight on the error along the directions of musicnn's features that "
+        "predict the training labels (moods, valence, arousal); default 0: plain MSE",
+    )
     _common(distill)
     distill.set_defaults(handler=run_distill)
 
@@ -229,6 +236,7 @@ def run_distill(args: argparse.Namespace) -> int:
             hidden=args.hidden or StudentConfig.hidden,
         ),
         bf16=args.bf16,
+        task_weight=args.task_weight,
     )
     metadata = distill(settings)
     print(json.dumps(metadata, indent=2))
