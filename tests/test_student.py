@@ -260,3 +260,29 @@ def test_label_directions_point_along_the_features_that_predict_each_label() -> 
     assert float(task_loss(along, target, found, variance)) > 10 * float(
         task_loss(across, target, found, variance)
     )
+
+
+def test_mixed_clips_are_new_audio_with_musicnns_features_of_the_mix() -> None:
+    import numpy as np
+
+    from lgfn_model.components import PretrainedTagger
+    from lgfn_model.training.distill import mix_with, mixed_clips
+
+    rng = np.random.default_rng(0)
+    t = np.arange(7 * 16000) / 16000
+    a = (0.9 * np.sin(2 * np.pi * 220 * t)).astype(np.float16)
+    b = (0.2 * np.sign(np.sin(2 * np.pi * 3 * t))).astype(np.float16)[: 5 * 16000]
+    mixed = mix_with(a, b, rng)
+    assert mixed.shape == a.shape and np.abs(mixed).max() <= 1.0
+    residual = mixed - a.astype(np.float32) / max(1.0, float(np.abs(mixed).max()))
+    assert 0 < np.sqrt(np.mean(residual**2)) <= np.sqrt(np.mean(a.astype(np.float32) ** 2)) * 1.01
+
+    raw = [(Path("a"), a, np.zeros((2, 250), np.float32)), (Path("b"), b, np.zeros((1, 250)))]
+    out = mixed_clips(raw, 1, torch.device("cpu"), np.random.default_rng(1))
+    assert [(len(s), f.shape) for s, f in out] == [(len(a), (2, 250)), (len(b), (1, 250))]
+    patch = PretrainedTagger.PATCH_SAMPLES
+    expected = PretrainedTagger(1, 1).eval().features(
+        torch.from_numpy(out[0][0][: 2 * patch].astype(np.float32)).view(2, patch)
+    )
+    np.testing.assert_allclose(out[0][1], expected.reshape(2, -1).numpy(), atol=0.05)
+    assert not np.allclose(out[0][1], 0)

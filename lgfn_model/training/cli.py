@@ -157,6 +157,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="extra weight on the error along the directions of musicnn's features that "
         "predict the training labels (moods, valence, arousal); default 0: plain MSE",
     )
+    distill.add_argument(
+        "--mix-copies",
+        type=int,
+        default=0,
+        help="also train on this many copies of the clips, each mixed with another clip, "
+        "with musicnn's features of the mix as targets (default 0)",
+    )
     _common(distill)
     distill.set_defaults(handler=run_distill)
 
@@ -237,6 +244,7 @@ def run_distill(args: argparse.Namespace) -> int:
         ),
         bf16=args.bf16,
         task_weight=args.task_weight,
+        mix_copies=args.mix_copies,
     )
     metadata = distill(settings)
     print(json.dumps(metadata, indent=2))

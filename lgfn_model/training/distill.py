@@ -55,6 +55,9 @@ class DistillSettings:
     # Weight of the error along the directions of musicnn's features that predict the training
     # labels (see ``label_directions``), on top of the plain MSE over all 250 features; 0: off.
     task_weight: float = 0.0
+    # Extra unlabelled training audio: this many copies of the training clips, each clip mixed
+    # with another at random, with musicnn's features of the mix as targets (computed per run).
+    mix_copies: int = 0
 
 
 @dataclass
@@ -159,6 +162,51 @@ def task_loss(
     return (error.square() / variance).mean()
 
 
+def mix_with(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``a`` with a random stretch of ``b`` (looped to its length) 0-12 dB below it."""
+    start = int(rng.integers(0, len(b)))
+    other = np.resize(np.roll(b.astype(np.float32), -start), len(a))
+    mine = a.astype(np.float32)
+    level = np.sqrt(np.mean(mine**2) / max(float(np.mean(other**2)), 1e-10))
+    mixed = mine + other * np.float32(level * 10 ** (-rng.uniform(0.0, 12.0) / 20))
+    return mixed / max(1.0, float(np.abs(mixed).max()))
+
+
+@torch.no_grad()
+def mixed_clips(
+    raw: list[tuple[Path, np.ndarray, np.ndarray]],
+    copies: int,
+    device: torch.device,
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(samples, musicnn's raw features) of ``copies`` mixes of every clip with another one.
+
+    New audio for the student without new data: musicnn's view of a mix is not the mix of
+    its views, so each mix is a target the student has not seen (~0.1 s per clip here).
+    """
+    tagger = PretrainedTagger(1, 1).to(device).eval()
+    started, out = time.perf_counter(), []
+    for copy in range(copies):
+        for i, (_, samples, features) in enumerate(raw):
+            j = int(rng.integers(0, len(raw) - 1))
+            other = raw[j + (j >= i)][1]
+            mixed = mix_with(samples, other, rng)
+            count = len(features)
+            padded = np.zeros(count * PATCH, dtype=np.float32)
+            padded[: min(len(mixed), len(padded))] = mixed[: len(padded)]
+            patches = torch.from_numpy(padded).view(count, PATCH).to(device)
+            target = tagger.features(patches).reshape(count, -1).cpu().numpy()
+            out.append((mixed.astype(np.float16), target.astype(np.float32)))
+        log.info(
+            "mixed copy %d/%d: musicnn features of %d mixes (%.0f s so far)",
+            copy + 1,
+            copies,
+            len(raw),
+            time.perf_counter() - started,
+        )
+    return out
+
+
 @torch.no_grad()
 def fidelity(
     student: MusicnnStudent,
@@ -209,18 +257,25 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
 
     train_clips, test_clips = standardised(train_raw), standardised(test_raw)
     log.info("distilling on %d clips (%d held out)", len(train_clips), len(test_clips))
+    mixes = [
+        Clip(samples, ((f - mean) / std).astype(np.float32))
+        for samples, f in mixed_clips(train_raw, settings.mix_copies, device, rng)
+    ]
     directions = variance = None
     if settings.task_weight > 0:
         by_audio = {}
         for e in split.train:
             if e.audio is not None:
                 by_audio.setdefault(Path(e.audio), (e.mood, e.valence, e.arousal))
-        decoded = [s for s in sources(split.train) if cache.has_audio(s)]
-        found = label_directions([c.targets for c in train_clips], [by_audio[s] for s in decoded])
+        found = label_directions(
+            [c.targets for c in train_clips], [by_audio[source] for source, _, _ in train_raw]
+        )
         standard = np.concatenate([c.targets for c in train_clips]) @ found
         directions = torch.from_numpy(found).to(device)
         variance = torch.from_numpy(standard.var(0).astype(np.float32) + 1e-6).to(device)
         log.info("task-weighted distillation along %d label directions", found.shape[1])
+    labelled_clips = len(train_clips)
+    train_clips = train_clips + mixes
 
     audio = AudioConfig()
     log_mel = LogMel(audio).to(device)
@@ -268,7 +323,8 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
     metadata = {
         "teacher": "musicnn MSD tagger (weights/musicnn_msd), 200 penultimate + 50 tag logits",
         "data": "audio of the held-out split's training part (labels unused)",
-        "train_clips": len(train_clips),
+        "train_clips": labelled_clips,
+        "mix_copies": settings.mix_copies,
         "epochs": settings.epochs,
         "windows_per_clip": settings.windows_per_clip,
         "bf16_autocast": settings.bf16,
