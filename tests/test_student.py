@@ -281,8 +281,10 @@ def test_mixed_clips_are_new_audio_with_musicnns_features_of_the_mix() -> None:
     out = mixed_clips(raw, 1, torch.device("cpu"), np.random.default_rng(1))
     assert [(len(s), f.shape) for s, f in out] == [(len(a), (2, 250)), (len(b), (1, 250))]
     patch = PretrainedTagger.PATCH_SAMPLES
-    expected = PretrainedTagger(1, 1).eval().features(
-        torch.from_numpy(out[0][0][: 2 * patch].astype(np.float32)).view(2, patch)
+    expected = (
+        PretrainedTagger(1, 1)
+        .eval()
+        .features(torch.from_numpy(out[0][0][: 2 * patch].astype(np.float32)).view(2, patch))
     )
     np.testing.assert_allclose(out[0][1], expected.reshape(2, -1).numpy(), atol=0.05)
     assert not np.allclose(out[0][1], 0)
