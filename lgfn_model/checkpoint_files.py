@@ -25,8 +25,8 @@ class CheckpointMissingError(CheckpointError):
 
 
 SHIPPED_MODELS: dict[str, str] = {
-    "default": "the most accurate model (docs/model-card.md)",
-    "fast": "~10x faster on a CPU, somewhat less accurate (docs/performance.md)",
+    "default": "the reference model, with musicnn itself (docs/model-card.md)",
+    "fast": "2-3x faster on a CPU, as accurate within noise (docs/performance.md)",
 }
 """Models inside the package, by name: ``--checkpoint fast`` or ``emotion.checkpoint: fast``."""
 
