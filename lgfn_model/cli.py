@@ -34,7 +34,7 @@ def add_predictor_options(parser: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default="auto",
         help="compute dtype of the heavy layers: auto (default: bf16 on a GPU or a CPU with "
-        "AMX, else fp32), fp32, bf16",
+        "AMX or AVX512-BF16, else fp32), fp32, bf16",
     )
 
 

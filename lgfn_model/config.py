@@ -10,7 +10,8 @@ MOODS: tuple[str, ...] = ("happy", "angry", "sad", "relaxed")
 """Quadrants Q1..Q4 of Russell's circumplex, in that order."""
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-"""Inference compute precisions: auto = bf16 on a GPU or an AMX CPU, fp32 elsewhere."""
+"""Inference compute precisions: auto = bf16 on a GPU or a CPU with hardware bf16 (AMX,
+AVX512-BF16), fp32 elsewhere."""
 
 FusionKind = Literal["dgfm", "concat", "audio_only", "lyrics_only"]
 

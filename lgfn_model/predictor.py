@@ -87,24 +87,34 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def has_bf16_matrix_units() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where bf16 is several
-    times faster than float32; elsewhere CPU bf16 is emulated and slower."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(probe and probe())
-    except RuntimeError:
-        return False
+# CPU features with bf16 dot products in hardware, as torch.cpu names their probes: Intel AMX
+# (bf16 several times faster than float32 here) and AVX512-BF16 (AMD Zen 4 and later, Intel
+# Cooper Lake: the fast model 1.4-1.6x faster, docs/performance.md). Elsewhere CPU bf16 is
+# emulated and slower than float32.
+_HARDWARE_BF16_PROBES = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+
+
+def has_hardware_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16)."""
+    for name in _HARDWARE_BF16_PROBES:
+        probe = getattr(torch.cpu, name, None)
+        try:
+            if probe is not None and probe():
+                return True
+        except RuntimeError:
+            continue
+    return False
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """'auto' -> bfloat16 on CUDA and on CPUs with AMX, float32 elsewhere; 'fp32' or 'bf16'
-    as asked. bf16 moves predictions by less than the model's own noise (docs/performance.md)."""
+    """'auto' -> bfloat16 on CUDA and on CPUs with hardware bf16, float32 elsewhere; 'fp32' or
+    'bf16' as asked. bf16 moves predictions by less than the model's own noise
+    (docs/performance.md)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return torch.float32
-    if precision == "bf16" or device.type == "cuda" or has_bf16_matrix_units():
+    if precision == "bf16" or device.type == "cuda" or has_hardware_bf16():
         return torch.bfloat16
     return torch.float32
 
@@ -189,8 +199,8 @@ class Predictor:
         if self._text_encoder is None:
             from .text import load_text_encoder
 
-            # The lyrics encoder follows the model's precision: bf16 halves its time on AMX
-            # CPUs and GPUs, and moves line embeddings by a cosine of about 1e-4.
+            # The lyrics encoder follows the model's precision: bf16 halves its time on CPUs
+            # with hardware bf16 and on GPUs, and moves line embeddings by a cosine of about 1e-4.
             dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else None
             self._text_encoder = load_text_encoder(
                 self.config.text_encoder, device=self.device, dtype=dtype
@@ -351,7 +361,8 @@ class Predictor:
             state = {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
             copy = LGFN(self.config, load_pretrained=False)
             copy.load_state_dict(state)
-            # The precision asked for, as it resolves on the CPU (a GPU host may lack AMX).
+            # The precision asked for, as it resolves on the CPU (a GPU host may lack
+            # hardware bf16).
             copy.set_compute_dtype(resolve_precision(self.precision, torch.device("cpu")))
             self._cpu_copy = copy.eval()
         return self._cpu_copy

@@ -212,19 +212,34 @@ def test_bench_reports_stages_and_the_decode_floor(checkpoint: Path, songs, caps
     assert record["peak_rss_mib"] > 0
 
 
-def test_precision_auto_is_bf16_on_gpus_and_amx_cpus_only(monkeypatch) -> None:
+def test_precision_auto_is_bf16_on_gpus_and_hardware_bf16_cpus_only(monkeypatch) -> None:
     import torch
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_precision("fp32", cuda) == torch.float32
     assert resolve_precision("bf16", cpu) == torch.bfloat16
     assert resolve_precision("auto", cuda) == torch.bfloat16
-    monkeypatch.setattr(predictor_module, "has_bf16_matrix_units", lambda: False)
+    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == torch.float32
-    monkeypatch.setattr(predictor_module, "has_bf16_matrix_units", lambda: True)
+    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         resolve_precision("fp16", cpu)
+
+
+def test_hardware_bf16_is_either_probe(monkeypatch) -> None:
+    import torch
+
+    for amx, avx512_bf16, expected in [
+        (False, False, False),
+        (True, False, True),
+        (False, True, True),
+    ]:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        monkeypatch.setattr(
+            torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False
+        )
+        assert predictor_module.has_hardware_bf16() is expected
 
 
 def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_path: Path) -> None:

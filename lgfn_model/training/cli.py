@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="auto",
         help="compute dtype of musicnn's front end, as the predictor picks it (default auto: "
-        "bf16 on a GPU or an AMX CPU, else fp32)",
+        "bf16 on a GPU or a CPU with AMX or AVX512-BF16, else fp32)",
     )
     _common(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
