@@ -172,9 +172,27 @@ def _time_features(predictor: Any, files: list[Path]) -> float:
 
 
 def _cpu() -> str:
+    """The CPU by name where Linux tells it (figures differ a lot between CPU models), and the
+    bf16 hardware that `precision: auto` keys on."""
     import os
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    from .predictor import has_hardware_bf16
+
+    name = _cpu_model_name() or platform.processor() or platform.machine()
+    bf16 = ", hardware bf16" if has_hardware_bf16() else ""
+    return f"{name}, {os.cpu_count()} cores{bf16}"
+
+
+def _cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    try:
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
 
 
 def _print_table(record: dict[str, Any], failed: list[str | None]) -> None:

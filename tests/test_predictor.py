@@ -258,3 +258,14 @@ def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_p
     for mood, p in a.probabilities.items():
         assert abs(p - b.probabilities[mood]) < 0.02
     assert abs(a.valence - b.valence) < 0.02 and abs(a.arousal - b.arousal) < 0.02
+
+
+def test_bench_names_the_cpu_model(tmp_path: Path) -> None:
+    from lgfn_model.bench import _cpu_model_name
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9454\n")
+    assert _cpu_model_name(cpuinfo) == "AMD EPYC 9454"
+    cpuinfo.write_text("processor\t: 0\n")
+    assert _cpu_model_name(cpuinfo) is None
+    assert _cpu_model_name(tmp_path / "missing") is None
