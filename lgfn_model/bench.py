@@ -113,7 +113,9 @@ def run_bench(args: argparse.Namespace) -> int:
     own_mib, children_mib = _peak_rss_mib()
     record: dict[str, Any] = {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else cpu_description(),
         "model": predictor.version,
         "tracks": len(files),
         "failed": len(failed),
@@ -171,14 +173,16 @@ def _time_features(predictor: Any, files: list[Path]) -> float:
     return total
 
 
-def _cpu() -> str:
-    """The CPU by name where Linux tells it (figures differ a lot between CPU models), and the
-    bf16 hardware that `precision: auto` keys on."""
+def cpu_description() -> str:
+    """The CPU by name where Linux tells it (figures differ a lot between CPU models), its core
+    count, and whether it has the bf16 hardware that `precision: auto` keys on."""
     import os
 
     from .predictor import has_hardware_bf16
 
-    name = _cpu_model_name() or platform.processor() or platform.machine()
+    # Not platform.processor(): it forks ``uname``, and a child forked from a benchmarking
+    # process would report the parent's RSS as the workers' peak.
+    name = _cpu_model_name() or platform.machine()
     bf16 = ", hardware bf16" if has_hardware_bf16() else ""
     return f"{name}, {os.cpu_count()} cores{bf16}"
 

@@ -261,7 +261,7 @@ def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_p
 
 
 def test_bench_names_the_cpu_model(tmp_path: Path) -> None:
-    from lgfn_model.bench import _cpu_model_name
+    from lgfn_model.bench import _cpu_model_name, cpu_description
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9454\n")
@@ -269,3 +269,4 @@ def test_bench_names_the_cpu_model(tmp_path: Path) -> None:
     cpuinfo.write_text("processor\t: 0\n")
     assert _cpu_model_name(cpuinfo) is None
     assert _cpu_model_name(tmp_path / "missing") is None
+    assert cpu_description().endswith(("cores", "cores, hardware bf16"))

@@ -33,7 +33,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -397,9 +396,9 @@ def _device_name(device: Any) -> str:
         import torch
 
         return torch.cuda.get_device_name(device)
-    # Not platform.processor(): it forks ``uname``, and a child forked from this process
-    # would report the parent's RSS as the workers' peak.
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+    from lgfn_model.bench import cpu_description
+
+    return cpu_description()
 
 
 def run_bench(
