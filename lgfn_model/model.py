@@ -157,9 +157,8 @@ class LGFN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.mood_head = nn.Linear(d, len(config.labels))
         self.affect_head = nn.Linear(d, 2)
-        self.compute_dtype = (
-            torch.float32
-        )  # set_compute_dtype: bf16 at inference on GPUs and bf16 CPUs
+        # set_compute_dtype: bf16 at inference on GPUs and CPUs with hardware bf16.
+        self.compute_dtype = torch.float32
 
     def set_compute_dtype(self, dtype: torch.dtype) -> LGFN:
         """The dtype of the audio branches' convolutions at inference: float32 or bfloat16.
