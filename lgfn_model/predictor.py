@@ -13,7 +13,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,8 @@ class PredictorStats:
 
     ``decode_s`` is measured inside the decoding workers (CPU time of all of them together,
     so with several workers it can exceed the wall time); ``text_s`` and ``model_s`` are wall
-    time in this process (``model_s`` includes log-mel, which runs inside the model).
+    time in this process (``model_s`` includes log-mel, which runs inside the model). On the
+    CPU the lyrics encoder runs in a thread beside the model, so ``text_s`` overlaps ``model_s``.
     """
 
     tracks: int = 0
@@ -137,6 +138,8 @@ class _PendingTrack:
     lines: list[str]
     synced: bool
     line_starts: list[float | None] = field(default_factory=list)
+    lyrics_job: Future | None = None
+    """The lyrics encoding still running in the text thread; ``lyrics`` is set when it ends."""
     next_window: int = 0
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
     on_cpu: bool = False
@@ -158,6 +161,7 @@ class Predictor:
         workers: int | None = None,
         text_encoder: Any = None,
         precision: str = "auto",
+        overlap_text: bool = True,
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
@@ -174,6 +178,13 @@ class Predictor:
         """Where warnings go (GPU out of memory); the beets plugin points it at its summary."""
         self._cpu_copy: LGFN | None = None
         self._warned_split = False
+        # On the CPU the lyrics of one track are encoded in a thread while the model runs on
+        # the windows of the tracks before it: the two are about equal in cost, and each alone
+        # uses a second core poorly (docs/performance.md). Off for GPUs, where text is cheap.
+        self.overlap_text = overlap_text and device.type == "cpu"
+        self._text_threads = self._shared_threads = 1
+        self._text_pool: ThreadPoolExecutor | None = None
+        self._text_job: Future | None = None
 
     @classmethod
     def load(
@@ -222,7 +233,18 @@ class Predictor:
     ) -> Iterator[TrackResult]:
         """Stream results in input order; a track that fails yields a result with ``error``."""
         decoded = self._decode_stream(iter(inputs))
-        yield from self._batched(decoded, on_decoded)
+        if not self.overlap_text:
+            yield from self._batched(decoded, on_decoded)
+            return
+        self._text_threads = torch.get_num_threads()
+        self._shared_threads = max(1, self._text_threads // 2)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="lgfn-text") as pool:
+                self._text_pool = pool
+                yield from self._batched(decoded, on_decoded)
+        finally:
+            self._text_pool = None
+            torch.set_num_threads(self._text_threads)
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -252,7 +274,6 @@ class Predictor:
         on_decoded: Callable[[TrackInput], None] | None,
     ) -> Iterator[TrackResult]:
         waiting: list[_PendingTrack | TrackResult] = []
-        queued_windows = 0
         for index, (item, audio, error, seconds) in enumerate(decoded):
             self.stats.decode_s += seconds
             if on_decoded is not None:
@@ -268,19 +289,38 @@ class Predictor:
                     waiting.append(TrackResult(item, error=f"{item.audio}: {failure}"))
                 else:
                     waiting.append(pending)
-                    queued_windows += len(pending.windows)
-            if queued_windows >= self.batch_size:
+            # The newest track's lyrics may still be encoding: the model meanwhile runs on the
+            # windows of the tracks before it.
+            self._collect_lyrics(waiting, keep_newest=True)
+            if sum(len(p.windows) - p.next_window for p in _ready(waiting)) >= self.batch_size:
                 yield from self._flush(waiting, final=False)
-                queued_windows = sum(
-                    len(p.windows) - p.next_window for p in waiting if isinstance(p, _PendingTrack)
-                )
         yield from self._flush(waiting, final=True)
+
+    def _collect_lyrics(
+        self, waiting: list[_PendingTrack | TrackResult], keep_newest: bool
+    ) -> None:
+        """Wait for the lyrics encodings of the tracks in ``waiting`` (all but the newest, when
+        ``keep_newest``); a track whose lyrics failed to encode becomes a failed result."""
+        last = len(waiting) - 1
+        for position, track in enumerate(waiting):
+            if not isinstance(track, _PendingTrack) or track.lyrics_job is None:
+                continue
+            if keep_newest and position == last:
+                break
+            try:
+                track.lyrics = track.lyrics_job.result()
+            except Exception as failure:  # bad lyrics must not stop the run
+                self.stats.failed += 1
+                waiting[position] = TrackResult(track.item, error=f"{track.item.audio}: {failure}")
+            else:
+                track.lyrics_job = None
 
     def _flush(
         self, waiting: list[_PendingTrack | TrackResult], final: bool
     ) -> Iterator[TrackResult]:
-        pending = [p for p in waiting if isinstance(p, _PendingTrack)]
-        for _ in self._run_batches(pending, final):
+        if final:
+            self._collect_lyrics(waiting, keep_newest=False)
+        for _ in self._run_batches(_ready(waiting), final):
             pass
         while waiting:
             head = waiting[0]
@@ -321,6 +361,11 @@ class Predictor:
         """Run one batch; when it runs out of GPU memory, retry it in halves, and run a single
         window that still does not fit on the CPU, so one long or lyric-heavy batch never
         stops the run."""
+        if self._text_pool is not None:
+            # torch's thread count is one for the whole process: while the text thread works,
+            # it and the model each get half the cores; otherwise the model has them all.
+            busy = self._text_job is not None and not self._text_job.done()
+            torch.set_num_threads(self._shared_threads if busy else self._text_threads)
         started = time.perf_counter()
         try:
             self._forward_safely(batch)
@@ -419,18 +464,34 @@ class Predictor:
         line_starts: list[float | None] = []
         batch = None
         synced = False
+        job = None
         lyrics = item.lyrics
         if lyrics and self.config.fusion != "audio_only":
             kept = lyrics.lines[: self.config.max_lines]
             lines = [line.text for line in kept]
             line_starts = [line.start for line in kept]
             synced = all(line.start is not None for line in kept)
-            started = time.perf_counter()
-            with _one_thread_on(self.device):
-                embeddings = self.text_encoder.encode(lines).float().cpu()
-            self.stats.text_s += time.perf_counter() - started
-            batch = TrackLines.timed(embeddings, line_starts, audio.duration)
-        return _PendingTrack(index, item, audio, windows, starts, batch, lines, synced, line_starts)
+            encoder = self.text_encoder  # loaded here, not in the text thread
+            if self._text_pool is not None:
+                job = self._text_pool.submit(
+                    self._encode_lyrics, encoder, lines, line_starts, audio.duration
+                )
+                self._text_job = job
+                torch.set_num_threads(self._shared_threads)
+            else:
+                with _one_thread_on(self.device):
+                    batch = self._encode_lyrics(encoder, lines, line_starts, audio.duration)
+        return _PendingTrack(
+            index, item, audio, windows, starts, batch, lines, synced, line_starts, lyrics_job=job
+        )
+
+    def _encode_lyrics(
+        self, encoder: Any, lines: list[str], line_starts: list[float | None], duration: float
+    ) -> TrackLines:
+        started = time.perf_counter()
+        embeddings = encoder.encode(lines).float().cpu()
+        self.stats.text_s += time.perf_counter() - started
+        return TrackLines.timed(embeddings, line_starts, duration)
 
     def _finish(self, track: _PendingTrack) -> TrackPrediction:
         parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}
@@ -504,6 +565,18 @@ def _split_batch(
             tail.append((track, a + take, b))
         left -= take
     return [head, tail]
+
+
+def _ready(waiting: list[_PendingTrack | TrackResult]) -> list[_PendingTrack]:
+    """The pending tracks before the first whose lyrics are still encoding: windows are run in
+    track order, so a later track waits for an earlier one's lyrics."""
+    ready: list[_PendingTrack] = []
+    for track in waiting:
+        if isinstance(track, _PendingTrack):
+            if track.lyrics_job is not None:
+                break
+            ready.append(track)
+    return ready
 
 
 def _label_dict(labels: list[str], values: np.ndarray) -> dict[str, float]:

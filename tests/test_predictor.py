@@ -83,7 +83,9 @@ def test_batch_results_equal_one_at_a_time(checkpoint: Path, songs: dict[str, Pa
     paths = [songs["mp3"], songs["m4a"], songs["short"], songs["silent"]]
     inputs = [TrackInput(p, ly, key=i) for i, (p, ly) in enumerate(zip(paths, lyrics, strict=True))]
     one = Predictor.load(checkpoint, device="cpu", batch_size=1, workers=0)
+    one.overlap_text = False  # lyrics encoded in line, against the text thread of `many`
     many = Predictor.load(checkpoint, device="cpu", batch_size=64, workers=1)
+    assert many.overlap_text
     alone = list(one.predict_many(inputs))
     together = list(many.predict_many(inputs))
     assert [r.input.key for r in together] == [0, 1, 2, 3]
@@ -113,6 +115,49 @@ def test_bad_files_fail_alone_and_in_order(predictor: Predictor, songs, tmp_path
     for result in results[1:4]:
         assert result.error is not None and "\n" not in result.error
         assert result.input.audio.name in result.error
+
+
+class _FailingEncoder:
+    """Wraps the real encoder; fails on lyrics containing "boom", like a broken encoder would."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.threads: list[str] = []
+
+    def encode(self, lines: list[str]):
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        if any("boom" in line for line in lines):
+            raise ValueError("lyrics encoder failed")
+        return self.inner.encode(lines)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_lyrics_that_fail_to_encode_fail_their_track_alone(
+    checkpoint: Path, songs, overlap: bool
+) -> None:
+    import torch
+
+    predictor = Predictor.load(checkpoint, device="cpu", batch_size=4, workers=0)
+    predictor.overlap_text = overlap
+    encoder = _FailingEncoder(predictor.text_encoder)
+    predictor._text_encoder = encoder
+    threads = torch.get_num_threads()
+    inputs = [
+        TrackInput(songs["mp3"], parse_lrc(LRC), key=0),
+        TrackInput(songs["m4a"], parse_plain("boom boom\nla la"), key=1),
+        TrackInput(songs["short"], parse_plain("hey there"), key=2),
+        TrackInput(songs["silent"], None, key=3),
+    ]
+    results = list(predictor.predict_many(inputs))
+    assert [r.input.key for r in results] == [0, 1, 2, 3]
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert results[1].error == f"{songs['m4a']}: lyrics encoder failed"
+    assert predictor.stats.failed == 1
+    assert torch.get_num_threads() == threads  # the text thread's split is undone
+    in_thread = [name.startswith("lgfn-text") for name in encoder.threads]
+    assert in_thread == [overlap] * 3
 
 
 def test_explicit_cuda_without_gpu_is_a_clear_error() -> None:
