@@ -117,6 +117,8 @@ def run_bench(args: argparse.Namespace) -> int:
         if device.type == "cuda"
         else cpu_description(),
         "model": predictor.version,
+        "precision": str(predictor.dtype).removeprefix("torch."),
+        "text_precision": predictor.text_precision,
         "tracks": len(files),
         "failed": len(failed),
         "audio_minutes": round(stats.audio_seconds / 60, 2),
@@ -202,6 +204,7 @@ def _cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
 def _print_table(record: dict[str, Any], failed: list[str | None]) -> None:
     rows = [
         ("device", f"{record['device']} ({record['device_name']})"),
+        ("model", f"{record['model']} ({record['precision']}, lyrics {record['text_precision']})"),
         ("tracks", f"{record['tracks']} ({record['audio_minutes']} min of audio)"),
         ("model load", f"{record['load_s']:.2f} s (excluded below)"),
         ("wall time", f"{record['wall_s']:.2f} s"),

@@ -28,6 +28,7 @@ from .config import PRECISIONS, LGFNConfig
 from .lyrics import Lyrics
 from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
+from .text.int8 import int8_available
 from .windows import cut_windows
 
 _log = logging.getLogger(__name__)
@@ -212,11 +213,25 @@ class Predictor:
 
             # The lyrics encoder follows the model's precision: bf16 halves its time on CPUs
             # with hardware bf16 and on GPUs, and moves line embeddings by a cosine of about 1e-4.
+            # Other CPUs under 'auto' get int8 Linear layers: 1.4x faster, the held-out figures
+            # unchanged (docs/text-encoder.md); 'fp32' keeps the float32 reference.
             dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else None
             self._text_encoder = load_text_encoder(
-                self.config.text_encoder, device=self.device, dtype=dtype
+                self.config.text_encoder,
+                device=self.device,
+                dtype=dtype,
+                int8=self.text_precision == "int8",
             )
         return self._text_encoder
+
+    @property
+    def text_precision(self) -> str:
+        """How the lyrics encoder computes: 'bfloat16', 'int8' or 'float32'."""
+        if self.dtype == torch.bfloat16:
+            return "bfloat16"
+        if self.device.type == "cpu" and self.precision == "auto" and int8_available():
+            return "int8"
+        return "float32"
 
     # -- public API -------------------------------------------------------------------------
 

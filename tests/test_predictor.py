@@ -272,6 +272,24 @@ def test_precision_auto_is_bf16_on_gpus_and_hardware_bf16_cpus_only(monkeypatch)
         resolve_precision("fp16", cpu)
 
 
+def test_lyrics_encoder_precision_follows_the_model(checkpoint: Path, monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
+    auto = Predictor.load(checkpoint, device="cpu", workers=0)
+    assert auto.text_precision == "int8"  # the CPU fast path where bf16 is emulated
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    layer = auto.text_encoder.model.encoder.layer[0]
+    assert isinstance(layer.intermediate.dense, dynamic)
+    assert Predictor.load(checkpoint, device="cpu", precision="fp32").text_precision == "float32"
+    assert Predictor.load(checkpoint, device="cpu", precision="bf16").text_precision == "bfloat16"
+    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: True)
+    assert Predictor.load(checkpoint, device="cpu").text_precision == "bfloat16"
+    monkeypatch.setattr(predictor_module, "int8_available", lambda: False)
+    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
+    assert Predictor.load(checkpoint, device="cpu").text_precision == "float32"
+
+
 def test_hardware_bf16_is_either_probe(monkeypatch) -> None:
     import torch
 

