@@ -376,16 +376,35 @@ class Predictor:
         """Run one batch; when it runs out of GPU memory, retry it in halves, and run a single
         window that still does not fit on the CPU, so one long or lyric-heavy batch never
         stops the run."""
-        if self._text_pool is not None:
-            # torch's thread count is one for the whole process: while the text thread works,
-            # it and the model each get half the cores; otherwise the model has them all.
-            busy = self._text_job is not None and not self._text_job.done()
-            torch.set_num_threads(self._shared_threads if busy else self._text_threads)
         started = time.perf_counter()
         try:
-            self._forward_safely(batch)
+            for part in self._thread_shares(batch):
+                self._forward_safely(part)
         finally:
             self.stats.model_s += time.perf_counter() - started
+
+    def _thread_shares(
+        self, batch: list[tuple[_PendingTrack, int, int]]
+    ) -> Iterator[list[tuple[_PendingTrack, int, int]]]:
+        """``batch`` in parts, with torch's thread count set for each.
+
+        The count is one for the whole process: while the text thread works, it and the model
+        each get half the cores, otherwise the model has them all. The model runs in quarter
+        batches while the text thread is busy, so that when the lyrics are done the rest of
+        the batch gets every core again (a heavy model would otherwise run a whole batch on
+        half of them after a short lyrics job)."""
+        if self._text_pool is None:
+            yield batch
+            return
+        quarter = max(1, self.batch_size // 4)
+        while batch:
+            busy = self._text_job is not None and not self._text_job.done()
+            torch.set_num_threads(self._shared_threads if busy else self._text_threads)
+            if busy and sum(b - a for _, a, b in batch) > quarter:
+                part, batch = _split_batch(batch, quarter)
+            else:
+                part, batch = batch, []
+            yield part
 
     def _forward_safely(self, batch: list[tuple[_PendingTrack, int, int]]) -> None:
         try:
@@ -487,7 +506,7 @@ class Predictor:
             line_starts = [line.start for line in kept]
             synced = all(line.start is not None for line in kept)
             encoder = self.text_encoder  # loaded here, not in the text thread
-            if self._text_pool is not None:
+            if self._text_pool is not None and self._overlap_pays():
                 job = self._text_pool.submit(
                     self._encode_lyrics, encoder, lines, line_starts, audio.duration
                 )
@@ -499,6 +518,15 @@ class Predictor:
         return _PendingTrack(
             index, item, audio, windows, starts, batch, lines, synced, line_starts, lyrics_job=job
         )
+
+    def _overlap_pays(self) -> bool:
+        """Whether to encode the next lyrics in the text thread: while they cost at least half
+        as much as the model does. Measured on a 2-core AVX2 EPYC: the fast model (lyrics
+        ~1.3x its model time) 11 % faster overlapped; the default one (~0.2x) no faster, as
+        half the cores slow its convolutions more than the overlap saves."""
+        if self.stats.tracks < 2 or self.stats.model_s == 0:
+            return True
+        return self.stats.text_s >= 0.5 * self.stats.model_s
 
     def _encode_lyrics(
         self, encoder: Any, lines: list[str], line_starts: list[float | None], duration: float
