@@ -25,6 +25,7 @@ import torch
 from .audio import DecodedAudio, decode_audio, decode_or_error
 from .checkpoint import load_checkpoint
 from .config import PRECISIONS, LGFNConfig
+from .fold import fold_batch_norms
 from .lyrics import Lyrics
 from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
@@ -152,7 +153,10 @@ class _PendingTrack:
 
 
 class Predictor:
-    """A loaded LGFN model plus its lyrics encoder, ready to predict tracks."""
+    """A loaded LGFN model plus its lyrics encoder, ready to predict tracks.
+
+    The predictor owns the model it is given: on the CPU it folds its batch norms into the
+    convolutions (inference only from then on)."""
 
     def __init__(
         self,
@@ -170,6 +174,10 @@ class Predictor:
         self.dtype = resolve_precision(precision, device)
         """The compute dtype of the model's heavy layers (float32 or bfloat16)."""
         self.model.set_compute_dtype(self.dtype)
+        if device.type == "cpu":
+            # Exact to float rounding, 10 % off a CPU forward pass (lgfn_model/fold.py); the
+            # model is this predictor's from now on and cannot be trained.
+            fold_batch_norms(self.model)
         self.config: LGFNConfig = model.config
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
