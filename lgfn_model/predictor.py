@@ -178,6 +178,7 @@ class Predictor:
             # Exact to float rounding, 10 % off a CPU forward pass (lgfn_model/fold.py); the
             # model is this predictor's from now on and cannot be trained.
             fold_batch_norms(self.model)
+        self._folded = device.type == "cpu"
         self.config: LGFNConfig = model.config
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
@@ -446,7 +447,9 @@ class Predictor:
         itself would first allocate a second copy on the GPU that just ran out of memory."""
         if self._cpu_copy is None:
             state = {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
-            copy = LGFN(self.config, load_pretrained=False)
+            copy = LGFN(self.config, load_pretrained=False).eval()
+            if self._folded:  # the same modules, so that the folded weights fit
+                fold_batch_norms(copy)
             copy.load_state_dict(state)
             # The precision asked for, as it resolves on the CPU (a GPU host may lack
             # hardware bf16).
