@@ -174,11 +174,11 @@ class Predictor:
         self.dtype = resolve_precision(precision, device)
         """The compute dtype of the model's heavy layers (float32 or bfloat16)."""
         self.model.set_compute_dtype(self.dtype)
-        if device.type == "cpu":
-            # Exact to float rounding, 10 % off a CPU forward pass (lgfn_model/fold.py); the
-            # model is this predictor's from now on and cannot be trained.
-            fold_batch_norms(self.model)
+        # Exact to float rounding, 10 % off a CPU forward pass (lgfn_model/fold.py); the
+        # model is this predictor's from now on and cannot be trained.
         self._folded = device.type == "cpu"
+        if self._folded:
+            fold_batch_norms(self.model)
         self.config: LGFNConfig = model.config
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
@@ -189,8 +189,8 @@ class Predictor:
         self._cpu_copy: LGFN | None = None
         self._warned_split = False
         # On the CPU the lyrics of one track are encoded in a thread while the model runs on
-        # the windows of the tracks before it: the two are about equal in cost, and each alone
-        # uses a second core poorly (docs/performance.md). Off for GPUs, where text is cheap.
+        # the windows of the tracks before it, when the two are of similar cost
+        # (`_overlap_pays`; docs/performance.md). Off for GPUs, where text is cheap.
         self.overlap_text = overlap_text and device.type == "cpu"
         self._text_threads = self._shared_threads = 1
         self._text_pool: ThreadPoolExecutor | None = None
