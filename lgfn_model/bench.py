@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -70,10 +72,57 @@ def _cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def _peak_rss_mib() -> tuple[float, float]:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ChildPeakRss:
+    """The largest peak RSS (MiB) of this process's child processes while it runs.
+
+    Not ``RUSAGE_CHILDREN``: Linux carries a process's peak across ``exec``, so a spawned
+    worker reports the RSS its parent had when it started it (the whole model), not its own.
+    ``VmHWM`` in ``/proc/<pid>/status`` is the peak of the worker's own address space; it is
+    read every ``interval`` seconds while the worker lives. Without ``/proc`` it stays 0.
+    """
+
+    def __init__(self, interval: float = 0.05, proc: Path = Path("/proc")) -> None:
+        self.interval, self.proc = interval, proc
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="lgfn-rss", daemon=True)
+
+    def __enter__(self) -> ChildPeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        parent = str(os.getpid())
+        while True:
+            self.sample(parent)
+            if self._stop.wait(self.interval):
+                return
+
+    def sample(self, parent: str) -> None:
+        try:
+            entries = [e for e in os.scandir(self.proc) if e.name.isdigit()]
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                stat = Path(entry.path, "stat").read_text()
+                if stat.rpartition(")")[2].split()[1] != parent:
+                    continue
+                status = Path(entry.path, "status").read_text()
+            except (OSError, IndexError):
+                continue  # the process ended meanwhile
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -97,11 +146,12 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
 
-    started, cpu_started = time.perf_counter(), _cpu_seconds()
-    results = list(predictor.predict_many(TrackInput(p, lyrics[p]) for p in files))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    wall = time.perf_counter() - started
+    with ChildPeakRss() as workers_rss:
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
+        results = list(predictor.predict_many(TrackInput(p, lyrics[p]) for p in files))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - started
     cpu = [after - before for before, after in zip(cpu_started, _cpu_seconds(), strict=True)]
     stats = predictor.stats
     failed = [r.error for r in results if r.error]
@@ -110,7 +160,7 @@ def run_bench(args: argparse.Namespace) -> int:
         _time_features(predictor, files[: min(len(files), 10)]) * len(files) / min(len(files), 10)
     )
     floor = decode_floor(files, predictor.config.audio.sample_rate, predictor.workers)
-    own_mib, children_mib = _peak_rss_mib()
+    own_mib = _peak_rss_mib()
     record: dict[str, Any] = {
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
@@ -141,7 +191,8 @@ def run_bench(args: argparse.Namespace) -> int:
             "model_incl_features": round(stats.model_s, 3),
         },
         "peak_rss_mib": round(own_mib, 1),
-        "peak_rss_worker_mib": round(children_mib, 1),
+        # each decoding worker's own peak (the largest of them), measured while predicting
+        "peak_rss_worker_mib": round(workers_rss.peak_mib, 1),
     }
     if device.type == "cuda":
         record["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -182,8 +233,7 @@ def cpu_description() -> str:
 
     from .predictor import has_hardware_bf16
 
-    # Not platform.processor(): it forks ``uname``, and a child forked from a benchmarking
-    # process would report the parent's RSS as the workers' peak.
+    # Not platform.processor(): it forks ``uname`` only to learn less than /proc/cpuinfo says.
     name = _cpu_model_name() or platform.machine()
     bf16 = ", hardware bf16" if has_hardware_bf16() else ""
     return f"{name}, {os.cpu_count()} cores{bf16}"
@@ -221,12 +271,11 @@ def _print_table(record: dict[str, Any], failed: list[str | None]) -> None:
     wall = record["wall_s"]
     for stage, seconds in record["stage_s"].items():
         rows.append((f"  {stage}", f"{seconds:.2f} s ({100 * seconds / wall:.0f}% of wall)"))
-    rows.append(
-        (
-            "peak RSS",
-            f"{record['peak_rss_mib']:.0f} MiB (+ worker {record['peak_rss_worker_mib']:.0f} MiB)",
-        )
-    )
+    rss = f"{record['peak_rss_mib']:.0f} MiB"
+    if record["workers"]:
+        worker = record["peak_rss_worker_mib"]
+        rss += f" (+ {record['workers']} decoding worker(s), at most {worker:.0f} MiB each)"
+    rows.append(("peak RSS", rss))
     if "peak_gpu_mib" in record:
         rows.append(("peak GPU memory", f"{record['peak_gpu_mib']:.0f} MiB"))
     width = max(len(name) for name, _ in rows)
