@@ -26,6 +26,7 @@ from .audio import DecodedAudio, decode_audio, decode_or_error
 from .checkpoint import load_checkpoint
 from .config import PRECISIONS, LGFNConfig
 from .fold import fold_batch_norms
+from .heap import keep_large_buffers_in_heap
 from .lyrics import Lyrics
 from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
@@ -168,6 +169,8 @@ class Predictor:
         precision: str = "auto",
         overlap_text: bool = True,
     ) -> None:
+        # Batches reuse the same large buffers instead of page-faulting fresh ones each time.
+        keep_large_buffers_in_heap()
         self.model = model.to(device).eval()
         self.device = device
         self.precision = precision
