@@ -101,12 +101,20 @@ class ChildPeakRss:
 
     def _watch(self) -> None:
         parent = str(os.getpid())
+        try:
+            own_cmdline = Path(self.proc, parent, "cmdline").read_bytes()
+        except OSError:
+            return
         while True:
-            self.sample(parent)
+            self.sample(parent, own_cmdline)
             if self._stop.wait(self.interval):
                 return
 
-    def sample(self, parent: str) -> None:
+    def sample(self, parent: str, own_cmdline: bytes) -> None:
+        """One look at the children of ``parent``. A child whose command line is still its
+        parent's has not reached ``exec`` yet: it shares or copies the parent's memory, and its
+        peak would be the parent's, so it is skipped (its command line is read first: once it
+        differs, the status read after it is the worker's own)."""
         try:
             entries = [e for e in os.scandir(self.proc) if e.name.isdigit()]
         except OSError:
@@ -116,6 +124,8 @@ class ChildPeakRss:
                 # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
                 stat = Path(entry.path, "stat").read_text()
                 if stat.rpartition(")")[2].split()[1] != parent:
+                    continue
+                if Path(entry.path, "cmdline").read_bytes() == own_cmdline:
                     continue
                 status = Path(entry.path, "status").read_text()
             except (OSError, IndexError):
