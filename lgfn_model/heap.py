@@ -4,8 +4,8 @@ glibc's malloc serves every block above its mmap threshold (128 KiB growing to 3
 most) with a fresh ``mmap`` and hands it back on ``free``. A batch of 32 windows makes
 spectrograms and activations of 20-50 MB each, so every forward pass mapped and unmapped
 them, and the kernel zero-filled every page again on first touch: on this project's 2-core
-virtual machines that page-faulting took 40 % of a fast-model forward pass and 20-25 % of a
-default one (docs/performance.md, "Large buffers"). Raising the mmap and trim thresholds keeps
+virtual machine that page-faulting was nearly half of a fast-model forward pass and a tenth
+of a default one (docs/performance.md, "Large buffers"). Raising the mmap and trim thresholds keeps
 those blocks in the heap, where the next batch reuses the same, already mapped, pages. Peak
 memory is unchanged (the next batch needs the same sizes); what changes is that the process
 keeps its high-water mark instead of returning it to the system between batches.
