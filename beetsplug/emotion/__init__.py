@@ -6,6 +6,7 @@ module load: ``beet ls`` stays fast, and the model loads on the first track that
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from beets import config as beets_config
@@ -15,9 +16,10 @@ from beets.plugins import BeetsPlugin
 from lgfn_model.checkpoint_files import SHIPPED_MODELS
 from lgfn_model.config import PRECISIONS as PRECISION_CHOICES
 
-from . import fields, tags
+from . import fields, library_lock, tags
 from .analysis import STORE_LYRICS_CHOICES, Analyzer, RunOptions, copy_sidecar, write_sidecar
 from .cli import build_command
+from .library_lock import LibraryBusy
 from .lyrics_network import PROVIDERS
 from .lyrics_sources import ALL_SOURCES, LyricsFinder, LyricsSettings
 from .model import ModelHandle, ModelUnavailable
@@ -182,7 +184,10 @@ class EmotionPlugin(BeetsPlugin):
             items = list(lib.items(args))
         analyzer = self.analyzer(printer=ui.print_)
         try:
-            summary = analyzer.run(items, options, albums)
+            with self._library_lock(lib, options, opts.wait):
+                summary = analyzer.run(items, options, albums)
+        except LibraryBusy as error:
+            raise ui.UserError(f"emotion: {error}") from None
         except ModelUnavailable as error:
             raise ui.UserError(f"emotion: cannot load the model: {error}") from None
         except KeyboardInterrupt:
@@ -194,6 +199,14 @@ class EmotionPlugin(BeetsPlugin):
             ui.print_(line)
         if opts.playlist is not None:
             self.playlists(lib, opts, args)
+
+    def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
+        """One storing run per library at a time (see library_lock); pretend runs need none."""
+        if options.pretend:
+            return contextlib.nullcontext()
+        return library_lock.hold(
+            lib.path, wait=wait, on_wait=ui.print_, log=lambda text: self._log.warning("{}", text)
+        )
 
     def explain(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
         """``--explain``: analyse the query again and draw it; store nothing."""

@@ -101,6 +101,13 @@ def build_command() -> ui.Subcommand:
     parser.set_defaults(playlist=None)
     add("-q", "--quiet", action="store_true", default=False, help="no progress line")
     add(
+        "--wait",
+        action="store_true",
+        default=False,
+        help="when another beet emotion is analysing this library, wait for it to finish "
+        "(default: stop with a message)",
+    )
+    add(
         "--explain",
         action="store_true",
         default=False,
