@@ -997,6 +997,88 @@ def checkpoints(ctx: Context) -> None:
                     observed, int(is_lost(state)), ok))  # fmt: skip
 
 
+# --------------------------------------------------------------------------- two runs at once
+
+
+def locking(ctx: Context) -> None:
+    """Two storing runs on one library: the second is refused (or waits with --wait)."""
+    from .library_lock import SUFFIX
+
+    scratch = ctx.scratch("locking")
+    names = [f"l{n}.flac" for n in range(6)]
+    for name in names:
+        scratch.add(name, synth(scratch.music / name, seconds=4, title=name))
+    scratch.snapshot()
+    lock = Path(str(scratch.root / "library.db") + SUFFIX)
+    for wait in (False, True):
+        args = ("emotion", "-w", "--wait") if wait else ("emotion", "-w", "-f")
+        seconds: list[RunResult] = []
+        threads: list[threading.Thread] = []
+        first = scratch.beet(
+            "emotion",
+            "-w",
+            "-f",
+            mode="slow-write",
+            on_start=lambda process, a=args, r=seconds, t=threads: t.append(
+                _start_when_locked(scratch, lock, process, a, r)
+            ),
+        )
+        for thread in threads:
+            thread.join()
+        other = seconds[0]
+        states = [scratch.state(name, ctx.version) for name in names]
+        lost = sum(is_lost(s) or s != "tagged" for s in states)
+        errors = [line for line in other.stderr.splitlines() if line.strip()]
+        one = _tagged(first)
+        if not wait:
+            observed = (
+                f"first: tagged {one}; second: exit {other.returncode}, "
+                f'"{errors[-1] if errors else other.stderr.strip()}", tagged {_tagged(other)}'
+            )
+            ok = (
+                one == len(names)
+                and other.returncode != 0
+                and len(errors) == 1
+                and "already analysing" in errors[0]
+                and "Traceback" not in other.output
+            )
+            ctx.add(Row("concurrency", "two beet emotion -w at once on one library",
+                        "the second says another run is analysing the library; changes nothing",
+                        observed, lost, ok and lost == 0))  # fmt: skip
+        else:
+            waited = "waiting for" in other.output
+            summary = next((ln for ln in other.lines("emotion: tagged")), "")
+            observed = (
+                f"first: tagged {one}; second (--wait): "
+                f"{'waited, then ' if waited else 'did not wait; '}"
+                f"{summary.strip().removeprefix('emotion: ') or 'no summary'}"
+            )
+            ok = one == len(names) and waited and other.returncode == 0 and _tagged(other) == 0
+            ctx.add(Row("concurrency", "a second run with --wait",
+                        "waits for the first, then finds every item done (skipped)",
+                        observed, lost, ok and lost == 0))  # fmt: skip
+
+
+def _start_when_locked(
+    scratch: Scratch,
+    lock: Path,
+    first: subprocess.Popen[str],
+    args: Sequence[str],
+    results: list[RunResult],
+) -> threading.Thread:
+    """Once ``first`` holds the library lock (the file names its pid), run ``beet ARGS`` in a
+    thread; its result lands in ``results``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        with suppress(OSError):
+            if lock.read_text().strip():
+                break
+        time.sleep(0.05)
+    runner = threading.Thread(target=lambda: results.append(scratch.beet(*args)))
+    runner.start()
+    return runner
+
+
 # --------------------------------------------------------------------------- child process
 
 
@@ -1054,6 +1136,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "interruption": interruption,
     "gpu": gpu,
     "checkpoints": checkpoints,
+    "locking": locking,
 }
 
 
