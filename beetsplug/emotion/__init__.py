@@ -13,17 +13,15 @@ from beets import config as beets_config
 from beets import ui
 from beets.plugins import BeetsPlugin
 
-from lgfn_model.checkpoint_files import SHIPPED_MODELS
-from lgfn_model.config import PRECISIONS as PRECISION_CHOICES
-
 from . import fields, library_lock, tags
-from .analysis import STORE_LYRICS_CHOICES, Analyzer, RunOptions, copy_sidecar, write_sidecar
+from .analysis import Analyzer, RunOptions, copy_sidecar, write_sidecar
 from .cli import build_command
 from .library_lock import LibraryBusy
 from .lyrics_network import PROVIDERS
-from .lyrics_sources import ALL_SOURCES, LyricsFinder, LyricsSettings
+from .lyrics_sources import LyricsFinder, LyricsSettings
 from .model import ModelHandle, ModelUnavailable
 from .playlists import build_playlists, render, write_playlist
+from .settings import DEFAULTS, Settings, SettingsError, read_settings
 
 if TYPE_CHECKING:
     import optparse
@@ -31,27 +29,6 @@ if TYPE_CHECKING:
     from beets.dbcore import types
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
-
-DEFAULTS: dict[str, Any] = {
-    "auto": True,
-    "force": False,
-    "overwrite_mood": False,
-    "checkpoint": "",
-    "device": "auto",
-    "batch_size": 16,
-    "workers": "auto",
-    "precision": "auto",
-    "lyrics_sources": list(ALL_SOURCES),
-    "syncedlyrics_providers": ["lrclib", "musixmatch", "netease"],
-    "genius_token": "",
-    "lyrics_timeout": 10.0,
-    "lyrics_threads": 4,
-    "store_lyrics": "no",
-    "copy_lrc": True,
-    "playlist_dir": ".",
-    "playlist_relative": False,
-    "progress": True,
-}
 
 
 class EmotionPlugin(BeetsPlugin):
@@ -67,92 +44,58 @@ class EmotionPlugin(BeetsPlugin):
         self._import_failed = False
         self.register_listener("write", self.on_write)
         self.register_listener("import_task_files", self.on_import_task_files)
-        if self.config["auto"].get(bool):
+        self.register_listener("import_begin", self.on_import_begin)
+        # A bad ``auto`` must not stop the plugin from loading (beets would then drop the
+        # ``emotion`` command): the stage is added, and import_begin reports the bad value.
+        auto = self.config["auto"].get()
+        if auto is not False and str(auto).strip().lower() not in ("no", "false", "off"):
             self.import_stages = [self.imported]
 
     # -- configuration ------------------------------------------------------------------------
 
-    def _option(self, name: str, kind: type) -> Any:
+    def settings(self) -> Settings:
+        """Every option, checked (one line naming a bad one: ``ui.UserError``)."""
         try:
-            return self.config[name].get(kind)
-        except Exception as error:  # confuse.ConfigError and friends
-            raise ui.UserError(f"emotion: option {name}: {error}") from None
-
-    def _store_lyrics(self) -> str:
-        value = self.config["store_lyrics"].get()
-        if value in (False, None, ""):
-            value = "no"
-        value = str(value).lower()
-        if value not in STORE_LYRICS_CHOICES:
-            raise ui.UserError(
-                f"emotion: option store_lyrics is {value!r}; use one of "
-                + ", ".join(STORE_LYRICS_CHOICES)
-            )
-        return value
-
-    def _workers(self) -> int | None:
-        value = self.config["workers"].get()
-        if value in (None, "", "auto"):
-            return None
-        try:
-            return max(0, int(value))
-        except (TypeError, ValueError):
-            raise ui.UserError(
-                f"emotion: option workers is {value!r}; use auto or a number"
-            ) from None
-
-    def _precision(self) -> str:
-        value = str(self.config["precision"].get() or "auto").lower()
-        if value not in PRECISION_CHOICES:
-            raise ui.UserError(
-                f"emotion: option precision is {value!r}; use one of "
-                + ", ".join(PRECISION_CHOICES)
-            )
-        return value
+            return read_settings(self.config)
+        except SettingsError as error:
+            raise ui.UserError(str(error)) from None
 
     def analyzer(self, printer: Any = ui.print_) -> Analyzer:
         """The plugin's analyser, built from the configuration on first use."""
         if self._analyzer is None:
-            sources = [str(s).lower() for s in self._option("lyrics_sources", list)]
-            providers = [str(p).lower() for p in self._option("syncedlyrics_providers", list)]
-            settings = LyricsSettings(
-                sources=sources,
-                providers=providers,
-                genius_token=str(self.config["genius_token"].get() or ""),
-                timeout=float(self._option("lyrics_timeout", float)),
-                threads=max(0, int(self._option("lyrics_threads", int))),
+            chosen = self.settings()
+            lyrics = LyricsSettings(
+                sources=list(chosen.lyrics_sources),
+                providers=list(chosen.syncedlyrics_providers),
+                genius_token=chosen.genius_token,
+                timeout=chosen.lyrics_timeout,
+                threads=chosen.lyrics_threads,
             )
             try:
-                finder = LyricsFinder(settings, log=self._log)
+                finder = LyricsFinder(lyrics, log=self._log)
             except ValueError as error:
                 raise ui.UserError(
                     f"emotion: {error} (known providers: {', '.join(PROVIDERS)})"
                 ) from None
-            checkpoint = None
-            chosen = str(self.config["checkpoint"].get() or "").strip()
-            if chosen in SHIPPED_MODELS:
-                checkpoint = chosen  # a model inside the package, by name
-            elif chosen:
-                # as_filename: relative paths are relative to the config file, as in beets
-                checkpoint = self.config["checkpoint"].as_filename()
             model = ModelHandle(
-                checkpoint,
-                device=str(self.config["device"].get() or "auto"),
-                batch_size=max(1, int(self._option("batch_size", int))),
-                workers=self._workers(),
-                precision=self._precision(),
+                chosen.checkpoint,
+                device=chosen.device,
+                batch_size=chosen.batch_size,
+                workers=chosen.workers,
+                precision=chosen.precision,
             )
             self._analyzer = Analyzer(model, finder, self._log)
         self._analyzer.printer = printer
         return self._analyzer
 
     def _options(self, **overrides: Any) -> RunOptions:
+        chosen = self.settings()
         values: dict[str, Any] = {
-            "force": self._option("force", bool),
-            "overwrite_mood": self._option("overwrite_mood", bool),
-            "store_lyrics": self._store_lyrics(),
+            "force": chosen.force,
+            "overwrite_mood": chosen.overwrite_mood,
+            "store_lyrics": chosen.store_lyrics,
             "id3v23": beets_config["id3v23"].get(bool),
-            "progress": self._option("progress", bool),
+            "progress": chosen.progress,
         }
         values.update(overrides)
         return RunOptions(**values)
@@ -173,7 +116,7 @@ class EmotionPlugin(BeetsPlugin):
         options = self._options(
             write=ui.should_write(opts.write),
             pretend=opts.pretend,
-            progress=self._option("progress", bool) and not opts.quiet,
+            progress=self.settings().progress and not opts.quiet,
         )
         options.force = options.force or opts.force
         if opts.album:
@@ -268,7 +211,7 @@ class EmotionPlugin(BeetsPlugin):
             ui.print_(f"  lyrics lookup: {reason}")
 
     def playlists(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
-        directory = opts.playlist or self.config["playlist_dir"].as_filename()
+        directory = opts.playlist or self.settings().playlist_dir
         from pathlib import Path
 
         target = Path(directory).expanduser()
@@ -276,7 +219,7 @@ class EmotionPlugin(BeetsPlugin):
             items = [item for album in lib.albums(args) for item in album.items()]
         else:
             items = list(lib.items(args))
-        relative = self._option("playlist_relative", bool)
+        relative = self.settings().playlist_relative
         for playlist in build_playlists(items, target.resolve(), relative=relative):
             count = len(playlist.entries)
             if opts.pretend:
@@ -301,6 +244,11 @@ class EmotionPlugin(BeetsPlugin):
             tags.setdefault(name, value)
 
     # -- import -------------------------------------------------------------------------------
+
+    def on_import_begin(self, session: ImportSession) -> None:
+        """A bad option stops the import before anything is imported or analysed."""
+        if self.import_stages:
+            self.settings()
 
     def imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse new items; files are written later, in the library."""
@@ -363,5 +311,5 @@ class EmotionPlugin(BeetsPlugin):
             if item.id in analyzer.pending_sidecars:
                 write_sidecar(item, analyzer.pending_sidecars.pop(item.id), self._log)
             origin = analyzer.sidecar_origins.pop(item.id, None)
-            if origin is not None and self._option("copy_lrc", bool):
+            if origin is not None and self.settings().copy_lrc:
                 copy_sidecar(origin, item, self._log)
