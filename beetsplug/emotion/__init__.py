@@ -125,6 +125,8 @@ class EmotionPlugin(BeetsPlugin):
         else:
             albums = []
             items = list(lib.items(args))
+        if not items:
+            ui.print_(no_match(args, opts))
         analyzer = self.analyzer(printer=ui.print_)
         try:
             with self._library_lock(lib, options, opts.wait):
@@ -186,7 +188,7 @@ class EmotionPlugin(BeetsPlugin):
         if not title and args:
             title = f'{len(items)} tracks matching "{" ".join(args)}"'
         if not items:
-            ui.print_("emotion: no tracks match the query")
+            ui.print_(no_match(args, opts))
             return
         from lgfn_model.explain.writer import has_display
 
@@ -219,11 +221,15 @@ class EmotionPlugin(BeetsPlugin):
             items = [item for album in lib.albums(args) for item in album.items()]
         else:
             items = list(lib.items(args))
+        if not items:
+            # An empty match would blank every mood playlist the user has there.
+            ui.print_(f"emotion: playlists in {target} left as they were (no tracks matched)")
+            return
         relative = self.settings().playlist_relative
         for playlist in build_playlists(items, target.resolve(), relative=relative):
-            count = len(playlist.entries)
+            count = tracks(len(playlist.entries))
             if opts.pretend:
-                ui.print_(f"emotion: would write {playlist.path} ({count} tracks)")
+                ui.print_(f"emotion: would write {playlist.path} ({count})")
                 ui.print_(render(playlist).rstrip("\n"))
                 continue
             try:
@@ -232,7 +238,7 @@ class EmotionPlugin(BeetsPlugin):
                 raise ui.UserError(
                     f"emotion: {playlist.path}: cannot write playlist ({error.strerror or error})"
                 ) from None
-            ui.print_(f"emotion: wrote {playlist.path} ({count} tracks)")
+            ui.print_(f"emotion: wrote {playlist.path} ({count})")
 
     # -- files --------------------------------------------------------------------------------
 
@@ -313,3 +319,23 @@ class EmotionPlugin(BeetsPlugin):
             origin = analyzer.sidecar_origins.pop(item.id, None)
             if origin is not None and self.settings().copy_lrc:
                 copy_sidecar(origin, item, self._log)
+
+
+def tracks(count: int) -> str:
+    return f"{count} track" if count == 1 else f"{count} tracks"
+
+
+def no_match(args: list[str], opts: optparse.Values) -> str:
+    """What to say when the query matched nothing: the query, and the likely slip when its
+    only word came right after ``--playlist`` (a folder that does not exist yet)."""
+    what = "albums" if getattr(opts, "album", False) else "tracks"
+    if not args:
+        return f"emotion: the library has no {what}"
+    query = " ".join(args)
+    line = f'emotion: no {what} match the query "{query}"'
+    if getattr(opts, "playlist", None) == "" and len(args) == 1 and ":" not in args[0]:
+        line += (
+            f"; for playlists in a new folder {args[0]!r}, write --playlist={args[0]} "
+            f"or --playlist ./{args[0]}"
+        )
+    return line

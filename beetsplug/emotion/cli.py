@@ -39,6 +39,16 @@ class _ValuelessCallbackOption(optparse.Option):
     ALWAYS_TYPED_ACTIONS = ("store", "append")
 
 
+class _HelpFormatter(optparse.IndentedHelpFormatter):
+    """Shows ``--playlist [DIR]``: optparse names a value only for options that require one."""
+
+    def format_option_strings(self, option: optparse.Option) -> str:
+        text = super().format_option_strings(option)
+        if isinstance(option, _ValuelessCallbackOption):
+            text += " [DIR]"
+        return text
+
+
 class EmotionParser(ui.CommonOptionsParser):
     """Adds ``--playlist=DIR`` to optparse (an option whose value is optional)."""
 
@@ -52,7 +62,7 @@ class EmotionParser(ui.CommonOptionsParser):
 
 
 def build_command() -> ui.Subcommand:
-    parser = EmotionParser(usage=USAGE)
+    parser = EmotionParser(usage=USAGE, formatter=_HelpFormatter())
     command = ui.Subcommand(
         "emotion",
         parser=parser,

@@ -1,0 +1,54 @@
+"""What a new beets user runs into: playlists never blanked by an empty match, a query that
+matches nothing said as such, ``--help`` naming ``[DIR]``, counts in good English."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import BeetsEnv
+from .test_subprocess import BEET, _config
+
+
+def test_playlist_word_read_as_a_query_keeps_the_playlists(
+    env: BeetsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.add(env.make_track("one.flac", folder=env.music))
+    env.run("emotion", "-W", "--playlist")  # ./happy.m3u etc. in the current folder
+    before = {p.name: p.read_text(encoding="utf-8") for p in Path(".").glob("*.m3u")}
+    assert sum("one.flac" in text for text in before.values()) == 1
+    # ``mylists`` does not exist yet: it is read as a query, which matches nothing.
+    out = env.run("emotion", "-W", "--playlist", "mylists")
+    assert (
+        'emotion: no tracks match the query "mylists"; for playlists in a new folder '
+        "'mylists', write --playlist=mylists or --playlist ./mylists" in out
+    )
+    assert "left as they were (no tracks matched)" in out
+    assert "wrote" not in out
+    after = {p.name: p.read_text(encoding="utf-8") for p in Path(".").glob("*.m3u")}
+    assert after == before
+    # Written as the hint says, the folder is created and filled.
+    out = env.run("emotion", "-W", "--playlist=mylists")
+    assert "(1 track)" in out and "(1 tracks)" not in out
+    assert sum("one.flac" in p.read_text() for p in Path("mylists").glob("*.m3u")) == 1
+
+
+def test_a_query_matching_nothing_is_said(env: BeetsEnv) -> None:
+    env.add(env.make_track("one.flac", folder=env.music))
+    out = env.run("emotion", "artist:nobody")
+    assert 'emotion: no tracks match the query "artist:nobody"' in out
+    assert "for playlists" not in out
+    out = env.run("emotion", "-a", "album:nothing")
+    assert 'emotion: no albums match the query "album:nothing"' in out
+
+
+def test_help_names_the_playlist_folder(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    environ = _config(tmp_path, tiny_checkpoint)
+    shown = subprocess.run(
+        [str(BEET), "emotion", "--help"], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0
+    assert "--playlist [DIR]" in shown.stdout
+    assert "--wait" in shown.stdout
