@@ -13,14 +13,9 @@ from beets import config as beets_config
 from beets import ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, library_lock, tags
-from .analysis import Analyzer, RunOptions, copy_sidecar, write_sidecar
+from . import fields, tags
 from .cli import build_command
-from .library_lock import LibraryBusy
-from .lyrics_network import PROVIDERS
-from .lyrics_sources import LyricsFinder, LyricsSettings
 from .model import ModelHandle, ModelUnavailable
-from .playlists import build_playlists, render, write_playlist
 from .settings import DEFAULTS, Settings, SettingsError, read_settings
 
 if TYPE_CHECKING:
@@ -29,6 +24,8 @@ if TYPE_CHECKING:
     from beets.dbcore import types
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
+
+    from .analysis import Analyzer, RunOptions
 
 
 class EmotionPlugin(BeetsPlugin):
@@ -63,6 +60,12 @@ class EmotionPlugin(BeetsPlugin):
     def analyzer(self, printer: Any = ui.print_) -> Analyzer:
         """The plugin's analyser, built from the configuration on first use."""
         if self._analyzer is None:
+            # Imported here: the lyrics sources pull in requests (about 100 ms), which
+            # ``beet ls`` and every other command without analysis must not pay for.
+            from .analysis import Analyzer
+            from .lyrics_network import PROVIDERS
+            from .lyrics_sources import LyricsFinder, LyricsSettings
+
             chosen = self.settings()
             lyrics = LyricsSettings(
                 sources=list(chosen.lyrics_sources),
@@ -89,6 +92,8 @@ class EmotionPlugin(BeetsPlugin):
         return self._analyzer
 
     def _options(self, **overrides: Any) -> RunOptions:
+        from .analysis import RunOptions
+
         chosen = self.settings()
         values: dict[str, Any] = {
             "force": chosen.force,
@@ -128,6 +133,8 @@ class EmotionPlugin(BeetsPlugin):
         if not items:
             ui.print_(no_match(args, opts))
         analyzer = self.analyzer(printer=ui.print_)
+        from .library_lock import LibraryBusy
+
         try:
             with self._library_lock(lib, options, opts.wait):
                 summary = analyzer.run(items, options, albums)
@@ -149,6 +156,8 @@ class EmotionPlugin(BeetsPlugin):
         """One storing run per library at a time (see library_lock); pretend runs need none."""
         if options.pretend:
             return contextlib.nullcontext()
+        from . import library_lock
+
         return library_lock.hold(
             lib.path, wait=wait, on_wait=ui.print_, log=lambda text: self._log.warning("{}", text)
         )
@@ -226,6 +235,8 @@ class EmotionPlugin(BeetsPlugin):
             ui.print_(f"emotion: playlists in {target} left as they were (no tracks matched)")
             return
         relative = self.settings().playlist_relative
+        from .playlists import build_playlists, render, write_playlist
+
         for playlist in build_playlists(items, target.resolve(), relative=relative):
             count = tracks(len(playlist.entries))
             if opts.pretend:
@@ -315,9 +326,13 @@ class EmotionPlugin(BeetsPlugin):
             if analyzer is None:
                 continue
             if item.id in analyzer.pending_sidecars:
+                from .analysis import write_sidecar
+
                 write_sidecar(item, analyzer.pending_sidecars.pop(item.id), self._log)
             origin = analyzer.sidecar_origins.pop(item.id, None)
             if origin is not None and self.settings().copy_lrc:
+                from .analysis import copy_sidecar
+
                 copy_sidecar(origin, item, self._log)
 
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lgfn_model.checkpoint_files import SHIPPED_MODELS
-from lgfn_model.config import PRECISIONS
-
 # Kept here rather than imported from lyrics_network/lyrics_sources: those pull in requests,
 # and reading the settings must stay cheap (beet ls loads the plugin). A test checks they
 # agree with the modules that use them.
 LYRICS_SOURCE_NAMES: tuple[str, ...] = ("beets", "lrc", "embedded", "syncedlyrics", "genius")
 PROVIDER_NAMES: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz")
 STORE_LYRICS_CHOICES: tuple[str, ...] = ("no", "field", "lrc")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+"""As lgfn_model.config.PRECISIONS (a test checks): that module costs a few ms to import."""
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
 
 DEFAULTS: dict[str, Any] = {
@@ -166,6 +165,8 @@ def _workers(value: Any) -> int | None:
 def _checkpoint(value: Any, as_path: Callable[[], str]) -> str | None:
     if value in (None, ""):
         return None
+    from lgfn_model.checkpoint_files import SHIPPED_MODELS
+
     if not isinstance(value, str):
         raise _fail("checkpoint", value, "use " + ", ".join(SHIPPED_MODELS) + " or a folder")
     chosen = value.strip()

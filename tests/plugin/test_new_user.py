@@ -52,3 +52,30 @@ def test_help_names_the_playlist_folder(tmp_path: Path, tiny_checkpoint: Path) -
     assert shown.returncode == 0
     assert "--playlist [DIR]" in shown.stdout
     assert "--wait" in shown.stdout
+
+
+def test_beet_ls_imports_no_network_code_nor_torch(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Loading the plugin stays cheap: requests (about 100 ms) and torch wait for a command
+    that analyses. (numpy is not checked: beets' own importer pulls it in through lap.)"""
+    import sys
+    import textwrap
+
+    environ = _config(tmp_path, tiny_checkpoint)
+    probe = textwrap.dedent(
+        """\
+        import sys
+        from beets import ui
+        for args in (["ls"], ["ls", "mood:sad"], ["ls", "emotion_sad:0.5.."], ["emotion", "-h"]):
+            try:
+                ui.main(args)
+            except SystemExit as done:
+                assert not done.code, done.code
+        heavy = [m for m in ("requests", "urllib3", "torch", "lgfn_model.lyrics") if m in sys.modules]
+        print("HEAVY:", ",".join(heavy) or "none")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "HEAVY: none"
