@@ -18,8 +18,11 @@ from __future__ import annotations
 import errno
 import math
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,7 +219,62 @@ def _result(samples: np.ndarray, rate: int, src_rate: int, src_channels: int) ->
 # --------------------------------------------------------------------------- libsndfile
 
 
+# mpg123, inside libsndfile, prints notes such as "Warning: Xing stream size off by more than
+# 1%, fuzzy seeking may be even more fuzzy than by design!" straight to file descriptor 2,
+# past Python: they break the progress line and tell the user nothing they can act on (a file
+# that decodes short gets its own warning from the plugin). Only MPEG audio goes through it.
+_MPEG_SUFFIXES = (".mp3", ".mp2", ".mp1", ".mpga")
+_MPG123_NOTES = (
+    "Warning: Xing stream size off",
+    "Note: Illegal Audio-MPEG-Header",
+    "Note: Trying to resync",
+)
+
+
+def _is_mpg123_note(line: str) -> bool:
+    return line.startswith(_MPG123_NOTES) or "libmpg123" in line
+
+
+@contextmanager
+def _mpg123_notes_hidden(path: Path) -> Iterator[None]:
+    """Drop mpg123's notes from file descriptor 2 while ``path`` is decoded.
+
+    Anything else written to it meanwhile (by another thread, say) is passed on afterwards,
+    only delayed.
+    """
+    if path.suffix.lower() not in _MPEG_SUFFIXES:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after fd 2 is back)
+    except (OSError, ValueError):  # no stderr, or no room for the file: decode unfiltered
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            text = capture.read(1 << 20).decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines(keepends=True) if not _is_mpg123_note(line)]
+            if kept:
+                with suppress(OSError):
+                    os.write(2, "".join(kept).encode("utf-8", errors="replace"))
+    finally:
+        os.close(saved)
+        capture.close()
+
+
 def _decode_soundfile(path: Path, rate: int, max_seconds: float | None) -> DecodedAudio:
+    with _mpg123_notes_hidden(path):
+        return _read_soundfile(path, rate, max_seconds)
+
+
+def _read_soundfile(path: Path, rate: int, max_seconds: float | None) -> DecodedAudio:
     import soundfile
 
     try:
