@@ -1,7 +1,10 @@
 """Checkpoints: a folder with ``model.safetensors`` (tensors only) and ``config.json``.
 
 Loading never unpickles: safetensors holds raw tensors and the config is JSON, so a tampered
-checkpoint can at worst fail to load, never run code.
+checkpoint can at worst fail to load, never run code. Nor can it make loading eat memory: the
+config is checked against bounds (``config.check_config_dict``), the model it describes is
+built on the meta device (shapes, no memory) and compared with the tensor shapes in the
+safetensors header, and only a checkpoint that passes all three is allocated and read.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
 
 from .checkpoint_files import (
     CONFIG_FILE,
@@ -25,8 +29,13 @@ from .checkpoint_files import (
     read_checkpoint_document,
     resolve_checkpoint,
 )
-from .config import LGFNConfig
+from .config import ConfigError, LGFNConfig
 from .model import LGFN
+
+MAX_PARAMETERS = 100_000_000
+"""The most parameters a checkpoint's model may have: 400 MB of float32, 50x the largest real
+model (the shipped "fast": 1.9 M, "default": 1.3 M). Bounds on each field alone still allow
+configs of billions (every channel list at its maximum)."""
 
 __all__ = [
     "CheckpointError",
@@ -74,34 +83,81 @@ def load_checkpoint(
                 "train one with `lgfn train` and pass it with --checkpoint"
             ) from None
         raise
+    config_path = directory / CONFIG_FILE
     try:
         config = LGFNConfig.from_dict(document["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{directory}: invalid model config ({error})") from None
+    except KeyError:
+        raise CheckpointError(f"{config_path}: no model config in it") from None
+    except ConfigError as error:
+        raise CheckpointError(f"{config_path}: {error}") from None
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{directory}: {WEIGHTS_FILE} is missing")
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
-    model = LGFN(config, load_pretrained=False)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    header = _header_shapes(weights)
+    expected = _expected_shapes(config, config_path)
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
             f"{weights}: weights do not fit the config "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    for name, tensor in state.items():
-        if tensor.shape != expected[name].shape:
+    for name, shape in header.items():
+        if shape != expected[name]:
             raise CheckpointError(
-                f"{weights}: {name} has shape {tuple(tensor.shape)}, "
-                f"the config needs {tuple(expected[name].shape)}"
+                f"{weights}: {name} has shape {shape}, the config needs {expected[name]}"
             )
+    # Only now, with the config in bounds and every tensor of the size it builds, allocate.
+    model = LGFN(config, load_pretrained=False)
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape from the safetensors header, reading no tensor data."""
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            names = list(handle.keys())  # a safe_open handle has keys() but no __iter__
+            return {name: tuple(handle.get_slice(name).get_shape()) for name in names}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
+
+
+class _NoValues(TorchFunctionMode):
+    """Under the meta device, take a meta tensor's truth value as False.
+
+    Meta tensors have shapes but no values; the one constructor that looks at values is
+    torchaudio's mel filter bank, which only warns when a filter is all zeros."""
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        if func is torch.Tensor.__bool__ and args and args[0].is_meta:
+            return False
+        return func(*args, **(kwargs or {}))
+
+
+def _expected_shapes(config: LGFNConfig, config_path: Path) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes the config builds, from a build on the meta device (no memory,
+    ~10 ms), and the parameter count checked against ``MAX_PARAMETERS``."""
+    try:
+        with torch.device("meta"), _NoValues():
+            model = LGFN(config, load_pretrained=False)
+    except (ValueError, TypeError, RuntimeError) as error:
+        # Bounds should rule these out; one line all the same if some combination slips by.
+        reason = " ".join(str(error).split())
+        raise CheckpointError(f"{config_path}: the config builds no model ({reason})") from None
+    parameters = sum(p.numel() for p in model.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{config_path}: the config builds a model of {parameters:,} parameters; "
+            f"allowed at most {MAX_PARAMETERS:,}"
+        )
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
 def checkpoint_metadata(directory: str | Path | None = None) -> dict[str, Any]:

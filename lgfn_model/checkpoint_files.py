@@ -10,10 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .config import ConfigError, check_config_dict, check_version
+
 FORMAT = "lgfn-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+MAX_CONFIG_BYTES = 16 << 20
+"""A config.json is a few kB (the shipped ones: 2-3 kB); one far larger is not a config, and
+reading it whole would cost its size in memory."""
 
 
 class CheckpointError(Exception):
@@ -61,9 +66,17 @@ def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointMissingError(f"{directory}: not an LGFN checkpoint (no {CONFIG_FILE})")
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise CheckpointError(
+                f"{path}: unreadable checkpoint config ({size} bytes; a config.json has at "
+                f"most {MAX_CONFIG_BYTES})"
+            )
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: unreadable checkpoint config ({error})") from None
+    # RecursionError: JSON nested thousands deep ("[[[[..."), which json.loads cannot parse.
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise CheckpointError(f"{path}: unreadable checkpoint config ({reason})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an LGFN checkpoint config")
     version = document.get("format_version")
@@ -74,11 +87,32 @@ def read_checkpoint_document(directory: str | Path) -> dict[str, Any]:
     return document
 
 
+def check_checkpoint_config(checkpoint: str | Path | None = None) -> None:
+    """Raise ``CheckpointError`` (one line naming the file and the field) when a checkpoint's
+    config is out of bounds (``config.check_config_dict``), without importing torch: the
+    plugin calls it before loading, so a bad config costs neither torch's import nor memory.
+    A missing checkpoint passes: loading says what is missing, and how to get it."""
+    directory = resolve_checkpoint(checkpoint)
+    try:
+        document = read_checkpoint_document(directory)
+    except CheckpointMissingError:
+        return
+    try:
+        check_config_dict(document.get("config"))
+    except ConfigError as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {error}") from None
+
+
 def checkpoint_version(directory: str | Path | None = None) -> str:
     """The ``version`` in a checkpoint's config (default: the shipped model)."""
     directory = resolve_checkpoint(directory)
     config = read_checkpoint_document(directory).get("config")
     version = config.get("version") if isinstance(config, dict) else None
-    if not isinstance(version, str) or not version:
+    if version is None:
         raise CheckpointError(f"{directory / CONFIG_FILE}: the config has no model version")
-    return version
+    try:
+        # Checked here too: the plugin reads the version (and prints it, stores it in items)
+        # without loading the model.
+        return check_version(version)
+    except ConfigError as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: {error}") from None

@@ -966,6 +966,20 @@ def checkpoints(ctx: Context) -> None:
             json.dumps({"architectures": ["BertModel"], "hidden_size": 384})
         )
 
+    def config(key: str, value: Any) -> Callable[[Path], None]:
+        """A config.json asking for ``value`` in ``key`` (``audio.x``: the audio part)."""
+
+        def tamper(d: Path) -> None:
+            document = json.loads((d / "config.json").read_text())
+            target = document["config"]
+            *parents, last = key.split(".")
+            for parent in parents:
+                target = target[parent]
+            target[last] = value
+            (d / "config.json").write_text(json.dumps(document))
+
+        return tamper
+
     cases = [
         ("pickle payload as model.safetensors", pickle_payload),
         ("torch.save payload as model.safetensors", torch_payload),
@@ -973,18 +987,65 @@ def checkpoints(ctx: Context) -> None:
         ("weights of another shape", shapes),
         ("unknown checkpoint format version", version),
         ("foreign checkpoint (a Hugging Face config)", foreign),
+        # Impossible configs: before the bounds checks, d_model 30000 allocated 7.7 GB while
+        # loading and window_seconds 1e6 asked for 60 GiB per window; the rest were tracebacks.
+        ("config: d_model 30000", config("d_model", 30000)),
+        ("config: window_seconds 1e6", config("audio.window_seconds", 1e6)),
+        ("config: hop_length 0", config("audio.hop_length", 0)),
+        ("config: sample_rate 0", config("audio.sample_rate", 0)),
+        ("config: negative channels", config("resnet_channels", [8, -16])),
+        ("config: unknown pretrained_audio", config("pretrained_audio", "vggish")),
+        ("config: control characters in version", config("version", "lgfn\x1b[2J\x1b[31m")),
+        ("config: a path in text_encoder", config("text_encoder", "../../../etc/passwd")),
     ]
+    # A failing load imports torch and little else (~0.7 GB); a config that allocated what
+    # it asked for would show here in GB.
+    rss_limit_mb = 1500
+
+    def watch_peak(process: subprocess.Popen[str], peak: list[float]) -> threading.Thread:
+        """The child's own peak RSS (VmHWM after its exec), read until it exits.
+
+        RunResult.peak_rss_mb (ru_maxrss) also counts this process's RSS at the fork: under
+        pytest, after other tests, every row would read 1.8 GB whatever the child did. Never
+        waits for the child (``scratch.beet`` reaps it)."""
+
+        def poll() -> None:
+            status = Path(f"/proc/{process.pid}/status")
+            while True:
+                try:
+                    lines = status.read_text().splitlines()
+                except OSError:
+                    return  # reaped
+                line = next((ln for ln in lines if ln.startswith("VmHWM:")), None)
+                if line is None:
+                    return  # exited: a zombie has no memory left
+                peak[:] = [int(line.split()[1]) / 1024]
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        return thread
+
     for n, (fault, tamper) in enumerate(cases):
         directory = scratch.root / f"bad{n}"
         shutil.copytree(base, directory)
         tamper(directory)
         scratch.write_config(checkpoint=str(directory))
-        result = scratch.beet("emotion")
+        peak: list[float] = []
+        watchers: list[threading.Thread] = []
+        result = scratch.beet(
+            "emotion", on_start=lambda p, a=peak, w=watchers: w.append(watch_peak(p, a))
+        )
+        for watcher in watchers:
+            watcher.join(5)
+        peak_mb = peak[0] if peak else result.peak_rss_mb  # no /proc: ru_maxrss
         state = scratch.state("c.flac", None)
         errors = [line for line in result.stderr.splitlines() if line.strip()]
         ran = marker.exists()
-        observed = f'exit {result.returncode}: "{errors[-1] if errors else ""}"' + (
-            "; CODE RAN" if ran else "; no code ran"
+        observed = (
+            f'exit {result.returncode}: "{errors[-1] if errors else ""}"'
+            + ("; CODE RAN" if ran else "; no code ran")
+            + f"; peak RSS {peak_mb:.0f} MB"
         )
         ok = (
             result.returncode != 0
@@ -992,8 +1053,10 @@ def checkpoints(ctx: Context) -> None:
             and "Traceback" not in result.output
             and not ran
             and state == "untouched"
+            and peak_mb < rss_limit_mb
         )
-        ctx.add(Row("checkpoint", fault, "one clear error; no code from it runs; nothing changed",
+        ctx.add(Row("checkpoint", fault,
+                    "one clear error; no code from it runs; no memory eaten; nothing changed",
                     observed, int(is_lost(state)), ok))  # fmt: skip
 
 

@@ -10,6 +10,7 @@ kept per process, so an import session or a test run pays for loading once.
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from typing import Any
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -46,17 +47,21 @@ class ModelHandle:
         return self._version
 
     def _read_version(self) -> str | None:
-        from lgfn_model.checkpoint_files import CheckpointError, checkpoint_version
+        from lgfn_model.checkpoint_files import checkpoint_version
 
         try:
             return checkpoint_version(self.checkpoint)
-        except CheckpointError:
-            return None  # loading the model will say what is wrong
+        # CheckpointError, or anything else (a path that cannot be looked at): loading the
+        # model will say what is wrong, in one line.
+        except Exception:
+            return None
 
     def _key(self) -> tuple[Any, ...]:
         from lgfn_model.checkpoint_files import resolve_checkpoint
 
-        directory = resolve_checkpoint(self.checkpoint).resolve()
+        directory = resolve_checkpoint(self.checkpoint)
+        with suppress(OSError, RuntimeError):  # a symlink loop: loading will report it
+            directory = directory.resolve()
         try:
             stamp = (directory / "model.safetensors").stat().st_mtime_ns
         except OSError:
@@ -77,8 +82,16 @@ class ModelHandle:
             cached = _CACHE.get(key)
             if cached is not None:
                 return cached
+            from lgfn_model.checkpoint_files import CheckpointError, check_checkpoint_config
+
             try:
-                from lgfn_model.checkpoint import CheckpointError
+                # Torch-free: an impossible config is refused before torch is even imported.
+                check_checkpoint_config(self.checkpoint)
+            except CheckpointError as error:
+                raise ModelUnavailable(" ".join(str(error).split())) from None
+            except Exception:
+                pass  # loading below says what is wrong, through the same handlers
+            try:
                 from lgfn_model.predictor import DeviceError, Predictor
             except ImportError as error:
                 raise ModelUnavailable(f"cannot import the model ({error})") from None
@@ -92,6 +105,22 @@ class ModelHandle:
                 )
             except (CheckpointError, DeviceError) as error:
                 raise ModelUnavailable(" ".join(str(error).split())) from None
+            except Exception as error:
+                # The last line of defence: whatever a bad checkpoint makes go wrong that the
+                # checks in lgfn_model did not foresee (MemoryError included) is one line, never
+                # a traceback in the user's terminal; the traceback is kept for `beet -vv`.
+                from beets import logging as beets_logging
+
+                beets_logging.getLogger("beets.emotion").debug(
+                    "emotion: loading the model failed", exc_info=True
+                )
+                reason = " ".join(str(error).split()) or "no message"
+                if len(reason) > 300:
+                    reason = reason[:297] + "..."
+                where = self.checkpoint or "the shipped model"
+                raise ModelUnavailable(
+                    f"{where}: unexpected {type(error).__name__} while loading ({reason})"
+                ) from None
             _CACHE[key] = predictor
         if self._version is not None and predictor.version != self._version:
             self._version = predictor.version

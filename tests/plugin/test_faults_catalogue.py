@@ -1,5 +1,5 @@
-"""The fault catalogue command runs and its table tells the truth (its quickest section: six
-tampered or foreign checkpoints, each through a real ``beet`` process)."""
+"""The fault catalogue command runs and its table tells the truth (its quickest section: 14
+tampered, foreign or impossible checkpoints, each through a real ``beet`` process)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ def test_checkpoint_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert status == 0, out
     rows = [line for line in table.read_text().splitlines() if line.startswith("| ok |")]
-    assert len(rows) == 6
+    assert len(rows) == 14
     assert all(row.endswith("| 0 |") for row in rows)  # no item lost
     assert "pickle payload" in out and "no code ran" in out and "CODE RAN" not in out
-    assert "6 faults, 0 failed, 0 items lost" in out
+    assert "14 faults, 0 failed, 0 items lost" in out
     assert not (tmp_path / "scratch" / "checkpoints" / "CODE-FROM-CHECKPOINT-RAN").exists()
 
 
