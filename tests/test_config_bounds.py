@@ -429,3 +429,12 @@ def test_the_plugin_precheck_needs_no_torch(tiny: Path, tmp_path: Path) -> None:
     assert done.stdout.strip() == (
         f"{bad}/config.json: audio.sample_rate is 0; allowed 8000..96000"
     )
+
+
+def test_training_refuses_a_bad_override_before_it_trains() -> None:
+    """``lgfn train --set d_model=30000`` would train, then write a checkpoint no loader takes."""
+    from lgfn_model.training.train import TrainSettings, build_config
+
+    settings = TrainSettings(data=Path("data"), out=Path("out"), config_overrides={"d_model": 0})
+    with pytest.raises(ValueError, match=r"^d_model is 0; allowed 8\.\.4096$"):
+        build_config(settings)

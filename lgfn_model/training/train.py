@@ -101,7 +101,9 @@ def build_config(settings: TrainSettings) -> LGFNConfig:
         raise ValueError('--student needs a model with pretrained_audio="musicnn-student"')
     elif settings.clean_student:
         raise ValueError('--clean-student needs a model with pretrained_audio="musicnn-student"')
-    return LGFNConfig(**values)
+    # Checked before training: a bad --set value would otherwise train for an hour and then
+    # write a checkpoint that no loader accepts (ConfigError is a ValueError).
+    return LGFNConfig(**values).validate()
 
 
 def prepare_split(settings: TrainSettings) -> Split:
