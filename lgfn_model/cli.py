@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .config import PRECISIONS
-from .lyrics import Lyrics, read_lyrics_file
+from .lyrics import Lyrics, LyricsTooLarge, read_lyrics_file
 
 # Subcommands that live in their own modules register themselves through ``register(sub)``;
 # a module missing from this list simply has no subcommand yet.
@@ -87,7 +89,19 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError("give either AUDIO or --manifest FILE.csv")
     if args.manifest:
         return predict_manifest(args)
-    lyrics = read_lyrics_file(args.lyrics) if args.lyrics else None
+    lyrics = None
+    if args.lyrics:
+        try:
+            lyrics = read_lyrics_file(args.lyrics)
+        except OSError as error:  # LyricsTooLarge too
+            print(f"lgfn: {args.lyrics}: {_lyrics_error(error)}", file=sys.stderr)
+            return 1
+        if not lyrics:
+            print(
+                f"lgfn: warning: {args.lyrics}: no lyrics in it (empty, or not text); "
+                "predicting from the audio alone",
+                file=sys.stderr,
+            )
     predictor = load_predictor(args)
     from .audio import AudioDecodeError
 
@@ -96,13 +110,45 @@ def run_predict(args: argparse.Namespace) -> int:
     except AudioDecodeError as error:
         print(f"lgfn: {error}", file=sys.stderr)
         return 1
+    problem = non_finite(prediction)
+    if problem:
+        print(f"lgfn: {args.audio}: {problem}", file=sys.stderr)
+        return 1
     record = {"audio": args.audio, **prediction.summary(), "model": prediction.model_version}
     record["lyrics_lines"] = len(prediction.lyrics_lines)
     record["lyrics_synced"] = prediction.lyrics_synced
     if args.windows:
         record["windows"] = [w.__dict__ for w in prediction.windows]
-    print(json.dumps(record, ensure_ascii=False))
+    try:
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a window's NaN (the track's values are finite): never print NaN
+        print(f"lgfn: {args.audio}: the model gave a non-finite per-window result", file=sys.stderr)
+        return 1
+    print(line)
     return 0
+
+
+def non_finite(prediction: Any) -> str | None:
+    """Why a prediction cannot be printed (NaN or infinity in it), or None when it can.
+
+    JSON has no NaN: ``json.dumps`` would print the bare word ``NaN``, which strict readers
+    (and every other language's JSON parser) reject, so such a result is an error instead.
+    """
+    values = {
+        **prediction.probabilities,
+        "valence": prediction.valence,
+        "arousal": prediction.arousal,
+        "gate_audio": prediction.gate_audio,
+        "gate_lyrics": prediction.gate_lyrics,
+    }
+    bad = [f"{name} {float(v)}" for name, v in values.items() if not math.isfinite(float(v))]
+    return f"the model gave a non-finite result ({', '.join(bad)})" if bad else None
+
+
+def _lyrics_error(error: OSError) -> str:
+    if isinstance(error, LyricsTooLarge):
+        return f"{error}; not used"
+    return f"cannot read lyrics ({error.strerror or error})"
 
 
 def read_manifest(path: Path) -> Iterator[tuple[str, Path, str | None]]:
@@ -136,8 +182,8 @@ def predict_manifest(args: argparse.Namespace) -> int:
             if lyrics_path:
                 try:
                     lyrics = read_lyrics_file(lyrics_path)
-                except OSError as error:
-                    lyrics_errors[row_id] = f"{lyrics_path}: cannot read lyrics ({error.strerror})"
+                except OSError as error:  # LyricsTooLarge too
+                    lyrics_errors[row_id] = f"{lyrics_path}: {_lyrics_error(error)}"
             yield TrackInput(audio, lyrics, key=row_id)
 
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
@@ -150,10 +196,12 @@ def predict_manifest(args: argparse.Namespace) -> int:
                 record = {"id": row_id, "error": lyrics_errors.pop(row_id)}
             elif result.prediction is None:
                 record = {"id": row_id, "error": result.error}
+            elif problem := non_finite(result.prediction):
+                record = {"id": row_id, "error": f"{result.input.audio}: {problem}"}
             else:
                 record = {"id": row_id, **result.prediction.summary()}
             failures += "error" in record
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
             out.flush()
     finally:
         if out is not sys.stdout:

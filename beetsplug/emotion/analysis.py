@@ -188,7 +188,13 @@ class Analyzer:
         """Write one result to the file and queue it in ``stores``; None when the file could not
         be written, in which case the item is left exactly as it was, in the database and in
         the file."""
-        values = fields.prediction_fields(prediction, outcome.source, version)
+        try:
+            values = fields.prediction_fields(prediction, outcome.source, version)
+        except fields.NonFinitePrediction as error:
+            # Nothing of a NaN result is kept: the item stays as it was and is not marked
+            # current, so the next run analyses it again.
+            summary.failed.append(_failure(item, str(error)))
+            return None
         kept_mood = False
         if fields.has_user_mood(item):
             if options.force or options.overwrite_mood:

@@ -1142,6 +1142,158 @@ def _start_when_locked(
     return runner
 
 
+# --------------------------------------------------------------------------- hostile lyrics
+
+
+HOSTILE_OFFSET = (
+    "[offset:-99999999999999999999999999999]\n[00:01.00]hello there\n[00:02.50]my friend\n"
+)
+HOSTILE_LRC = "[00:00.40]rain falls on the window\n[00:01.60]and I miss you\n"
+
+
+def _finite_values(scratch: Scratch, name: str) -> bool:
+    """Every float field of the item, in the database and in its file, is a finite number."""
+    from . import fields, tags
+
+    for key in fields.FLOAT_FIELDS:
+        value = _field(scratch, name, key)
+        try:
+            if value is None or not np.isfinite(float(value)):
+                return False
+        except (TypeError, ValueError):
+            return False
+    written = tags.read_tags(scratch.tracks[name].path)
+    return not any("nan" in str(written.get(key, "")).lower() for key in fields.FLOAT_FIELDS)
+
+
+def _sparse_or_real(path: Path, size: int = 16 * 2**30) -> str:
+    """A ``size`` sparse file at ``path`` (no disk used), or, where the filesystem cannot keep
+    it sparse, a real 5 MB one; says which."""
+    with suppress(OSError):
+        with open(path, "wb") as handle:
+            handle.truncate(size)
+        if path.stat().st_blocks * 512 < 2**20:
+            return f"{size / 2**30:.0f} GB sparse"
+    line = b"[00:01.00]la la la la\n"
+    path.write_bytes((line * (5 * 2**20 // len(line) + 1))[: 5 * 2**20])
+    return "5 MB (no sparse files here)"
+
+
+def hostile(ctx: Context) -> None:
+    """Hostile lyrics: an extreme [offset:], a NaN model result, a 16 GB .lrc beside one of five
+    tracks, random bytes in an ID3 USLT frame that beets copies into ``lyrics`` at import."""
+    scratch = ctx.scratch("hostile")
+    music = scratch.music
+    offset = synth(music / "offset.flac", seconds=5)
+    offset.with_suffix(".lrc").write_text(HOSTILE_OFFSET)
+    scratch.add("offset.flac", offset)
+    scratch.add("poisoned.flac", synth(music / "poisoned.flac", seconds=5))
+    big = [f"big{n}.flac" for n in range(5)]
+    for name in big:
+        path = synth(music / name, seconds=5, title=name)
+        path.with_suffix(".lrc").write_text(HOSTILE_LRC)
+        scratch.add(name, path)
+    huge = music / "big2.lrc"
+    huge_kind = _sparse_or_real(huge)
+
+    # Random bytes as the text of a real USLT frame (Latin-1: every byte a character; NULs
+    # out, or the frame's text would end at the first), imported by beets, which copies the
+    # frame into the item's lyrics field.
+    from mutagen.id3 import ID3, USLT
+
+    incoming = scratch.root / "incoming"
+    junk = synth(incoming / "junk.mp3", seconds=5, title="Junk")
+    noise = np.random.default_rng(7).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    id3 = ID3(str(junk))
+    id3.add(USLT(encoding=0, lang="eng", desc="", text=noise.replace(b"\0", b"").decode("latin-1")))
+    id3.save(str(junk))
+    scratch.write_config(auto=False)  # import only; `beet emotion` below does the analysis
+    imported = scratch.beet("import", "-A", "-q", str(incoming))
+    scratch.write_config()
+    scratch.tracks["junk.mp3"] = Track(junk)
+    copied = len(str(_field(scratch, "junk.mp3", "lyrics") or ""))
+    scratch.snapshot()
+
+    first = scratch.beet("emotion", "-w", mode="nan-result")
+    poisoned_state = scratch.state("poisoned.flac", ctx.version)  # database and sha256
+    again = scratch.beet("emotion", "-w")  # a healthy model: the poisoned track is done now
+    ctx.log(f"  runs: {first.lines('emotion:')[:1]} then {again.lines('emotion:')[:1]}")
+    clean = "Traceback" not in first.output + again.output
+    if not clean:
+        ctx.log(textwrap.indent((first.output + again.output)[-3000:], "  | "))
+
+    state = scratch.state("offset.flac", ctx.version)
+    finite = _finite_values(scratch, "offset.flac")
+    source = _field(scratch, "offset.flac", "emotion_lyrics")
+    gate = float(_field(scratch, "offset.flac", "emotion_gate_lyrics") or 0.0)
+    ctx.add(Row("hostile", "[offset:-99999999999999999999999999999] in an .lrc",
+                "tagged with finite values (the offset is ignored); run goes on",
+                f"{state}; lyrics from {source}, lyrics gate {gate:.2f}; "
+                f"values {'all finite' if finite else 'NOT FINITE'} (database and tags)",
+                int(is_lost(state)),
+                state == "tagged" and finite and source == "lrc" and clean))  # fmt: skip
+
+    path = scratch.tracks["poisoned.flac"].path
+    failure = _line_for(first, path)
+    redone = scratch.state("poisoned.flac", ctx.version)
+    ok = (
+        failure is not None
+        and "non-finite" in failure
+        and poisoned_state == "untouched"
+        and _line_for(again, path) is None
+        and redone == "tagged"
+        and _finite_values(scratch, "poisoned.flac")
+        and _tagged(again) == 1  # the poisoned track alone: the rest stayed current
+        and clean
+    )
+    ctx.add(Row("hostile", "the model gives NaN for a track (injected in its result)",
+                "one failure line, item untouched (database and file), not marked current: "
+                "the next run does it",
+                f'failed: "{_reason(failure, path)}"; {poisoned_state}; next run: {redone}',
+                int(is_lost(poisoned_state)) + int(is_lost(redone)), ok))  # fmt: skip
+
+    states = [scratch.state(name, ctx.version) for name in big]
+    lookups = [line for line in first.lines("lyrics lookup:") if str(huge) in line]
+    big2_source = _field(scratch, "big2.flac", "emotion_lyrics")
+    ok = (
+        states.count("tagged") == 5
+        and len(lookups) == 1
+        and "too large" in lookups[0]
+        and big2_source == "none"
+        and first.returncode == 0
+        and clean
+    )
+    shown = (
+        lookups[0].removeprefix("lyrics lookup: ").replace(str(music) + "/", "")
+        if lookups
+        else "no line"
+    )
+    ctx.add(Row("hostile", f"a {huge_kind} song.lrc beside one of 5 tracks",
+                "5/5 tagged; one line naming the file and its size; its track gets no lyrics",
+                f'{states.count("tagged")}/5 tagged; lyrics lookup: "{shown}"; big2 lyrics from '
+                f"{big2_source}; peak RSS {first.peak_rss_mb:.0f} MB",
+                sum(map(is_lost, states)), ok))  # fmt: skip
+
+    state = scratch.state("junk.mp3", ctx.version)
+    source = _field(scratch, "junk.mp3", "emotion_lyrics")
+    gate = _field(scratch, "junk.mp3", "emotion_gate_lyrics")
+    gate_text = f"{float(gate):.2f}" if gate not in (None, "") else "none"
+    ok = (
+        imported.returncode == 0
+        and copied > 1000
+        and state == "tagged"
+        and source not in ("beets", "embedded")
+        and gate is not None
+        and float(gate) == 0.0
+        and clean
+    )
+    ctx.add(Row("hostile", "random bytes in an ID3 USLT frame (beets copied them into lyrics)",
+                "not lyrics from any source: tagged from the audio alone, lyrics gate 0",
+                f"beets field after import: {copied} characters; {state}; lyrics from {source}, "
+                f"lyrics gate {gate_text}",
+                int(is_lost(state)), ok))  # fmt: skip
+
+
 # --------------------------------------------------------------------------- child process
 
 
@@ -1183,6 +1335,21 @@ def _child(mode: str, args: Sequence[str]) -> int:
             return predictor
 
         Predictor.load = classmethod(load)  # type: ignore[method-assign, assignment]
+    if mode == "nan-result":
+        from lgfn_model.predictor import Predictor
+
+        real_finish = Predictor._finish
+
+        def poisoned(self: Any, track: Any) -> Any:
+            # NaN where the model's results are built, for the tracks named so: what an input
+            # that overflows the model (an extreme [offset:] did) gives.
+            prediction = real_finish(self, track)
+            if Path(track.item.audio).stem.startswith("poisoned"):
+                prediction.valence = float("nan")
+                prediction.probabilities = dict.fromkeys(prediction.probabilities, float("nan"))
+            return prediction
+
+        Predictor._finish = poisoned  # type: ignore[method-assign]
     from beets import ui
 
     ui.main(list(args))
@@ -1199,6 +1366,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "interruption": interruption,
     "gpu": gpu,
     "checkpoints": checkpoints,
+    "hostile": hostile,
     "locking": locking,
 }
 

@@ -5,6 +5,7 @@ Torch-free and beets-light, so ``beet ls`` pays nothing for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -65,15 +66,40 @@ ALBUM_TYPES: dict[str, types.Type] = {
 }
 
 
+class NonFinitePrediction(ValueError):
+    """The model gave NaN or infinity for a track: nothing of that result may be stored.
+
+    A NaN stored reads back as NULL, is written into the file as ``nan``, makes the mood the
+    first label (every comparison with NaN is false) and marks the item current, so it would
+    never be analysed again. The message is one line, without the path.
+    """
+
+
 def prediction_fields(prediction: Any, lyrics_source: str, version: str) -> dict[str, Any]:
-    """Field values for one track from a ``TrackPrediction`` (duck-typed: no model import)."""
+    """Field values for one track from a ``TrackPrediction`` (duck-typed: no model import).
+
+    Raises NonFinitePrediction when any value is NaN or infinite: the one place where
+    predictions become fields and tags, so none of them ever holds one.
+    """
+    raw: dict[str, float] = {
+        mood: float(prediction.probabilities.get(mood, 0.0)) for mood in PROBABILITY_FIELDS
+    }
+    raw.update(
+        valence=float(prediction.valence),
+        arousal=float(prediction.arousal),
+        gate_audio=float(prediction.gate_audio),
+        gate_lyrics=float(prediction.gate_lyrics),
+    )
+    bad = [f"{name} {value}" for name, value in raw.items() if not math.isfinite(value)]
+    if bad:
+        raise NonFinitePrediction(f"the model gave a non-finite result ({', '.join(bad)})")
     values: dict[str, Any] = {MOOD: prediction.mood}
     for mood, field in PROBABILITY_FIELDS.items():
-        values[field] = round(float(prediction.probabilities.get(mood, 0.0)), DIGITS)
-    values[VALENCE] = round(float(prediction.valence), DIGITS)
-    values[AROUSAL] = round(float(prediction.arousal), DIGITS)
-    values[GATE_AUDIO] = round(float(prediction.gate_audio), DIGITS)
-    values[GATE_LYRICS] = round(float(prediction.gate_lyrics), DIGITS)
+        values[field] = round(raw[mood], DIGITS)
+    values[VALENCE] = round(raw["valence"], DIGITS)
+    values[AROUSAL] = round(raw["arousal"], DIGITS)
+    values[GATE_AUDIO] = round(raw["gate_audio"], DIGITS)
+    values[GATE_LYRICS] = round(raw["gate_lyrics"], DIGITS)
     values[LYRICS_SOURCE] = lyrics_source
     values[MODEL] = version
     return values

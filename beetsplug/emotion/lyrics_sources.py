@@ -10,13 +10,18 @@ Network sources (``syncedlyrics``, ``genius``) live in :mod:`.lyrics_network`. A
 source that answers "not found" is remembered on the item and not asked again until
 ``--force``; an error (timeout, HTTP 429/5xx, malformed answer) is reported and not
 remembered.
+
+Every source is untrusted: what it gives is capped (``MAX_LYRICS_BYTES`` of a file,
+``MAX_LYRICS_CHARS`` of a text: beyond, one ``lyrics lookup:`` line and the next source) and
+must be text (``looks_like_text``: random bytes in a USLT frame decode to "text" too); text
+that is not is "no lyrics from this source", silently, and the chain moves on.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +46,19 @@ class LyricsSourceError(Exception):
     """A local source that could not be read; the message is one line naming the file."""
 
 
+def _usable(text: str, where: str, what: str = "lyrics") -> str | None:
+    """``text`` as lyrics (see ``lgfn_model.lyrics.usable_text``); None when it is no text.
+
+    Raises LyricsSourceError naming ``where`` for a text over ``MAX_LYRICS_CHARS``.
+    """
+    from lgfn_model.lyrics import LyricsTooLarge, usable_text
+
+    try:
+        return usable_text(text, what)
+    except LyricsTooLarge as error:
+        raise LyricsSourceError(f"{where}: {error}; not used") from None
+
+
 @dataclass
 class LyricsOutcome:
     """What the lookup found for one item, and what the run should remember or report."""
@@ -63,20 +81,36 @@ def from_beets_field(item: Mapping[str, Any]) -> Lyrics | None:
     """The item's ``lyrics`` field, parsed with beets' own helper (translations dropped)."""
     from beets.util.lyrics import Lyrics as BeetsLyrics
 
-    from lgfn_model.lyrics import parse_lyrics
+    from lgfn_model.lyrics import LyricsTooLarge, check_text_size, parse_lyrics
 
     text = fields.own_value(item, "lyrics")
     if not text or not str(text).strip():
         return None
     text = str(text)
+    where = f"{_item_path(item)}: beets lyrics field"
+    try:
+        check_text_size(text, "lyrics")  # before beets' helper splits it up
+    except LyricsTooLarge as error:
+        raise LyricsSourceError(f"{where}: {error}; not used") from None
     if "\n\nSource: " in text and not fields.own_value(item, "lyrics_backend"):
         value = BeetsLyrics.from_legacy_text(text)  # old beets appended the source URL
     else:
         value = BeetsLyrics.from_item(item)  # type: ignore[arg-type]
     if value.instrumental or not value.original_text.strip():
         return None
-    parsed = parse_lyrics(value.original_text, "beets")
+    usable = _usable(value.original_text, where)
+    if usable is None:
+        return None
+    parsed = parse_lyrics(usable, "beets")
     return parsed or None
+
+
+def _item_path(item: Mapping[str, Any]) -> str:
+    path = getattr(item, "path", None)
+    if path is None:
+        getter = getattr(item, "get", None)
+        path = getter("path") if getter is not None else None
+    return os.fsdecode(path) if path else "(no path)"
 
 
 def is_instrumental(item: Mapping[str, Any]) -> bool:
@@ -96,13 +130,15 @@ def find_sidecar(audio: Path) -> Path | None:
 
 
 def from_sidecar(audio: Path) -> Lyrics | None:
-    from lgfn_model.lyrics import read_lyrics_file
+    from lgfn_model.lyrics import LyricsTooLarge, read_lyrics_file
 
     candidate = find_sidecar(audio)
     if candidate is None:
         return None
     try:
         parsed = read_lyrics_file(str(candidate), "lrc")
+    except LyricsTooLarge as error:
+        raise LyricsSourceError(f"{candidate}: {error}; not used") from None
     except OSError as error:
         reason = error.strerror or str(error)
         raise LyricsSourceError(f"{candidate}: cannot read lyrics ({reason})") from None
@@ -128,15 +164,24 @@ def from_embedded(audio: Path) -> Lyrics | None:
         for frame in getall("SYLT"):
             if getattr(frame, "format", 2) != 2:  # 1 = MPEG frames: no usable times
                 continue
+            pairs = [(str(text), ms) for text, ms in frame.text if str(text).strip()]
+            # The frame's texts are judged together (one word per entry is common in SYLT).
+            joined = _usable("\n".join(text for text, _ in pairs), f"{audio}: ID3 SYLT")
+            if joined is None:
+                continue
+            texts = joined.split("\n")  # mojibake repair keeps the line breaks
+            if len(texts) != len(pairs):
+                texts = [text for text, _ in pairs]
             lines = [
-                LyricLine(" ".join(str(text).split()), ms / 1000.0)
-                for text, ms in frame.text
-                if str(text).strip()
+                LyricLine(clean, ms / 1000.0)
+                for text, (_, ms) in zip(texts, pairs, strict=True)
+                if (clean := _clean_line(text))
             ]
             if lines:
                 return Lyrics(tuple(sorted(lines, key=lambda line: line.start or 0.0)), "embedded")
         for frame in getall("USLT"):
-            parsed = parse_lyrics(str(frame.text), "embedded")
+            usable = _usable(str(frame.text), f"{audio}: ID3 USLT")
+            parsed = parse_lyrics(usable, "embedded")
             if parsed:
                 return parsed
         return None
@@ -148,10 +193,17 @@ def from_embedded(audio: Path) -> Lyrics | None:
         if not value:
             continue
         text = "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        parsed = parse_lyrics(text, "embedded")
+        parsed = parse_lyrics(_usable(text, f"{audio}: {key} tag"), "embedded")
         if parsed:
             return parsed
     return None
+
+
+def _clean_line(text: str) -> str:
+    """One SYLT entry as a lyric line: the parser's cleaning (controls out, length capped)."""
+    from lgfn_model.lyrics import MAX_LINE_CHARS, parse_plain
+
+    return " ".join(parse_plain(text).texts)[:MAX_LINE_CHARS]
 
 
 # -- the chain -------------------------------------------------------------------------------
@@ -233,7 +285,19 @@ class LyricsFinder:
                 continue
             from lgfn_model.lyrics import parse_lyrics
 
-            parsed = parse_lyrics(fetched.text, fetched.label)
+            # An answer too long or not text is an error, not "not found": reported, not
+            # remembered (the provider may answer properly next time).
+            try:
+                usable = _usable(fetched.text, f"{path}: {fetched.label}", "answer")
+            except LyricsSourceError as error:
+                outcome.errors.append(str(error))
+                continue
+            if usable is None:
+                outcome.errors.append(f"{path}: {fetched.label}: the answer is not text; not used")
+                continue
+            if usable != fetched.text:  # mojibake repaired: store_lyrics keeps the repair
+                fetched = replace(fetched, text=usable)
+            parsed = parse_lyrics(usable, fetched.label)
             if not parsed:
                 outcome.misses.add(source)
                 continue
