@@ -149,6 +149,8 @@ class EmotionPlugin(BeetsPlugin):
             raise
         for line in summary.lines():
             ui.print_(line)
+        if summary.store_error:  # the summary lists what was not stored; exit 1, one line
+            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
         if opts.playlist is not None:
             self.playlists(lib, opts, args)
 

@@ -22,7 +22,7 @@ from .lyrics_sources import LyricsFinder, LyricsOutcome
 from .model import ModelHandle
 from .parallel import ordered_map
 from .progress import Progress, Summary
-from .store_batch import StoreBatch
+from .store_batch import Pending, StoreBatch, StoreFailed, commit
 
 STORE_LYRICS_CHOICES = ("no", "field", "lrc")
 
@@ -72,8 +72,16 @@ class Analyzer:
         for item in items:
             if not options.force and fields.is_current(item, version):
                 summary.skipped += 1
-                if options.write and not options.pretend and not options.defer_files:
-                    self._sync_file(item, summary, options)
+                if (
+                    options.write
+                    and not options.pretend
+                    and not options.defer_files
+                    and not summary.store_error
+                ):
+                    try:
+                        self._sync_file(item, summary, options)
+                    except StoreFailed as error:
+                        _not_stored(summary, error)
             else:
                 todo.append(item)
 
@@ -90,7 +98,7 @@ class Analyzer:
                 waiting[album.id].add(item.id)
 
         try:
-            if todo:
+            if todo and not summary.store_error:  # a library that refuses writes: stop here
                 with _watch_interrupts() as interrupted:
                     self._predict(
                         todo, version, options, summary, fresh, album_of, waiting, interrupted
@@ -99,10 +107,13 @@ class Analyzer:
             summary.interrupted = True
             raise
         finally:
-            if not summary.interrupted:
-                for album in albums:
-                    if waiting.get(album.id) == set():
-                        self._finish_album(album, options, summary, fresh)
+            if not summary.interrupted and not summary.store_error:
+                try:
+                    for album in albums:
+                        if waiting.get(album.id) == set():
+                            self._finish_album(album, options, summary, fresh)
+                except StoreFailed as error:
+                    _not_stored(summary, error)
         return summary
 
     # -- per item -----------------------------------------------------------------------------
@@ -167,8 +178,15 @@ class Analyzer:
                         self._finish_album(album, options, summary, fresh)
                         waiting.pop(album.id)
                 entry.item = entry.outcome = None  # free memory on long runs
+        except StoreFailed as error:
+            # The database refuses writes (disk full, say): every later item would be one
+            # more file written and not stored, so the run stops and lists those it has.
+            _not_stored(summary, error)
         finally:
-            stores.flush()  # also on Ctrl-C: every written file gets its item stored
+            try:
+                stores.flush()  # also on Ctrl-C: every written file gets its item stored
+            except StoreFailed as error:
+                _not_stored(summary, error)
             results.close()
             progress.close()
             for name, reason in self.finder.network.disabled_reasons.items():
@@ -236,7 +254,8 @@ class Analyzer:
         # was (it is retried on the next run). Ctrl-C is held back while the file is written,
         # and an interrupted run still stores the queued items (see store_batch).
         with defer_interrupts():
-            if options.write and not options.defer_files:
+            written = options.write and not options.defer_files
+            if written:
                 try:
                     tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
                 except tags.TagError as error:
@@ -255,7 +274,7 @@ class Analyzer:
                 summary.lyrics[outcome.source] += 1
                 summary.kept_mood += kept_mood
 
-            stores.add(item, stored)
+            stores.add(item, stored, written=written)
         if sidecar is not None:
             write_sidecar(item, sidecar, self.log)
         return values
@@ -269,8 +288,12 @@ class Analyzer:
                 self.log.warning("{}", error)
                 return
             item.mtime = item.current_mtime()
-            item.store(["mtime"])
-        summary.written += 1
+            summary.written += 1
+            try:
+                commit(item._db, lambda: item.store(["mtime"]))
+            except StoreFailed as error:
+                error.pending = [Pending(item, lambda: None, written=True)]
+                raise
 
     def _sync_file(self, item: Any, summary: Summary, options: RunOptions) -> None:
         """An item skipped as current still gets its tags written when its file lacks them."""
@@ -308,7 +331,11 @@ class Analyzer:
         album.update(values)
         # inherit=False: Album.store() would otherwise copy the album's flexible fields onto
         # every track.
-        album.store(inherit=False)
+        try:
+            commit(album._db, lambda: album.store(inherit=False))
+        except StoreFailed:
+            summary.albums -= 1
+            raise
 
 
 @contextmanager
@@ -360,6 +387,16 @@ def defer_interrupts() -> Iterator[None]:
                 previous(signal.SIGINT, None)
             elif previous == signal.SIG_DFL:
                 raise KeyboardInterrupt
+
+
+def _not_stored(summary: Summary, error: StoreFailed) -> None:
+    """Note a refused database write: the first reason, and every item it left unstored."""
+    summary.store_error = summary.store_error or error.reason
+    for entry in error.pending:
+        path = os.fsdecode(entry.item.path)
+        if entry.written:
+            path += " (its file has the new tags; the next run stores them)"
+        summary.not_stored.append(path)
 
 
 def _check_length(item: Any, prediction: Any, summary: Summary) -> None:

@@ -1294,6 +1294,243 @@ def hostile(ctx: Context) -> None:
                 int(is_lost(state)), ok))  # fmt: skip
 
 
+# --------------------------------------------------------------------------- full disk
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str = "8m") -> Iterator[str]:
+    """A tmpfs of ``size`` on ``folder`` for the block. Yields "" when mounted, else why not
+    (not root, mounting not permitted): ``folder`` is then an ordinary folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        yield "mounting a tmpfs needs root"
+        return
+    command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        yield f"cannot mount a tmpfs ({error})"
+        return
+    if done.returncode != 0:
+        yield f"cannot mount a tmpfs ({' '.join(done.stderr.split()) or done.returncode})"
+        return
+    try:
+        yield ""
+    finally:
+        gone = subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+        if gone.returncode != 0:  # a straggling process holds a file: detach it anyway
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` to its last byte; delete the file returned to free it."""
+    import errno
+
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        for block in (1 << 20, 4096, 1):
+            while True:
+                try:
+                    out.write(bytes(block))
+                except OSError as error:
+                    if error.errno not in (errno.ENOSPC, errno.EFBIG):
+                        raise
+                    break
+    return filler
+
+
+def no_padding(path: Path, align: int = 4096) -> Path:
+    """Rewrite the file's tags with no padding: any tag that grows must move the audio (the
+    case of issue 22: a 396-byte ID3 tag, no padding). A filler tag makes the size a multiple
+    of ``align``, so that the growth cannot fit in the unused end of the file's last block
+    (a write that fits there needs no new space and rightly succeeds on a full disk)."""
+    import mutagen
+    from mutagen.id3 import TXXX
+
+    def save(filler: int) -> int:
+        audio = mutagen.File(str(path))
+        if hasattr(audio.tags, "add"):  # ID3
+            audio.tags.delall("TXXX:FILL")
+            if filler:
+                audio.tags.add(TXXX(encoding=3, desc="FILL", text=["x" * filler]))
+        elif filler:
+            audio["FILL"] = "x" * filler
+        audio.save(padding=lambda info: 0)
+        return path.stat().st_size
+
+    bare = save(0)
+    if align and bare % align:
+        overhead = save(1) - bare - 1
+        filler = -(bare + overhead) % align or align
+        save(filler)
+    return path
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """``preexec``: the child may not write a file past ``limit`` bytes (``RLIMIT_FSIZE``):
+    writes there fail with EFBIG, as they fail with ENOSPC on a full disk. SIGXFSZ, which
+    would kill the process instead, is ignored (an ignored signal stays so across exec)."""
+
+    def preexec() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def decoded(path: Path) -> str | None:
+    """sha256 of the file's decoded samples: the same before and after a tag write."""
+    from lgfn_model.audio import decode_audio
+
+    try:
+        return hashlib.sha256(decode_audio(path, 16000).samples.tobytes()).hexdigest()
+    except Exception:
+        return None
+
+
+def temp_leftovers(folder: Path) -> list[str]:
+    from .tags import TEMP_SUFFIX
+
+    return sorted(p.name for p in folder.iterdir() if TEMP_SUFFIX in p.name)
+
+
+def disk(ctx: Context) -> None:
+    ctx.add(_disk_files(ctx), _disk_database(ctx))
+
+
+def _disk_files(ctx: Context) -> Row:
+    """Files on a full filesystem, every tag write one that must grow the file."""
+    scratch = ctx.scratch("disk-files")
+    folder = scratch.root / "full"
+    with tmpfs(folder, "8m") as why_not:
+        names = ["grow.mp3", "grow.flac", "linked.mp3"]
+        for name in names:
+            scratch.add(name, no_padding(synth(folder / name, seconds=8, title=name)))
+        link = folder / "linked-elsewhere.mp3"
+        os.link(folder / "linked.mp3", link)  # a hard link: no rename, rewritten in place
+        scratch.snapshot()
+        audio = {name: decoded(folder / name) for name in names}
+        preexec = None
+        if why_not:
+            how = f"injected: RLIMIT_FSIZE, EFBIG ({why_not})"
+            sizes = [(folder / name).stat().st_size for name in names]
+            preexec = file_size_limit(min(sizes) + 16)
+        else:
+            how = "real tmpfs, filled"
+            filler = fill_disk(folder)
+        result = scratch.beet("emotion", "-w", preexec=preexec)
+        states = {name: scratch.state(name, ctx.version) for name in names}
+        lines = [_line_for(result, folder / name) for name in names]
+        left = temp_leftovers(folder)
+        if not why_not:
+            filler.unlink()
+        rerun = scratch.beet("emotion", "-w")
+        after = {name: scratch.state(name, ctx.version) for name in names}
+        same_audio = sum(decoded(folder / name) == audio[name] for name in names)
+        copy = fingerprint(folder / "linked.mp3")
+        linked = link.stat().st_nlink == 2 and fingerprint(link) == copy
+    unchanged = sum(state == "untouched" for state in states.values())
+    reason = _reason(lines[0], folder / names[0])
+    tagged = sum(state == "tagged" for state in after.values())
+    observed = (
+        f'{how}: {sum(line is not None for line in lines)}/{len(names)} failed: "{reason}"; '
+        f"sha256 unchanged {unchanged}/{len(names)}; temp files left {len(left)}; after "
+        f"freeing space: {tagged}/{len(names)} tagged, audio identical {same_audio}/"
+        f"{len(names)}, hard link kept: {'yes' if linked else 'no'}"
+    )
+    ok = (
+        all(line is not None and "cannot write tags" in line for line in lines)
+        and unchanged == len(names)
+        and not left
+        and tagged == same_audio == len(names)
+        and linked
+        and result.returncode == 0
+        and rerun.returncode == 0
+        and "Traceback" not in result.output + rerun.output
+    )
+    lost = sum(s != "untouched" for s in states.values())
+    lost += sum(s != "tagged" for s in after.values())
+    return Row("disk", "full disk under the music: each tag must grow its file (no padding; "
+               "one file hard-linked)", "one failure line per file, each byte for byte as it "
+               "was; after freeing space all tagged, the audio unchanged",
+               observed, lost, ok)  # fmt: skip
+
+
+def _disk_database(ctx: Context) -> Row:
+    """The library database on a filesystem that fills up while the run writes files."""
+    from .library_lock import SUFFIX
+
+    root = ctx.workdir / "disk-db"
+    with tmpfs(root, "8m") as why_not:
+        scratch = Scratch(root, ctx.checkpoint)  # config and database on the tmpfs
+        outside = ctx.workdir / "disk-db-music"
+        names = [f"s{n}.flac" for n in range(6)]
+        for name in names:
+            scratch.add(name, synth(outside / name, seconds=4, title=name))
+        scratch.snapshot()
+        fillers: list[Path] = []
+        if why_not:
+            how = f"injected: database capped at its size and filled, SQLITE_FULL ({why_not})"
+            result = scratch.beet("emotion", "-w", mode="db-full")
+        else:
+            how = "real tmpfs, filled once the run holds the library"
+            lock = Path(str(root / "library.db") + SUFFIX)
+
+            def fill_when_locked(process: subprocess.Popen[str]) -> None:
+                # The lock file is written at the start (a disk full before the run is
+                # another matter, see docs/robustness.md); fill the disk right after it.
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and process.poll() is None:
+                    with suppress(OSError):
+                        if lock.read_text().strip():
+                            break
+                    time.sleep(0.02)
+                fillers.append(fill_disk(root))
+
+            result = scratch.beet("emotion", "-w", mode="slow-write", on_start=fill_when_locked)
+        states = {name: scratch.state(name, ctx.version) for name in names}
+        half = {name for name, state in states.items() if is_lost(state)}
+        listed = {
+            name
+            for name in names
+            if any(str(outside / name) in line for line in result.lines("not stored:"))
+        }
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        head = next((ln for ln in result.lines("emotion: tagged")), "no summary")
+        for filler in fillers:
+            filler.unlink()
+        rerun = scratch.beet("emotion", "-w")
+        after = {name: scratch.state(name, ctx.version) for name in names}
+    again = next((ln for ln in rerun.lines("emotion: tagged")), "no summary")
+    tagged = sum(state == "tagged" for state in states.values())
+    observed = (
+        f'{how}: exit {result.returncode}, "{errors[-1] if errors else "no error line"}"; '
+        f'summary "{head.removeprefix("emotion: ")}"; {len(listed)} listed as not stored, '
+        f"{len(half)} written and not stored, {tagged} tagged, "
+        f"{len(names) - len(half) - tagged} untouched; traceback: "
+        f"{'yes' if 'Traceback' in result.output else 'no'}; rerun after freeing space: "
+        f"{again.removeprefix('emotion: ')}"
+    )
+    ok = (
+        result.returncode != 0
+        and len(errors) == 1
+        and "cannot store results" in errors[0]
+        and "Traceback" not in result.output + rerun.output
+        and head != "no summary"
+        and half
+        and listed == half
+        and set(states.values()) <= {"tagged", "untouched", "file changed, database not "
+                                     "(half-written)"}
+        and rerun.returncode == 0
+    )  # fmt: skip
+    lost = sum(state != "tagged" for state in after.values())
+    return Row("disk", "full disk under the library database (fills during the run)",
+               "one error line, the summary listing the files written and not stored, exit 1; "
+               "a re-run after freeing space completes", observed, lost, bool(ok))  # fmt: skip
+
+
 # --------------------------------------------------------------------------- child process
 
 
@@ -1335,6 +1572,35 @@ def _child(mode: str, args: Sequence[str]) -> int:
             return predictor
 
         Predictor.load = classmethod(load)  # type: ignore[method-assign, assignment]
+    if mode == "db-full":
+        from beets.dbcore import db as dbcore
+
+        real_connect = dbcore.Database._create_connection
+
+        def full(self: Any) -> Any:
+            import sqlite3
+
+            connection = real_connect(self)
+            # The database may not grow past its present size, and the room left in its pages
+            # is taken (filler attributes of no item): a store then gets SQLITE_FULL,
+            # "database or disk is full", as it does when the disk under it is full.
+            connection.execute("PRAGMA max_page_count = 1")
+            count = 0
+            for size in (512, 64, 1):
+                while True:
+                    count += 1
+                    try:
+                        connection.execute(
+                            "INSERT INTO item_attributes (entity_id, key, value) VALUES (0, ?, ?)",
+                            (f"catalogue-filler-{os.getpid()}-{count}", "x" * size),
+                        )
+                        connection.commit()
+                    except sqlite3.OperationalError:
+                        connection.rollback()
+                        break
+            return connection
+
+        dbcore.Database._create_connection = full  # type: ignore[method-assign]
     if mode == "nan-result":
         from lgfn_model.predictor import Predictor
 
@@ -1366,6 +1632,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "interruption": interruption,
     "gpu": gpu,
     "checkpoints": checkpoints,
+    "disk": disk,
     "hostile": hostile,
     "locking": locking,
 }

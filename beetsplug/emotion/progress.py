@@ -98,6 +98,11 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     """Things that did not stop an item but deserve a line (GPU out of memory, a file that
     decoded shorter than its length)."""
+    store_error: str = ""
+    """Why the library database refused a write (disk full, read-only); the run stopped
+    there. Empty when every store went through."""
+    not_stored: list[str] = field(default_factory=list)
+    """Items whose results the database refused: ``PATH`` plus what happened to its file."""
 
     def lines(self) -> list[str]:
         verb = "would tag" if self.pretend else "tagged"
@@ -107,6 +112,8 @@ class Summary:
         head += f", failed {len(self.failed)}"
         if self.albums:
             head += f"; albums {self.albums}"
+        if self.store_error:
+            head += f", not stored {len(self.not_stored)} (stopped: the library cannot be written)"
         if self.interrupted:
             head += " (interrupted)"
         out = [head]
@@ -121,6 +128,8 @@ class Summary:
             out.append(f"  failed: {reason}")
         for reason in self.write_failed:
             out.append(f"  not written: {reason}")
+        for reason in self.not_stored:
+            out.append(f"  not stored: {reason}")
         for reason in self.lyrics_errors:
             out.append(f"  lyrics lookup: {reason}")
         for reason in self.warnings:
