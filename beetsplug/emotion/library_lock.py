@@ -72,14 +72,16 @@ def hold(
         yield
         return
     try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held across the yield)
+        # A raw descriptor, written with os.write: a buffered file would flush again when it
+        # is closed, and on a full disk that flush raised after the whole run was done.
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         log(f"{path}: cannot create the lock file ({error.strerror or error}); not locking")
         yield
         return
-    with handle:
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(path)
             if not wait:
@@ -91,20 +93,20 @@ def hold(
             while True:
                 time.sleep(POLL_SECONDS)
                 try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     continue
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()} {time.time():.0f}\n")
-            handle.flush()
-        except OSError:
-            pass  # the text is only for the message; the flock is what counts
+        # The text is only for the other run's message; the flock is what counts, so a full
+        # disk (the write fails) changes nothing.
+        with contextlib.suppress(OSError):
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()} {time.time():.0f}\n".encode(), 0)
         try:
             yield
         finally:
             with contextlib.suppress(OSError):
-                handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+                os.ftruncate(descriptor, 0)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)

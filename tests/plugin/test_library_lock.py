@@ -85,29 +85,40 @@ def test_wait_starts_when_the_other_run_ends(env: BeetsEnv) -> None:
     assert all(item.get("emotion_model") for item in env.items())
 
 
-def test_lock_file_in_a_read_only_folder_does_not_stop_the_run(tmp_path: Path) -> None:
+def test_lock_file_in_a_read_only_folder_does_not_stop_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logged: list[str] = []
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    database = folder / "library.db"
-    real_open = open
+    real_open = os.open
 
-    def refusing_open(file: object, *args: object, **kwargs: object) -> object:
+    def refusing_open(file: str, *args: int) -> int:
         if str(file).endswith(library_lock.SUFFIX):
             raise PermissionError(13, "Permission denied")
-        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+        return real_open(file, *args)
 
-    import builtins
-
-    original = builtins.open
-    builtins.open = refusing_open  # type: ignore[assignment]
-    try:
-        with library_lock.hold(str(database), log=logged.append):
-            ran = True
-    finally:
-        builtins.open = original
+    monkeypatch.setattr(library_lock.os, "open", refusing_open)
+    ran = False
+    with library_lock.hold(str(tmp_path / "library.db"), log=logged.append):
+        ran = True
     assert ran
     assert logged and "cannot create the lock file (Permission denied); not locking" in logged[0]
+
+
+def test_a_full_disk_does_not_break_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pid text cannot be written (ENOSPC): the flock still holds, nothing raises."""
+    import errno
+
+    def full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(library_lock.os, "pwrite", full)
+    database = str(tmp_path / "library.db")
+    with library_lock.hold(database):
+        with pytest.raises(library_lock.LibraryBusy) as busy, library_lock.hold(database):
+            pass
+        assert "another beet emotion is already analysing" in str(busy.value)
 
 
 def test_in_memory_library_is_not_locked() -> None:
