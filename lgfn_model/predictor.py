@@ -30,6 +30,7 @@ from .heap import keep_large_buffers_in_heap
 from .lyrics import Lyrics
 from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
+from .parent_watch import SpawnedOnMainThread, end_with_parent
 from .text.int8 import int8_available
 from .windows import cut_windows
 
@@ -284,7 +285,11 @@ class Predictor:
         # spawn, not fork: forking a process that holds torch's thread pools can deadlock.
         context = multiprocessing.get_context("spawn")
         lookahead = 2 * self.workers + 2
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        # Each worker ends when this process does, even by kill -9 (lgfn_model/parent_watch.py).
+        watch = (os.getpid(), SpawnedOnMainThread())
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=end_with_parent, initargs=watch
+        ) as pool:
             queue: deque[tuple[TrackInput, Future]] = deque()
             for item in inputs:
                 queue.append((item, pool.submit(decode_or_error, item.audio, rate)))

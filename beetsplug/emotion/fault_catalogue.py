@@ -875,6 +875,8 @@ def _interrupted_run(ctx: Context, sig: signal.Signals, label: str) -> Row:
     else:
         ok = 0 < done < len(names)
         expected = "no corrupt file; an item written but not stored is redone by the next run"
+    # A worker (or the resource tracker) outliving the run is a failure, not a remark.
+    ok = ok and not stopped.orphans
     return Row("interruption", label, expected, observed, lost, ok and lost == 0 and ls_ok)
 
 
@@ -1531,6 +1533,269 @@ def _disk_database(ctx: Context) -> Row:
                "a re-run after freeing space completes", observed, lost, bool(ok))  # fmt: skip
 
 
+# --------------------------------------------------------------------------- stuck
+
+
+DRIP_PREFIX = b"HTTP/1.1 200 OK\r\nX-Drip: "
+"""What a drip server sends, a byte at a time, before an endless header value."""
+
+
+@dataclass
+class Drip:
+    """A running drip server: its address, and whether anything has connected yet."""
+
+    port: int
+    connected: threading.Event = field(default_factory=threading.Event)
+    connections: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def drip_server(interval: float = 2.0, head: bytes = b"") -> Iterator[Drip]:
+    """A local server that answers every connection with one byte every ``interval``
+    seconds, for ever: an HTTP status line, then a header that never ends (``head``, when
+    given, goes out at once and the drip carries on as the body). Every read gets a byte in
+    time, so no read timeout ever trips. As HTTPS_PROXY it drips the answer to CONNECT."""
+    import select
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    drip = Drip(server.getsockname()[1])
+    stop = threading.Event()
+
+    def serve() -> None:
+        sent: dict[socket.socket, int] = {}
+        tick = time.monotonic() + interval
+        while not stop.is_set():
+            wait = max(0.0, min(0.2, tick - time.monotonic()))
+            if select.select([server], [], [], wait)[0]:
+                with suppress(OSError):
+                    conn, _ = server.accept()
+                    conn.sendall(head)
+                    sent[conn] = len(DRIP_PREFIX) if head else 0
+                    drip.connections += 1
+                    drip.connected.set()
+            if time.monotonic() < tick:
+                continue
+            tick += interval
+            for conn, count in list(sent.items()):
+                try:
+                    conn.send(DRIP_PREFIX[count : count + 1] or b"a")
+                    sent[conn] = count + 1
+                except OSError:  # the client gave up: forget it
+                    conn.close()
+                    del sent[conn]
+        for conn in sent:
+            conn.close()
+
+    thread = threading.Thread(target=serve, name="drip-server", daemon=True)
+    thread.start()
+    try:
+        yield drip
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+class ProxiedScratch(Scratch):
+    """A scratch library whose beet processes reach the network through ``proxy`` (the
+    real route: requests reads HTTPS_PROXY; nothing is patched in the child)."""
+
+    proxy: str | None = None
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        for name in (*PROXY_VARIABLES, "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            env.pop(name, None)
+        if self.proxy:
+            env.update(dict.fromkeys(PROXY_VARIABLES, self.proxy))
+        return env
+
+
+def exit_time(pid: int, limit: float) -> float | None:
+    """When (monotonic) child ``pid`` exits, None if not within ``limit`` s; it is left
+    unreaped (WNOWAIT), for ``Scratch.beet`` to wait for and measure."""
+    deadline = time.monotonic() + limit
+    while True:
+        found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if found is not None and found.si_pid == pid:
+            return time.monotonic()
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def group_members(group: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live (not zombie) processes of process group ``group``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue  # gone meanwhile
+        state, _, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == group and state != "Z":
+            found.append((int(entry.name), command))
+    return found
+
+
+def _kind(command: str) -> str:
+    if "resource_tracker" in command:
+        return "resource tracker"
+    if "spawn_main" in command:
+        return "decoding worker"
+    return "beet" if MODULE in command else command[:60]
+
+
+def stuck(ctx: Context) -> None:
+    ctx.add(_dripping_network(ctx))
+    ctx.add(_killed_runs(ctx))
+
+
+def _dripping_network(ctx: Context) -> Row:
+    """Every network source through a proxy that answers a byte every 2 s; then Ctrl-C
+    during such a lookup."""
+    tracks, timeout, threads, interval = 8, 10.0, 4, 2.0
+    scratch = ProxiedScratch(
+        ctx.workdir / "stuck-network",
+        ctx.checkpoint,
+        lyrics_sources=["beets", "lrc", "embedded", "syncedlyrics", "genius"],
+        syncedlyrics_providers=["lrclib", "musixmatch", "netease"],
+        genius_token=TOKEN,
+        lyrics_timeout=timeout,
+        lyrics_threads=threads,
+    )
+    names = [f"drip{n}.flac" for n in range(tracks)]
+    for n, name in enumerate(names):
+        scratch.add(name, synth(scratch.music / name, seconds=5, title=f"Song {n}"))
+    scratch.snapshot()
+    scratch.write_config(lyrics_sources=["beets", "lrc", "embedded"])
+    baseline = scratch.beet("emotion", "-w")
+    ctx.log(f"  baseline (network sources off): {baseline.seconds:.1f} s")
+    scratch.write_config()
+    timing: dict[str, float] = {}
+
+    with drip_server(interval) as drip:
+        scratch.proxy = drip.url
+        result = scratch.beet("-vv", "emotion", "-w", "-f")
+        drip.connected.clear()
+
+        def interrupt(process: subprocess.Popen[str]) -> None:
+            if not drip.connected.wait(120):
+                return
+            time.sleep(1.0)  # well inside the lookup: its budget is 10 s
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+            sent = time.monotonic()
+            ended = exit_time(process.pid, 60.0)
+            timing["exit"] = (ended or time.monotonic()) - sent
+            timing["exited"] = float(ended is not None)
+
+        stopped = scratch.beet("emotion", "-w", "-f", on_start=interrupt)
+        connections = drip.connections
+    states = [scratch.state(name, ctx.version) for name in names]
+    lost = sum(map(is_lost, states))
+    tagged = _tagged(result)
+    sources = {_field(scratch, name, "emotion_lyrics") for name in names}
+    leaked = TOKEN in result.output + stopped.output
+    extra = result.seconds - baseline.seconds
+    # Each lookup costs at most one budget until three failures switch its source off: with
+    # 4 threads one wave of lookups does that, plus the lookups that began while the wave's
+    # failures were being counted (another wave at most). Two sources, one after the other.
+    waves = -(-3 // threads) + 1
+    bound = timeout * 2 * waves + 10.0
+    switched = "not asking" in result.output
+    summary = next(iter(stopped.lines("emotion: tagged")), "")
+    exit_s = timing.get("exit", float("nan"))
+    observed = (
+        f"{tagged}/{tracks} tagged, lyrics {'/'.join(sorted(map(str, sources)))}; "
+        f"{result.seconds:.1f} s (+{extra:.1f} s vs network off, budget {timeout:g} s per "
+        f"source); {len(result.lines('lyrics lookup:'))} lookup lines"
+        f"{'; sources switched off' if switched else ''}; Ctrl-C in a drip lookup: exited "
+        f"{exit_s:.1f} s later, {summary.removeprefix('emotion: ') or 'no summary'}"
+        f"{'; a process was left running' if stopped.orphans else ''}; "
+        f"{connections} connections dripped; token in output: {'YES' if leaked else 'no'}"
+    )
+    ok = (
+        tagged == tracks
+        and result.returncode == 0
+        and sources == {"none"}
+        and extra < bound
+        and not leaked
+        and timing.get("exited") == 1.0
+        and exit_s < 5.0
+        and "interrupted" in summary
+        and not stopped.orphans
+        and not result.orphans
+    )
+    return Row(
+        "stuck",
+        f"server drips one byte every {interval:g} s",
+        "no lyrics from the network, run goes on; a lookup costs at most lyrics_timeout, "
+        "reads included (one or two per source before it is switched off); Ctrl-C ends the "
+        "run within seconds",
+        observed,
+        lost,
+        ok and lost == 0,
+    )
+
+
+def _killed_runs(ctx: Context) -> Row:
+    """kill -9 of a run with decoding workers, three times: nothing of it may survive."""
+    scratch = ctx.scratch("stuck-kill", workers=2)
+    names = [f"k{n:02d}.flac" for n in range(12)]
+    for name in names:
+        scratch.add(name, synth(scratch.music / name, seconds=4, title=name))
+    scratch.snapshot()
+    left: list[list[str]] = []
+    before: list[list[str]] = []
+    for _ in range(3):
+
+        def kill(process: subprocess.Popen[str]) -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and exit_time(process.pid, 0.0) is None:
+                members = group_members(process.pid)
+                if any(_kind(c) == "decoding worker" for _, c in members):
+                    break
+                time.sleep(0.05)
+            time.sleep(1.5)  # decoding under way
+            before.append(sorted(_kind(c) for _, c in group_members(process.pid)))
+            process.send_signal(signal.SIGKILL)  # the beet process alone, as the OOM killer
+            time.sleep(3.0)
+            members = group_members(process.pid)  # the beet process itself: a zombie
+            left.append(sorted(_kind(c) for pid, c in members if pid != process.pid))
+
+        scratch.beet("emotion", "-w", "-f", mode="slow-write", on_start=kill)
+    rerun = scratch.beet("emotion", "-w")
+    states = [scratch.state(name, ctx.version) for name in names]
+    lost = sum(is_lost(s) or s != "tagged" for s in states)
+    workers_ran = all("decoding worker" in kinds for kinds in before)
+    observed = (
+        f"3 kills; processes left 3 s later: {', '.join(str(len(k)) for k in left)}"
+        + "".join(f" ({', '.join(k)})" for k in left if k)
+        + f"; before each kill: {'; '.join(', '.join(k) for k in before)}; rerun: "
+        + next(iter(rerun.lines("emotion: tagged")), "no summary").removeprefix("emotion: ")
+    )
+    ok = workers_ran and not any(left) and rerun.returncode == 0
+    return Row(
+        "stuck",
+        "kill -9 mid-run: no process left behind",
+        "the decoding workers and the resource tracker exit with the beet process",
+        observed,
+        lost,
+        ok and lost == 0,
+    )
+
+
 # --------------------------------------------------------------------------- child process
 
 
@@ -1632,6 +1897,7 @@ SECTIONS: dict[str, Callable[[Context], None]] = {
     "interruption": interruption,
     "gpu": gpu,
     "checkpoints": checkpoints,
+    "stuck": stuck,
     "disk": disk,
     "hostile": hostile,
     "locking": locking,

@@ -1,7 +1,9 @@
 """Network lyrics: ``syncedlyrics`` providers (synced first) and Genius via ``lyricsgenius``.
 
 Every lookup is bounded: each HTTP request gets a timeout no longer than what is left of the
-lookup's total budget, nothing is retried, and Musixmatch's token request (which retries
+lookup's total budget, and a watchdog cuts its sockets when that budget runs out (a server
+that drips a byte a second never trips a read timeout, which is per socket read); nothing
+is retried, and Musixmatch's token request (which retries
 forever after HTTP 401 in syncedlyrics) is replaced by a single attempt. HTTP 401/403/429 and
 5xx answers raise instead of reading as "not found", so a transient failure is never
 remembered as a negative answer. A source that is refused (401/403/429) or fails three times
@@ -11,15 +13,20 @@ in a row is switched off for the rest of the run.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import types
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
+import urllib3.connectionpool
 
 NETWORK_SOURCES: tuple[str, ...] = ("syncedlyrics", "genius")
 PROVIDERS: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz")
@@ -84,6 +91,108 @@ class NetworkHealth:
         return f"network unreachable ({hosts})"
 
 
+class _Watch:
+    """The connections and sockets of one request, shut down when its deadline passes.
+
+    A socket read timeout bounds each read, not the answer: a server (or proxy) that sends a
+    byte every second keeps every read short and the request alive for ever. So each request
+    of a lookup is watched by a timer set to the lookup's deadline; when it fires, every
+    socket the request used is shut down, and the read blocked on it returns at once (EOF),
+    whatever the library above it (http.client, urllib3, requests, ssl) is doing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: list[Any] = []
+        self.fired = False
+
+    def add(self, thing: Any) -> None:
+        with self._lock:
+            if not self.fired:
+                self._watched.append(thing)
+                return
+        _cut(thing)  # too late already: a connection made after the deadline is cut at once
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            watched, self._watched = self._watched, []
+        for thing in watched:
+            _cut(thing)
+
+
+def _cut(thing: Any) -> None:
+    # A connection's socket changes while it connects (raw, then TLS): take it at cut time.
+    sock = getattr(thing, "sock", None) if not isinstance(thing, socket.socket) else thing
+    if sock is None:
+        return
+    # Already closed, or detached (wrapped in TLS: the wrapper is what gets cut): nothing to do.
+    with suppress(OSError, ValueError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+"""The watch of the request this thread is making (requests are synchronous)."""
+
+
+def _watch(thing: Any) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.add(thing)
+
+
+class _WatchedConnection(urllib3.connection.HTTPConnection):
+    """Registers itself and its socket with the current request's watch when it connects
+    and for each request it sends (a kept-alive connection serves later requests too).
+
+    The connection covers the connect phase (a proxy's CONNECT answer is read through the
+    raw socket it holds then); the socket itself is watched as well, because http.client
+    drops the connection's hold on it for an answer without a length, which is then read
+    to EOF through the socket alone. The TLS handshake needs no watch: it is one call,
+    bounded as a whole by the socket timeout (the connect timeout)."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+        _watch(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _watch(self)
+        if self.sock is not None:
+            _watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that a watch can cut, proxied ones included."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # An instance attribute: urllib3's module-level table stays as it is for everyone else.
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools are its own: left unwatched
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 def _connect_failed(error: requests.RequestException) -> bool:
     """True when the request never got a connection (as opposed to a reset or a bad answer)."""
     if isinstance(error, requests.ConnectTimeout):
@@ -100,6 +209,9 @@ class GuardedSession(requests.Session):
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.health = health or NetworkHealth()
+        adapter = _WatchedAdapter()
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def start(self) -> None:
         self.deadline = time.monotonic() + self.timeout
@@ -113,9 +225,20 @@ class GuardedSession(requests.Session):
         left = min(left, self.timeout)
         kwargs["timeout"] = (min(left, CONNECT_TIMEOUT), left)
         host = _host(url.decode() if isinstance(url, bytes) else url)
+        # The whole answer, headers and body, must arrive before the deadline: a watch cuts
+        # this request's sockets when it passes (a daemon timer: it never holds the process).
+        watch = _Watch()
+        timer = threading.Timer(left, watch.fire)
+        timer.daemon = True
+        outer, _current.watch = getattr(_current, "watch", None), watch
+        timer.start()
         try:
             response = super().request(method, url, *args, **kwargs)
-        except requests.RequestException as error:
+        except Exception as error:
+            if watch.fired:  # whatever broke when the sockets were cut
+                raise LyricsLookupError(f"timed out after {self.timeout:g} s") from None
+            if not isinstance(error, requests.RequestException):
+                raise
             # Only the exception's type is reported: its text holds URLs (and query strings).
             if _connect_failed(error):
                 why = (
@@ -128,6 +251,11 @@ class GuardedSession(requests.Session):
             if isinstance(error, requests.Timeout):
                 raise LyricsLookupError(f"timed out after {self.timeout:g} s") from None
             raise LyricsLookupError(f"network error ({type(error).__name__})") from None
+        finally:
+            timer.cancel()
+            _current.watch = outer
+        if watch.fired:  # cut mid-body: an answer without a length would end there, short
+            raise LyricsLookupError(f"timed out after {self.timeout:g} s")
         self.health.ok()
         status = response.status_code
         if status in (401, 403, 429):
