@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import PRECISIONS
-from .lyrics import Lyrics, LyricsTooLarge, read_lyrics_file
+from .lyrics_files import FoundLyrics
 
 # Subcommands that live in their own modules register themselves through ``register(sub)``;
 # a module missing from this list simply has no subcommand yet.
@@ -51,9 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print one JSON object for AUDIO, or write JSON lines for a manifest.",
     )
     predict.add_argument("audio", nargs="?", help="an audio file")
-    predict.add_argument("--lyrics", help="lyrics for AUDIO: a .txt (plain) or .lrc (synced) file")
     predict.add_argument(
-        "--manifest", help="CSV with columns id,audio,lyrics (lyrics may be empty)"
+        "--lyrics",
+        help="lyrics for AUDIO: a .txt (plain) or .lrc (synced) file (default: song.lrc beside "
+        "AUDIO, else lyrics embedded in it)",
+    )
+    predict.add_argument(
+        "--manifest",
+        help="CSV with columns id,audio,lyrics (an empty lyrics cell: found as for AUDIO)",
+    )
+    predict.add_argument(
+        "--no-find-lyrics",
+        dest="find_lyrics",
+        action="store_false",
+        help="use only --lyrics or the manifest's lyrics column: no .lrc beside the audio, "
+        "no embedded lyrics",
     )
     predict.add_argument("--out", help="JSON-lines output for --manifest (default: stdout)")
     predict.add_argument(
@@ -89,24 +101,23 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError("give either AUDIO or --manifest FILE.csv")
     if args.manifest:
         return predict_manifest(args)
-    lyrics = None
-    if args.lyrics:
-        try:
-            lyrics = read_lyrics_file(args.lyrics)
-        except OSError as error:  # LyricsTooLarge too
-            print(f"lgfn: {args.lyrics}: {_lyrics_error(error)}", file=sys.stderr)
-            return 1
-        if not lyrics:
-            print(
-                f"lgfn: warning: {args.lyrics}: no lyrics in it (empty, or not text); "
-                "predicting from the audio alone",
-                file=sys.stderr,
-            )
+    found = find_lyrics(args.audio, args.lyrics, args.find_lyrics)
+    if args.lyrics and found.errors:
+        print(f"lgfn: {found.errors[0]}", file=sys.stderr)  # the lyrics asked for are unusable
+        return 1
+    for reason in found.errors:
+        print(f"lgfn: warning: {reason}", file=sys.stderr)
+    if args.lyrics and found.lyrics is None:
+        print(
+            f"lgfn: warning: {args.lyrics}: no lyrics in it (empty, or not text); "
+            "predicting from the audio alone",
+            file=sys.stderr,
+        )
     predictor = load_predictor(args)
     from .audio import AudioDecodeError
 
     try:
-        prediction = predictor.predict(args.audio, lyrics)
+        prediction = predictor.predict(args.audio, found.lyrics)
     except AudioDecodeError as error:
         print(f"lgfn: {error}", file=sys.stderr)
         return 1
@@ -114,9 +125,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if problem:
         print(f"lgfn: {args.audio}: {problem}", file=sys.stderr)
         return 1
-    record = {"audio": args.audio, **prediction.summary(), "model": prediction.model_version}
-    record["lyrics_lines"] = len(prediction.lyrics_lines)
-    record["lyrics_synced"] = prediction.lyrics_synced
+    record = {"audio": args.audio, **prediction_record(prediction, found.source)}
     if args.windows:
         record["windows"] = [w.__dict__ for w in prediction.windows]
     try:
@@ -126,6 +135,26 @@ def run_predict(args: argparse.Namespace) -> int:
         return 1
     print(line)
     return 0
+
+
+def find_lyrics(audio: str | Path, given: str | None, search: bool) -> FoundLyrics:
+    """The lyrics ``lgfn predict`` uses: the given file, else (with ``search``) the ``.lrc``
+    beside the audio, else the embedded ones: the beets plugin's order for these sources."""
+    from . import lyrics_files
+
+    sources = lyrics_files.FILE_SOURCES if search else ()
+    return lyrics_files.find_lyrics(audio, given, sources)
+
+
+def prediction_record(prediction: Any, lyrics_source: str) -> dict[str, Any]:
+    """The fields every prediction record carries, single file and manifest alike."""
+    return {
+        **prediction.summary(),
+        "model": prediction.model_version,
+        "lyrics_source": lyrics_source,
+        "lyrics_lines": len(prediction.lyrics_lines),
+        "lyrics_synced": prediction.lyrics_synced,
+    }
 
 
 def non_finite(prediction: Any) -> str | None:
@@ -143,12 +172,6 @@ def non_finite(prediction: Any) -> str | None:
     }
     bad = [f"{name} {float(v)}" for name, v in values.items() if not math.isfinite(float(v))]
     return f"the model gave a non-finite result ({', '.join(bad)})" if bad else None
-
-
-def _lyrics_error(error: OSError) -> str:
-    if isinstance(error, LyricsTooLarge):
-        return f"{error}; not used"
-    return f"cannot read lyrics ({error.strerror or error})"
 
 
 def read_manifest(path: Path) -> Iterator[tuple[str, Path, str | None]]:
@@ -175,16 +198,17 @@ def predict_manifest(args: argparse.Namespace) -> int:
         raise UsageError(f"{manifest}: manifest not found")
     predictor = load_predictor(args)
     lyrics_errors: dict[str, str] = {}
+    sources: dict[str, str] = {}
 
     def inputs() -> Iterator[TrackInput]:
         for row_id, audio, lyrics_path in read_manifest(manifest):
-            lyrics: Lyrics | None = None
-            if lyrics_path:
-                try:
-                    lyrics = read_lyrics_file(lyrics_path)
-                except OSError as error:  # LyricsTooLarge too
-                    lyrics_errors[row_id] = f"{lyrics_path}: {_lyrics_error(error)}"
-            yield TrackInput(audio, lyrics, key=row_id)
+            found = find_lyrics(audio, lyrics_path, args.find_lyrics)
+            if lyrics_path and found.errors:
+                lyrics_errors[row_id] = found.errors[0]  # the row's own lyrics are unusable
+            for reason in found.errors if not lyrics_path else ():
+                print(f"lgfn: warning: {row_id}: {reason}", file=sys.stderr)
+            sources[row_id] = found.source
+            yield TrackInput(audio, found.lyrics, key=row_id)
 
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     failures = total = 0
@@ -199,7 +223,12 @@ def predict_manifest(args: argparse.Namespace) -> int:
             elif problem := non_finite(result.prediction):
                 record = {"id": row_id, "error": f"{result.input.audio}: {problem}"}
             else:
-                record = {"id": row_id, **result.prediction.summary()}
+                source = sources.pop(row_id, "none")
+                record = {
+                    "id": row_id,
+                    "audio": str(result.input.audio),
+                    **prediction_record(result.prediction, source),
+                }
             failures += "error" in record
             out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
             out.flush()

@@ -219,7 +219,8 @@ def test_cli_single_file_and_manifest(checkpoint: Path, songs, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
-    assert set(rows[0]) == {"id", "mood", "p", "valence", "arousal", "gate_audio", "gate_lyrics"}
+    # The same fields as a single prediction (the manifest names the row by its id too).
+    assert set(rows[0]) == {"id", *record}
     assert "missing.ogg" in rows[1]["error"]
     assert "no-such.lrc" in rows[2]["error"]
     assert rows[3]["gate_audio"] == 1.0

@@ -51,12 +51,12 @@ def _usable(text: str, where: str, what: str = "lyrics") -> str | None:
 
     Raises LyricsSourceError naming ``where`` for a text over ``MAX_LYRICS_CHARS``.
     """
-    from lgfn_model.lyrics import LyricsTooLarge, usable_text
+    from lgfn_model.lyrics_files import LyricsFileError, usable
 
     try:
-        return usable_text(text, what)
-    except LyricsTooLarge as error:
-        raise LyricsSourceError(f"{where}: {error}; not used") from None
+        return usable(text, where, what)
+    except LyricsFileError as error:
+        raise LyricsSourceError(str(error)) from None
 
 
 @dataclass
@@ -119,91 +119,40 @@ def is_instrumental(item: Mapping[str, Any]) -> bool:
     return str(flag).lower() in {"1", "true", "yes"}
 
 
+# The file-based sources are lgfn_model's (``lgfn predict`` reads the same lyrics for the same
+# file); here their errors become this module's.
+
+
 def sidecar_paths(audio: Path) -> list[Path]:
     """``song.lrc`` (any case of the extension) beside ``song.mp3``."""
-    stem = audio.with_suffix("")
-    return [Path(f"{stem}{ext}") for ext in (".lrc", ".LRC", ".Lrc")]
+    from lgfn_model.lyrics_files import sidecar_paths as paths
+
+    return paths(audio)
 
 
 def find_sidecar(audio: Path) -> Path | None:
-    return next((path for path in sidecar_paths(audio) if path.is_file()), None)
+    from lgfn_model.lyrics_files import find_sidecar as find
+
+    return find(audio)
 
 
 def from_sidecar(audio: Path) -> Lyrics | None:
-    from lgfn_model.lyrics import LyricsTooLarge, read_lyrics_file
+    from lgfn_model import lyrics_files
 
-    candidate = find_sidecar(audio)
-    if candidate is None:
-        return None
     try:
-        parsed = read_lyrics_file(str(candidate), "lrc")
-    except LyricsTooLarge as error:
-        raise LyricsSourceError(f"{candidate}: {error}; not used") from None
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise LyricsSourceError(f"{candidate}: cannot read lyrics ({reason})") from None
-    return parsed or None
+        return lyrics_files.from_sidecar(audio)
+    except lyrics_files.LyricsFileError as error:
+        raise LyricsSourceError(str(error)) from None
 
 
 def from_embedded(audio: Path) -> Lyrics | None:
     """Synced lyrics first (ID3 SYLT in milliseconds), then plain or LRC text tags."""
-    import mutagen
-
-    from lgfn_model.lyrics import LyricLine, Lyrics, parse_lyrics
+    from lgfn_model import lyrics_files
 
     try:
-        media = mutagen.File(str(audio))
-    except Exception as error:  # mutagen raises many types for damaged files
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise LyricsSourceError(f"{audio}: cannot read embedded lyrics ({reason})") from None
-    tags = getattr(media, "tags", None)
-    if not tags:
-        return None
-    getall = getattr(tags, "getall", None)
-    if getall is not None:  # ID3 (MP3, WAV, AIFF)
-        for frame in getall("SYLT"):
-            if getattr(frame, "format", 2) != 2:  # 1 = MPEG frames: no usable times
-                continue
-            pairs = [(str(text), ms) for text, ms in frame.text if str(text).strip()]
-            # The frame's texts are judged together (one word per entry is common in SYLT).
-            joined = _usable("\n".join(text for text, _ in pairs), f"{audio}: ID3 SYLT")
-            if joined is None:
-                continue
-            texts = joined.split("\n")  # mojibake repair keeps the line breaks
-            if len(texts) != len(pairs):
-                texts = [text for text, _ in pairs]
-            lines = [
-                LyricLine(clean, ms / 1000.0)
-                for text, (_, ms) in zip(texts, pairs, strict=True)
-                if (clean := _clean_line(text))
-            ]
-            if lines:
-                return Lyrics(tuple(sorted(lines, key=lambda line: line.start or 0.0)), "embedded")
-        for frame in getall("USLT"):
-            usable = _usable(str(frame.text), f"{audio}: ID3 USLT")
-            parsed = parse_lyrics(usable, "embedded")
-            if parsed:
-                return parsed
-        return None
-    for key in ("LYRICS", "UNSYNCEDLYRICS", "©lyr", "WM/Lyrics", "Lyrics"):
-        try:
-            value = tags.get(key)
-        except (KeyError, ValueError, TypeError):
-            value = None
-        if not value:
-            continue
-        text = "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        parsed = parse_lyrics(_usable(text, f"{audio}: {key} tag"), "embedded")
-        if parsed:
-            return parsed
-    return None
-
-
-def _clean_line(text: str) -> str:
-    """One SYLT entry as a lyric line: the parser's cleaning (controls out, length capped)."""
-    from lgfn_model.lyrics import MAX_LINE_CHARS, parse_plain
-
-    return " ".join(parse_plain(text).texts)[:MAX_LINE_CHARS]
+        return lyrics_files.from_embedded(audio)
+    except lyrics_files.LyricsFileError as error:
+        raise LyricsSourceError(str(error)) from None
 
 
 # -- the chain -------------------------------------------------------------------------------
