@@ -1,4 +1,4 @@
-"""`lgfn train` and `lgfn evaluate` (registered into the `lgfn` command)."""
+"""`lgfn train`, `lgfn evaluate` and `lgfn crossval` (registered into the `lgfn` command)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lgfn_model.config import PRECISIONS
 
 from .train import ABLATIONS
 
+if TYPE_CHECKING:
+    from .train import TrainSettings
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from .compare import register as register_compare
+    from .crossval import register as register_crossval
     from .robustness import register as register_robustness
 
     train = sub.add_parser(
@@ -32,65 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="which examples to train on: the held-out split's train part (default), or "
         "4Q + NJU only (cross-dataset check)",
     )
-    train.add_argument("--ablation", default="full", choices=sorted(ABLATIONS))
-    train.add_argument(
-        "--label-fraction", type=float, default=1.0, help="keep labels on this share (0.3)"
-    )
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=2e-3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--weight-decay", type=float, default=0.05)
-    train.add_argument(
-        "--clip-chance",
-        type=float,
-        default=0.0,
-        help="share of training windows made 6-12 dB louder and hard-clipped (default 0)",
-    )
-    train.add_argument(
-        "--clean-student",
-        action="store_true",
-        help='"musicnn-student" models: the student reads each window before noise and '
-        "clipping, as the default model's cached musicnn features do",
-    )
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a model config value (JSON value), e.g. --set branch_dropout=0.5",
-    )
-    train.add_argument(
-        "--teacher",
-        help="distil from this trained checkpoint (path, or a shipped model: default): the "
-        "model also learns to match the teacher's outputs on every training window",
-    )
-    train.add_argument(
-        "--teacher-weight", type=float, default=1.0, help="weight of the teacher's loss"
-    )
-    train.add_argument(
-        "--teacher-temperature", type=float, default=2.0, help="softmax temperature (default 2)"
-    )
-    train.add_argument(
-        "--student",
-        help='with --set pretrained_audio="musicnn-student": start from the distilled student '
-        "in this folder (written by `lgfn distill --out`) instead of the shipped one",
-    )
-    train.add_argument(
-        "--init",
-        help="start from this trained checkpoint's weights (path, or a shipped model: default, "
-        "fast) instead of random ones; a fast model started from the default model gets its "
-        "musicnn projection on the student's",
-    )
-    train.add_argument(
-        "--train-only",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="train only this part of the model (repeatable; e.g. distilled, mood_head); the "
-        "rest stays as it started, with --init as the trained checkpoint's",
-    )
-    train.add_argument("--version", default="", help="model version string to store")
+    add_recipe_arguments(train)
     train.add_argument(
         "--evaluate", action="store_true", help="evaluate on the split's test part after training"
     )
@@ -122,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
     register_robustness(sub)
     register_compare(sub)
+    register_crossval(sub)
 
     distill = sub.add_parser(
         "distill",
@@ -168,6 +116,70 @@ def register(sub: argparse._SubParsersAction) -> None:
     distill.set_defaults(handler=run_distill)
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training recipe's options (what :func:`recipe_settings` reads), shared by
+    `lgfn train` and `lgfn crossval` so that both train by exactly the same recipe."""
+    parser.add_argument("--ablation", default="full", choices=sorted(ABLATIONS))
+    parser.add_argument(
+        "--label-fraction", type=float, default=1.0, help="keep labels on this share (0.3)"
+    )
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument(
+        "--clip-chance",
+        type=float,
+        default=0.0,
+        help="share of training windows made 6-12 dB louder and hard-clipped (default 0)",
+    )
+    parser.add_argument(
+        "--clean-student",
+        action="store_true",
+        help='"musicnn-student" models: the student reads each window before noise and '
+        "clipping, as the default model's cached musicnn features do",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config value (JSON value), e.g. --set branch_dropout=0.5",
+    )
+    parser.add_argument(
+        "--teacher",
+        help="distil from this trained checkpoint (path, or a shipped model: default): the "
+        "model also learns to match the teacher's outputs on every training window",
+    )
+    parser.add_argument(
+        "--teacher-weight", type=float, default=1.0, help="weight of the teacher's loss"
+    )
+    parser.add_argument(
+        "--teacher-temperature", type=float, default=2.0, help="softmax temperature (default 2)"
+    )
+    parser.add_argument(
+        "--student",
+        help='with --set pretrained_audio="musicnn-student": start from the distilled student '
+        "in this folder (written by `lgfn distill --out`) instead of the shipped one",
+    )
+    parser.add_argument(
+        "--init",
+        help="start from this trained checkpoint's weights (path, or a shipped model: default, "
+        "fast) instead of random ones; a fast model started from the default model gets its "
+        "musicnn projection on the student's",
+    )
+    parser.add_argument(
+        "--train-only",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="train only this part of the model (repeatable; e.g. distilled, mood_head); the "
+        "rest stays as it started, with --init as the trained checkpoint's",
+    )
+    parser.add_argument("--version", default="", help="model version string to store")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
     parser.add_argument("--device", default="auto")
@@ -185,14 +197,30 @@ def _setup(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from .evaluate import run_evaluation
-    from .train import TrainSettings, train
+    from .train import train
 
     _setup(args)
-    settings = TrainSettings(
-        data=Path(args.data),
-        out=Path(args.out),
+    settings = recipe_settings(args, Path(args.data), Path(args.out))
+    settings.split = args.split
+    _, metadata = train(settings)
+    print(f"lgfn: wrote {settings.out} ({metadata['train_seconds']:.0f} s)", file=sys.stderr)
+    if args.evaluate:
+        text, _ = run_evaluation(
+            settings.data, settings.out, args.split, cache_dir=settings.cache, device=args.device
+        )
+        print(text)
+    return 0
+
+
+def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSettings:
+    """The TrainSettings of the recipe options (:func:`add_recipe_arguments`) and the common
+    ones (--cache, --device, --workers) of ``args``."""
+    from .train import TrainSettings
+
+    return TrainSettings(
+        data=data,
+        out=out,
         cache=Path(args.cache) if args.cache else None,
-        split=args.split,
         ablation=args.ablation,
         label_fraction=args.label_fraction,
         epochs=args.epochs,
@@ -213,14 +241,6 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers,
         version=args.version,
     )
-    _, metadata = train(settings)
-    print(f"lgfn: wrote {settings.out} ({metadata['train_seconds']:.0f} s)", file=sys.stderr)
-    if args.evaluate:
-        text, _ = run_evaluation(
-            settings.data, settings.out, args.split, cache_dir=settings.cache, device=args.device
-        )
-        print(text)
-    return 0
 
 
 def run_distill(args: argparse.Namespace) -> int:

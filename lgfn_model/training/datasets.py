@@ -12,6 +12,11 @@ One record type, :class:`Example`, covers every source. A data root holds any of
 ``nju/labels.csv``
     NJU-MusicMood: ``file, mood, split (train/test), title, artist``; LRC lyrics, no audio.
     Its own ``split`` column is kept in :attr:`Example.fixed_split`.
+``moodylyrics/labels.csv``
+    MoodyLyrics4Q: ``id, mood (angry/happy/relaxed/sad), artist, title, lyrics`` (path to a
+    plain-text file, one sung line per line); no audio, no timestamps, no split of its own.
+    Lyrics-only examples, exactly like NJU's (audio None). Not part of :data:`DATASETS`, the
+    data the held-out recipe trains on; :data:`DEVELOPMENT_DATASETS` (cross-validation) has it.
 
 A generic manifest (``--data my.csv``, or a root holding ``manifest.csv``) has the columns
 ``audio`` (path), and optionally ``lyrics`` (path to .lrc/.txt), ``mood``
@@ -48,7 +53,12 @@ QUADRANT_MOODS: dict[str, str] = {"Q1": "happy", "Q2": "angry", "Q3": "sad", "Q4
 MIREX_QUADRANTS: dict[int, str] = {1: "Q1", 3: "Q3", 5: "Q2"}
 MIREX_VALENCE_ONLY: dict[int, float] = {2: 1.0, 4: 1.0}
 
+#: What ``lgfn train`` / ``lgfn evaluate`` read from a data root: the held-out split and every
+#: figure in docs/model-card.md were made on these three, so adding a set here would change the
+#: shipped recipe's training data (and its figures) behind its back.
 DATASETS = ("4q", "mirex", "nju")
+#: All development data, for cross-validation (docs/cross-validation.md).
+DEVELOPMENT_DATASETS = (*DATASETS, "moodylyrics")
 MANIFEST_NAME = "manifest.csv"
 
 _POSITIVE = {"+", "pos", "positive", "high", "hi", "h", "1", "+1", "yes", "true"}
@@ -274,7 +284,39 @@ def read_nju(folder: Path, *, require_files: bool = True) -> list[Example]:
     return out
 
 
-READERS = {"4q": read_4q, "mirex": read_mirex, "nju": read_nju}
+def read_moodylyrics(folder: Path, *, require_files: bool = True) -> list[Example]:
+    """MoodyLyrics4Q: lyrics-only examples with a mood (and so both signs), no fixed split."""
+    path = folder / "labels.csv"
+    rows = _read_csv(path)
+    _require(rows, path, ("id", "mood", "lyrics"))
+    out = []
+    for row in rows:
+        try:
+            mood = mood_index(row["mood"])
+        except DataError as error:
+            raise DataError(f"{path}: id {row['id']}: {error}") from None
+        lyrics = _existing(folder, row["lyrics"])
+        if lyrics is None and require_files:
+            continue
+        valence, arousal = MOOD_SIGNS[MOODS[mood]]
+        out.append(
+            Example(
+                id=f"moodylyrics:{row['id']}",
+                dataset="moodylyrics",
+                audio=None,
+                lyrics=lyrics,
+                mood=mood,
+                valence=valence,
+                arousal=arousal,
+                artist=row.get("artist", ""),
+                title=row.get("title", ""),
+                label=MOODS[mood],
+            )
+        )
+    return out
+
+
+READERS = {"4q": read_4q, "mirex": read_mirex, "nju": read_nju, "moodylyrics": read_moodylyrics}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,11 +394,16 @@ def _manifest_label(mood: int | None, valence: float | None, arousal: float | No
 # Entry point
 
 
-def load_examples(data: str | Path, datasets: Sequence[str] | None = None) -> list[Example]:
+def load_examples(
+    data: str | Path, datasets: Sequence[str] | None = None, *, manifest: bool | None = None
+) -> list[Example]:
     """Every example under a data root (any of 4q/, mirex/, nju/, manifest.csv) or a manifest.
 
-    ``datasets`` restricts which of the research sets are read. Examples whose file is missing
-    are skipped (research sets) or rejected (manifests). Raises DataError when nothing is found.
+    ``datasets`` chooses which of the research sets are read (default :data:`DATASETS`; pass
+    :data:`DEVELOPMENT_DATASETS` for MoodyLyrics4Q too). A root's ``manifest.csv`` is read when
+    ``manifest`` is true, or by default when ``datasets`` is not given. Examples whose file is
+    missing are skipped (research sets) or rejected (manifests). Raises DataError when nothing
+    is found.
     """
     data = Path(data)
     if data.is_file():
@@ -367,15 +414,17 @@ def load_examples(data: str | Path, datasets: Sequence[str] | None = None) -> li
     wanted = tuple(datasets) if datasets is not None else DATASETS
     for name in wanted:
         if name not in READERS:
-            raise DataError(f"unknown dataset {name!r}; choose from {DATASETS}")
+            raise DataError(f"unknown dataset {name!r}; choose from {tuple(READERS)}")
         labels = data / name / "labels.csv"
         if labels.is_file():
             examples.extend(READERS[name](data / name))
-    if datasets is None and (data / MANIFEST_NAME).is_file():
+    with_manifest = datasets is None if manifest is None else manifest
+    if with_manifest and (data / MANIFEST_NAME).is_file():
         examples.extend(read_manifest(data / MANIFEST_NAME))
     if not examples:
         raise DataError(
-            f"{data}: no labelled data found (expected 4q/, mirex/ or nju/ with labels.csv, "
+            f"{data}: no labelled data found (expected {', '.join(f'{n}/' for n in wanted)} "
+            "with labels.csv, "
             f"or {MANIFEST_NAME})"
         )
     return examples

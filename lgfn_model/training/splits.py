@@ -16,6 +16,23 @@ Held-out split (``heldout_split``), the one every reported figure uses:
 Cross-dataset split (``cross_dataset_split``): train on 4Q + NJU, test on all MIREX-like clips.
 4Q/NJU songs that also appear in MIREX are left out of training so that no test song is seen.
 
+Cross-validation (``kfold_splits``), the yardstick recipes are chosen by
+(docs/cross-validation.md): every development example is tested exactly once, in one of K folds.
+
+1. Songs are grouped as for the held-out split; a group never spans two folds.
+2. Sources' own splits are ignored (NJU's ``split`` column, a manifest's): every NJU song is
+   tested once like every other song, and a fold's training part holds NJU test songs too.
+3. Groups are dealt to folds greedily, always to a fold with the fewest examples of the group's
+   strata so far (ties: the smaller fold, then the lower index), in an order fixed by
+   ``sha256("lgfn-kfold-v1:" + group key)``: groups with several members (one song in two sets)
+   first, so that the single-song groups of each stratum even out what they added. So every
+   stratum's fold sizes differ by at most one where it shares no song with another stratum,
+   and the folds depend on the songs only, never on file order, RNG or the machine.
+
+Leave-one-dataset-out (``leave_out_split``): train on every other dataset, test on all of one;
+as in the cross-dataset split, songs of the training sets that also occur in the test set are
+left out of training.
+
 Low-label runs (``low_label``): a stratified, hash-chosen fraction of the training examples keep
 their labels; the rest keep their audio/lyrics but lose their labels.
 """
@@ -25,13 +42,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lgfn_model.training.datasets import Example, duplicate_groups
 
 HELDOUT_FRACTION = 0.2
 SPLIT_SALT = "lgfn-heldout-v1"
 LOW_LABEL_SALT = "lgfn-lowlabel-v1"
+KFOLD_SALT = "lgfn-kfold-v1"
 
 
 @dataclass
@@ -134,6 +152,80 @@ def cross_dataset_split(
         f"{len(excluded)} training songs that also occur in the test set left out",
         sorted(excluded, key=lambda e: e.id),
     )
+
+
+def _groups(examples: Sequence[Example]) -> dict[str, list[Example]]:
+    group_of = duplicate_groups(examples)
+    members: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        members[group_of[example.id]].append(example)
+    return members
+
+
+def _dealing_order(members: dict[str, list[Example]], salt: str) -> list[str]:
+    """Group keys in the order they are dealt: shared songs first, then stratum by stratum;
+    within each, by the salted hash (the key breaks the astronomically rare tie)."""
+
+    def order(key: str) -> tuple[int, tuple[str, str], int, str]:
+        group = members[key]
+        first = min(group, key=lambda e: e.id)
+        single = 1 if len(group) == 1 else 0
+        return (single, stratum(first) if single else ("", ""), stable_hash(f"{salt}:{key}"), key)
+
+    return sorted(members, key=order)
+
+
+def kfold_splits(examples: Sequence[Example], k: int, salt: str = KFOLD_SALT) -> list[Split]:
+    """K grouped, stratified folds over ``examples`` (see the module docstring).
+
+    Split ``i`` tests fold ``i`` and trains on the other K-1; NJU's own train/test column is
+    ignored. Raises ValueError when there are fewer song groups than folds.
+    """
+    if k < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    members = _groups(examples)
+    if len(members) < k:
+        raise ValueError(f"{len(members)} song groups cannot fill {k} folds")
+    counts: list[Counter[tuple[str, str]]] = [Counter() for _ in range(k)]
+    totals = [0] * k
+    fold_of: dict[str, int] = {}
+    for key in _dealing_order(members, salt):
+        strata = Counter(stratum(e) for e in members[key])
+
+        def cost(fold: int, strata: Counter[tuple[str, str]] = strata) -> tuple[int, int, int]:
+            return (sum(counts[fold][s] * n for s, n in strata.items()), totals[fold], fold)
+
+        chosen = min(range(k), key=cost)
+        fold_of[key] = chosen
+        counts[chosen].update(strata)
+        totals[chosen] += len(members[key])
+    return [_fold_split(members, fold_of, i, k, salt) for i in range(k)]
+
+
+def _fold_split(
+    members: dict[str, list[Example]], fold_of: dict[str, int], index: int, k: int, salt: str
+) -> Split:
+    train = [e for key, group in members.items() if fold_of[key] != index for e in group]
+    test = [e for key, group in members.items() if fold_of[key] == index for e in group]
+    return Split(
+        f"fold{index + 1}of{k}",
+        sorted(train, key=lambda e: e.id),
+        sorted(test, key=lambda e: e.id),
+        f"fold {index + 1} of {k}: grouped, stratified by dataset x label (sha256 of song group, "
+        f"salt {salt}); sources' own train/test splits (NJU) ignored; duplicate songs grouped",
+    )
+
+
+def leave_out_split(examples: Sequence[Example], dataset: str) -> Split:
+    """Train on every dataset but ``dataset``, test on all of it (a leave-one-dataset-out run)."""
+    present = sorted({e.dataset for e in examples})
+    if dataset not in present:
+        raise ValueError(f"--leave-out {dataset}: no such dataset in the data ({present})")
+    others = [name for name in present if name != dataset]
+    if not others:
+        raise ValueError(f"--leave-out {dataset}: no other dataset left to train on")
+    split = cross_dataset_split(examples, train_sets=others, test_sets=(dataset,))
+    return replace(split, name=f"leave-out-{dataset}")
 
 
 def low_label(examples: Sequence[Example], fraction: float = 0.3, seed: int = 0) -> list[Example]:

@@ -1,0 +1,579 @@
+"""`lgfn crossval`: grouped, stratified K-fold cross-validation of a training recipe.
+
+The held-out split has 290 audio clips and chose between recipes, so its figures are optimistic
+(docs/cross-validation.md). Here every development example (4Q, MIREX-like, NJU, MoodyLyrics4Q)
+is tested exactly once: K models are trained by the same recipe as `lgfn train` (the same
+:func:`~lgfn_model.training.train.train`), each on K-1 folds, and measured by the same
+evaluation code as `lgfn evaluate` on the fold it did not see. Figures are reported per
+dataset (MIREX-like, 4Q, NJU, MoodyLyrics4Q) as the mean, spread and range over folds.
+``--leave-out mirex|4q`` instead trains one model on every other dataset and tests it on all
+of that one.
+
+Every fold writes ``<out>/fold-<i>.json`` as soon as it is measured, with a fingerprint of the
+recipe and of its split; a later run with the same ``--out`` skips the folds whose result is
+there (a resume) and refuses to mix in results of another recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .datasets import DEVELOPMENT_DATASETS, Example, load_examples
+from .splits import KFOLD_SALT, Split, kfold_splits, leave_out_split, low_label, stable_hash
+from .train import TrainSettings
+
+log = logging.getLogger(__name__)
+
+RESULT_VERSION = 1
+LIMIT_SALT = "lgfn-crossval-limit-v1"
+LEAVE_OUT_CHOICES = ("mirex", "4q")
+#: The datasets reported, in table order, with their names in the table.
+DATASET_NAMES = {
+    "mirex": "MIREX-like",
+    "4q": "4Q",
+    "nju": "NJU (lyrics)",
+    "moodylyrics": "MoodyLyrics4Q (lyrics)",
+}
+#: Audio datasets: the only ones measured again with noise (noise is added to the audio).
+AUDIO_DATASETS = ("mirex", "4q")
+#: (table name, JSON path) of every figure; the same columns `lgfn evaluate` summarises.
+METRICS = (
+    ("mood acc", ("mood", "accuracy")),
+    ("mood macro-F1", ("mood", "macro_f1")),
+    ("valence acc", ("valence", "accuracy")),
+    ("valence AUC", ("valence", "roc_auc")),
+    ("arousal acc", ("arousal", "accuracy")),
+    ("arousal AUC", ("arousal", "roc_auc")),
+)
+
+
+@dataclass
+class CrossvalSettings:
+    data: Path
+    recipe: TrainSettings  # its ``out`` is replaced by each fold's folder
+    out: Path = Path("runs/crossval")
+    folds: int = 5
+    leave_out: str | None = None
+    jobs: int = 1
+    threads: int | None = None  # torch threads per fold (default: the cores shared by --jobs)
+    limit: int | None = None  # at most this many examples per dataset (smoke runs)
+    only: tuple[int, ...] = ()  # train only these folds (1-based); the report covers done ones
+    snrs: tuple[float, ...] = ()  # also measure the audio sets with white noise at these SNRs
+    precision: str = "auto"
+    salt: str = KFOLD_SALT
+
+
+@dataclass
+class FoldJob:
+    """Everything one fold's process needs (picklable: folds may run in spawned processes)."""
+
+    index: int  # 1-based
+    split: Split
+    recipe: TrainSettings
+    result: Path
+    fingerprint: str
+    snrs: tuple[float, ...] = ()
+    precision: str = "auto"
+    threads: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and splits
+
+
+def development_examples(data: Path, limit: int | None = None) -> list[Example]:
+    """All development data under ``data`` (MoodyLyrics4Q included, a root's manifest.csv too),
+    or at most ``limit`` examples of each dataset, hash-chosen so a smoke run is repeatable."""
+    examples = load_examples(data, DEVELOPMENT_DATASETS, manifest=True)
+    if limit is None:
+        return examples
+    if limit < 1:
+        raise ValueError("--limit must be at least 1")
+    kept: list[Example] = []
+    for name in sorted({e.dataset for e in examples}):
+        mine = [e for e in examples if e.dataset == name]
+        mine.sort(key=lambda e: (stable_hash(f"{LIMIT_SALT}:{e.id}"), e.id))
+        kept.extend(mine[:limit])
+    return sorted(kept, key=lambda e: e.id)
+
+
+def make_splits(settings: CrossvalSettings, examples: Sequence[Example]) -> list[Split]:
+    if settings.leave_out is not None:
+        return [leave_out_split(examples, settings.leave_out)]
+    return kfold_splits(examples, settings.folds, salt=settings.salt)
+
+
+def training_part(split: Split, recipe: TrainSettings) -> list[Example]:
+    """What the recipe trains on of ``split.train``: as `lgfn train` prepares its split."""
+    train = split.train
+    if recipe.label_fraction < 1.0:
+        train = low_label(train, recipe.label_fraction, seed=recipe.seed)
+    return [e for e in train if e.labelled]
+
+
+# Fields of TrainSettings that do not change what is trained (where it goes, how fast).
+_NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
+
+
+def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:
+    values = {k: v for k, v in asdict(recipe).items() if k not in _NOT_RECIPE}
+    return json.loads(json.dumps(values, default=str))
+
+
+def fingerprint(recipe: TrainSettings, split: Split, precision: str) -> str:
+    """What a stored fold result must match to be reused: the recipe and the fold's examples."""
+    payload = {
+        "version": RESULT_VERSION,
+        "recipe": recipe_dict(recipe),
+        "precision": precision,
+        "train": [e.id for e in split.train],
+        "test": [e.id for e in split.test],
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_recipe(recipe: TrainSettings) -> None:
+    # A shipped or earlier checkpoint was trained on the held-out split's training part, which
+    # holds most of every test fold: distilling from it or starting from it leaks test songs.
+    if recipe.teacher or recipe.init:
+        raise ValueError(
+            "--teacher and --init start from a model trained on most of every test fold; "
+            "cross-validating them needs a teacher per fold (not supported yet)"
+        )
+    from .train import build_config
+
+    build_config(recipe)  # a bad --set fails now, not after the caches are filled
+
+
+# ---------------------------------------------------------------------------------------------
+# One fold
+
+
+def dataset_masks(examples: Sequence[Example]) -> dict[str, Any]:
+    import numpy as np
+
+    names = [n for n in DATASET_NAMES if any(e.dataset == n for e in examples)]
+    names += sorted({e.dataset for e in examples} - set(DATASET_NAMES))
+    return {n: np.array([e.dataset == n for e in examples], dtype=bool) for n in names}
+
+
+def measure(model: Any, items: list[Any], device: Any, snr_db: float | None) -> dict[str, Any]:
+    """Figures per dataset by the evaluation code of `lgfn evaluate` (labels as the readers
+    map them: MIREX clusters 1/5/3 as happy/angry/sad, valence over all five clusters, arousal
+    1/5 vs 3; the mood is the argmax over all four moods, and macro-F1 averages the moods
+    present)."""
+    from lgfn_model.evaluation.metrics import evaluate_examples
+
+    from .train import predict_items
+
+    outputs = predict_items(model, items, device, snr_db=snr_db, seed=0)
+    examples = [i.example for i in items]
+    return evaluate_examples(
+        examples,
+        outputs["probs"],
+        outputs["p_valence"],
+        outputs["p_arousal"],
+        subsets=dataset_masks(examples),
+    )
+
+
+def run_fold(job: FoldJob) -> dict[str, Any]:
+    """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
+    import torch
+
+    from lgfn_model.predictor import resolve_device, resolve_precision
+
+    from .cache import FeatureCache
+    from .train import load_items, train
+
+    _worker_logging(job.index)
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    started = time.perf_counter()
+    split = replace(job.split, train=training_part(job.split, job.recipe))
+    model, metadata = train(job.recipe, split)
+    trained = time.perf_counter()
+    device = resolve_device(job.recipe.device)
+    dtype = resolve_precision(job.precision, device)
+    model.set_compute_dtype(dtype)
+    cache = FeatureCache(job.recipe.cache, sample_rate=model.config.audio.sample_rate)
+    items = load_items(job.split.test, cache, model.config.text_encoder, job.recipe.workers)
+    result: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "fold": job.index,
+        "split": job.split.name,
+        "description": job.split.description,
+        "fingerprint": job.fingerprint,
+        "checkpoint": str(job.recipe.out),
+        "train_examples": metadata["train_examples"],
+        "test_examples": len(items),
+        "excluded_examples": len(job.split.excluded),
+        "precision": str(dtype).removeprefix("torch."),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "loss_per_epoch": metadata["loss_per_epoch"],
+        "clean": measure(model, items, device, None),
+    }
+    audio_items = [i for i in items if i.samples is not None]
+    for snr in job.snrs if audio_items else ():
+        result[_noise_key(snr)] = measure(model, audio_items, device, snr)
+    result["train_seconds"] = round(trained - started, 1)
+    result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
+    _write_json(job.result, result)
+    log.info(
+        "fold %d done: %.0f s training, %.0f s measuring",
+        job.index,
+        result["train_seconds"],
+        result["evaluate_seconds"],
+    )
+    return result
+
+
+def _noise_key(snr: float) -> str:
+    return f"snr_{snr:g}db"
+
+
+def _worker_logging(index: int) -> None:
+    # A spawned process starts with no logging set up; an in-process fold keeps the caller's.
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO, format=f"lgfn fold {index}: %(message)s", stream=sys.stderr
+        )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    # Written whole then renamed: an interrupted fold never leaves a result a resume would trust.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Caches and scheduling
+
+
+def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
+    """Decode, embed and (musicnn) featurise every example once, before any fold starts.
+
+    Why up front: folds running side by side would otherwise compute the same clips' features
+    twice, and each fold needs the clips that an earlier fold held out. Nothing is loaded into
+    memory here; each fold reads the cache.
+    """
+    from .cache import FeatureCache
+    from .pretrained_cache import PretrainedFeatureCache
+    from .train import build_config, resolve
+
+    config = build_config(recipe)
+    cache = FeatureCache(recipe.cache, sample_rate=config.audio.sample_rate)
+    audio = [Path(e.audio) for e in examples if e.audio is not None]
+    failed = cache.ensure_audio(audio, workers=recipe.workers)
+    cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics is not None], config.text_encoder)
+    if config.pretrained_audio is None:
+        return
+    from lgfn_model.model import LGFN
+
+    model = LGFN(config, student_weights=recipe.student)
+    if model.pretrained is None:
+        return
+    device = resolve(recipe.device)
+    store = PretrainedFeatureCache(cache, config.pretrained_audio or "pretrained")
+    good = [p for p in audio if p not in failed]
+    store.ensure(good, model.pretrained, config.audio.window_samples, device)
+
+
+def fold_threads(settings: CrossvalSettings) -> int | None:
+    if settings.threads:
+        return settings.threads
+    if settings.jobs <= 1:
+        return None  # torch's own default, or what --threads set in this process
+    return max(1, (os.cpu_count() or 1) // settings.jobs)
+
+
+def load_done(path: Path, expected: str) -> dict[str, Any] | None:
+    """A fold's stored result if it is this recipe's on this fold; an error if it is not."""
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("fingerprint") != expected:
+        raise ValueError(
+            f"{path} holds a result of another recipe or split; use another --out "
+            "(or delete that file to retrain the fold)"
+        )
+    return result
+
+
+def run_jobs(jobs: list[FoldJob], processes: int) -> list[dict[str, Any]]:
+    if processes <= 1 or len(jobs) <= 1:
+        return [run_fold(job) for job in jobs]
+    # spawn, not fork: forking a process that has used torch's thread pools can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(processes, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(run_fold, jobs))
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
+
+
+def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
+    """Train and measure every fold not done yet; the report of all done folds."""
+    started = time.perf_counter()
+    check_recipe(settings.recipe)
+    examples = development_examples(settings.data, settings.limit)
+    splits = make_splits(settings, examples)
+    wanted = set(settings.only) or set(range(1, len(splits) + 1))
+    if not wanted <= set(range(1, len(splits) + 1)):
+        raise ValueError(f"--only: folds are numbered 1..{len(splits)}")
+    done: dict[int, dict[str, Any]] = {}
+    todo: list[FoldJob] = []
+    for index, split in enumerate(splits, start=1):
+        job = _job(settings, index, split)
+        stored = load_done(job.result, job.fingerprint)
+        if stored is not None:
+            log.info("fold %d: result found in %s, not retrained", index, job.result)
+            _warn_missing_noise(stored, settings.snrs)
+            done[index] = stored
+        elif index in wanted:
+            todo.append(job)
+    warm_seconds = 0.0
+    if todo:
+        log.info("%d examples; training %d of %d folds", len(examples), len(todo), len(splits))
+        warm_started = time.perf_counter()
+        warm_caches(examples, settings.recipe)
+        warm_seconds = time.perf_counter() - warm_started
+        for result in run_jobs(todo, settings.jobs):
+            done[result["fold"]] = result
+    folds = [done[i] for i in sorted(done)]
+    return {
+        "version": RESULT_VERSION,
+        "mode": f"leave-out-{settings.leave_out}" if settings.leave_out else "kfold",
+        "folds_total": len(splits),
+        "folds_done": len(folds),
+        "salt": None if settings.leave_out else settings.salt,
+        "limit": settings.limit,
+        "examples": _counts(examples),
+        "recipe": recipe_dict(settings.recipe),
+        "machine": _machine(),
+        "jobs": settings.jobs,
+        "cache_seconds": round(warm_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "aggregate": aggregate(folds),
+        "folds": folds,
+    }
+
+
+def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
+    name = split.name if settings.leave_out else f"fold-{index}"
+    recipe = replace(settings.recipe, out=settings.out / name / "model")
+    if not recipe.version:
+        recipe.version = f"lgfn-crossval-{name}-s{recipe.seed}"
+    return FoldJob(
+        index=index,
+        split=split,
+        recipe=recipe,
+        result=settings.out / f"{name}.json",
+        fingerprint=fingerprint(settings.recipe, split, settings.precision),
+        snrs=tuple(settings.snrs),
+        precision=settings.precision,
+        threads=fold_threads(settings),
+    )
+
+
+def _warn_missing_noise(result: dict[str, Any], snrs: Sequence[float]) -> None:
+    for snr in snrs:
+        if _noise_key(snr) not in result:
+            log.warning(
+                "fold %s was measured without noise at %g dB; delete its JSON to redo it",
+                result["fold"],
+                snr,
+            )
+
+
+def _counts(examples: Sequence[Example]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for example in examples:
+        counts[example.dataset] = counts.get(example.dataset, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _machine() -> dict[str, Any]:
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation and the table
+
+
+def _get(result: dict[str, Any], path: tuple[str, str]) -> Any:
+    return result[path[0]][path[1]]
+
+
+def summarise(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (None for one fold), min and max of the fold values."""
+    if not values:
+        return {"mean": None, "sd": None, "min": None, "max": None}
+    mean = sum(values) / len(values)
+    sd = None
+    if len(values) > 1:
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return {"mean": mean, "sd": sd, "min": min(values), "max": max(values)}
+
+
+def aggregate(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """{condition: {dataset: {metric: mean/sd/min/max/n/folds}}} over the folds' figures.
+
+    ``n`` is the number of examples carrying that label over all folds (each is tested once),
+    ``values`` the per-fold figures; a fold where a figure is undefined (no such examples, or
+    AUC with one class) does not count for it.
+    """
+    conditions = [k for k in (folds[0] if folds else {}) if k == "clean" or k.startswith("snr_")]
+    out: dict[str, Any] = {}
+    for condition in conditions:
+        present = [f[condition] for f in folds if condition in f]
+        names = list(dict.fromkeys(name for part in present for name in part))
+        out[condition] = {name: _dataset_summary(present, name) for name in names}
+    return out
+
+
+def _dataset_summary(parts: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
+    results = [p[name] for p in parts if name in p]
+    summary: dict[str, Any] = {"n": sum(r["n"] for r in results)}
+    for title, path in METRICS:
+        values = [_get(r, path) for r in results if _get(r, path) is not None]
+        labelled = sum(r[path[0]]["n"] for r in results)
+        summary[title] = {**summarise(values), "n": labelled, "values": values}
+    return summary
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """One row per dataset and metric: mean, sd, min-max over folds, examples, folds."""
+    lines = [
+        f"cross-validation ({report['mode']}): {report['folds_done']} of "
+        f"{report['folds_total']} folds done"
+    ]
+    header = f"{'dataset':<24}{'metric':<15}{'mean':>7}{'sd':>7}{'min-max':>15}{'n':>7}{'folds':>7}"
+    for condition, datasets in report["aggregate"].items():
+        title = "clean audio" if condition == "clean" else condition.replace("_", " ")
+        lines += ["", f"-- {title}", header, "-" * len(header)]
+        for name, summary in datasets.items():
+            for metric, _ in METRICS:
+                lines.append(_row(DATASET_NAMES.get(name, name), metric, summary[metric]))
+    return "\n".join(lines) + "\n"
+
+
+def _row(dataset: str, metric: str, figure: dict[str, Any]) -> str:
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    span = "-" if figure["min"] is None else f"{fmt(figure['min'])}-{fmt(figure['max'])}"
+    return (
+        f"{dataset:<24}{metric:<15}{fmt(figure['mean']):>7}{fmt(figure['sd']):>7}"
+        f"{span:>15}{figure['n']:>7}{len(figure['values']):>7}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from lgfn_model.config import PRECISIONS
+
+    from .cli import _common, add_recipe_arguments
+
+    parser = sub.add_parser(
+        "crossval",
+        help="grouped, stratified K-fold cross-validation of a training recipe",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="data root (4q/, mirex/, nju/, ...)")
+    parser.add_argument("--folds", type=int, default=5, help="K (default 5)")
+    parser.add_argument(
+        "--leave-out",
+        choices=LEAVE_OUT_CHOICES,
+        help="instead of K folds: train on every other dataset, test on all of this one",
+    )
+    add_recipe_arguments(parser)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="folds trained side by side (processes; default 1)"
+    )
+    parser.add_argument(
+        "--out",
+        default="runs/crossval",
+        help="folder of the fold checkpoints and results (a rerun resumes; default %(default)s)",
+    )
+    parser.add_argument("--json", help="write the report here (default OUT/crossval.json)")
+    parser.add_argument("--limit", type=int, help="at most N examples of each dataset (smoke runs)")
+    parser.add_argument(
+        "--only", type=int, nargs="+", default=[], metavar="FOLD", help="train only these folds"
+    )
+    parser.add_argument(
+        "--snr",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also measure the audio sets with white noise at these dB SNR (e.g. 0)",
+    )
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    _common(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cli import _setup, recipe_settings
+
+    _setup(args)
+    if args.jobs < 1:
+        raise SystemExit("lgfn crossval: --jobs must be at least 1")
+    out = Path(args.out)
+    settings = CrossvalSettings(
+        data=Path(args.data),
+        recipe=recipe_settings(args, Path(args.data), out),
+        out=out,
+        folds=args.folds,
+        leave_out=args.leave_out,
+        jobs=args.jobs,
+        threads=args.threads,
+        limit=args.limit,
+        only=tuple(args.only),
+        snrs=tuple(args.snr),
+        precision=args.precision,
+    )
+    try:
+        report = run_crossval(settings)
+    except ValueError as error:  # DataError, bad folds, a foreign result in --out: no traceback
+        print(f"lgfn crossval: {error}", file=sys.stderr)
+        return 2
+    target = Path(args.json) if args.json else out / "crossval.json"
+    _write_json(target, report)
+    print(format_table(report))
+    print(f"lgfn: wrote {target}", file=sys.stderr)
+    return 0

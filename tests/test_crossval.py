@@ -1,0 +1,319 @@
+"""`lgfn crossval`: the fold function's properties, MoodyLyrics4Q, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from audio_factory import make_audio_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lgfn_model.cli import main as lgfn_main
+from lgfn_model.config import MOODS
+from lgfn_model.testing import tiny_config
+from lgfn_model.training.crossval import CrossvalSettings, format_table, run_crossval
+from lgfn_model.training.datasets import (
+    DATASETS,
+    Example,
+    duplicate_groups,
+    load_examples,
+    read_moodylyrics,
+)
+from lgfn_model.training.splits import kfold_splits, leave_out_split, stratum
+from lgfn_model.training.train import TrainSettings
+
+# ------------------------------------------------------------------------------ fold properties
+
+LABELS = {"4q": ("Q1", "Q2", "Q3", "Q4"), "nju": MOODS, "mirex": ("cluster1", "cluster2")}
+
+
+def _example(ident: str, dataset: str, label: str, title: str, artist: str) -> Example:
+    return Example(
+        id=f"{dataset}:{ident}",
+        dataset=dataset,
+        audio=None,
+        lyrics=None,
+        mood=0,
+        valence=1.0,
+        arousal=1.0,
+        artist=artist,
+        title=title,
+        label=label,
+    )
+
+
+@st.composite
+def example_sets(draw: st.DrawFn, shared: bool = True) -> list[Example]:
+    """Examples over three datasets; with ``shared``, some titles repeat (one song twice)."""
+    count = draw(st.integers(min_value=6, max_value=40))
+    titles = draw(st.integers(min_value=3, max_value=count)) if shared else count
+    out = []
+    for i in range(count):
+        dataset = draw(st.sampled_from(sorted(LABELS)))
+        label = draw(st.sampled_from(LABELS[dataset]))
+        song = draw(st.integers(min_value=0, max_value=titles - 1)) if shared else i
+        out.append(_example(str(i), dataset, label, f"Song {song}", f"Artist {song}"))
+    return out
+
+
+def _fold_of(folds) -> dict[str, int]:
+    return {e.id: i for i, fold in enumerate(folds) for e in fold.test}
+
+
+@settings(max_examples=60, deadline=None)
+@given(example_sets(), st.integers(min_value=2, max_value=5))
+def test_every_example_is_tested_exactly_once_and_no_song_spans_folds(examples, k) -> None:
+    groups = duplicate_groups(examples)
+    if len(set(groups.values())) < k:
+        with pytest.raises(ValueError, match="cannot fill"):
+            kfold_splits(examples, k)
+        return
+    folds = kfold_splits(examples, k)
+    assert len(folds) == k
+    tested = Counter(e.id for fold in folds for e in fold.test)
+    assert tested == Counter(e.id for e in examples)
+    fold_of = _fold_of(folds)
+    by_group = defaultdict(set)
+    for example in examples:
+        by_group[groups[example.id]].add(fold_of[example.id])
+    assert all(len(found) == 1 for found in by_group.values())
+    for fold in folds:
+        assert {e.id for e in fold.train}.isdisjoint(e.id for e in fold.test)
+        assert len(fold.train) + len(fold.test) == len(examples)
+
+
+@settings(max_examples=60, deadline=None)
+@given(example_sets(shared=False), st.integers(min_value=2, max_value=5))
+def test_strata_are_balanced_within_one(examples, k) -> None:
+    folds = kfold_splits(examples, k)
+    for s in {stratum(e) for e in examples}:
+        sizes = [sum(1 for e in fold.test if stratum(e) == s) for fold in folds]
+        assert max(sizes) - min(sizes) <= 1, (s, sizes)
+    totals = [len(fold.test) for fold in folds]
+    assert max(totals) - min(totals) <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(example_sets(), st.integers(min_value=2, max_value=4))
+def test_shared_songs_unbalance_a_stratum_by_at_most_their_members(examples, k) -> None:
+    groups = duplicate_groups(examples)
+    if len(set(groups.values())) < k:
+        return
+    folds = kfold_splits(examples, k)
+    size = Counter(groups.values())
+    for s in {stratum(e) for e in examples}:
+        shared = sum(1 for e in examples if stratum(e) == s and size[groups[e.id]] > 1)
+        sizes = [sum(1 for e in fold.test if stratum(e) == s) for fold in folds]
+        assert max(sizes) - min(sizes) <= max(1, shared)
+
+
+@settings(max_examples=30, deadline=None)
+@given(example_sets(), st.randoms(use_true_random=False))
+def test_folds_are_deterministic_and_ignore_order(examples, rng) -> None:
+    if len(set(duplicate_groups(examples).values())) < 3:
+        return
+    shuffled = list(examples)
+    rng.shuffle(shuffled)
+    first, second = kfold_splits(examples, 3), kfold_splits(shuffled, 3)
+    assert [[e.id for e in f.test] for f in first] == [[e.id for e in f.test] for f in second]
+
+
+def test_nju_own_split_is_ignored() -> None:
+    examples = [
+        dataclasses.replace(_example(str(i), "nju", "happy", f"T{i}", f"A{i}"), fixed_split="test")
+        for i in range(10)
+    ]
+    folds = kfold_splits(examples, 2)
+    assert [len(f.test) for f in folds] == [5, 5]
+    assert all(len(f.train) == 5 for f in folds)
+
+
+def test_leave_out_drops_the_test_sets_songs_from_training() -> None:
+    examples = [
+        _example("1", "mirex", "cluster1", "Shared", "Zed Zeppo"),
+        _example("2", "4q", "Q1", "Shared", "Zed Zeppo"),
+        _example("3", "4q", "Q2", "Other", "Zed Zeppo"),
+        _example("4", "nju", "sad", "Third", "Singer"),
+    ]
+    split = leave_out_split(examples, "mirex")
+    assert split.name == "leave-out-mirex"
+    assert [e.id for e in split.test] == ["mirex:1"]
+    assert [e.id for e in split.train] == ["4q:3", "nju:4"]
+    assert [e.id for e in split.excluded] == ["4q:2"]
+    with pytest.raises(ValueError, match="no such dataset"):
+        leave_out_split(examples, "moodylyrics")
+
+
+# ------------------------------------------------------------------------------ MoodyLyrics4Q
+
+
+def _write_moodylyrics(root: Path, moods: list[str]) -> None:
+    folder = root / "moodylyrics"
+    (folder / "lyrics").mkdir(parents=True)
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "mood", "artist", "title", "lyrics"])
+        for i, mood in enumerate(moods):
+            (folder / "lyrics" / f"ML{i}.txt").write_text(f"a {mood} line\nanother {mood} one\n")
+            writer.writerow([f"ML{i}", mood, f"Artist {i}", f"Title {i}", f"lyrics/ML{i}.txt"])
+
+
+def test_moodylyrics_reads_as_lyrics_only_examples(tmp_path: Path) -> None:
+    _write_moodylyrics(tmp_path, ["happy", "angry", "sad", "relaxed"])
+    (tmp_path / "moodylyrics" / "lyrics" / "ML3.txt").unlink()  # a missing file is skipped
+    examples = read_moodylyrics(tmp_path / "moodylyrics")
+    assert [e.id for e in examples] == ["moodylyrics:ML0", "moodylyrics:ML1", "moodylyrics:ML2"]
+    angry = examples[1]
+    assert (angry.audio, angry.mood_name, angry.valence, angry.arousal) == (None, "angry", -1, 1)
+    assert angry.label == "angry" and angry.fixed_split is None and angry.has_lyrics
+    # Not in what `lgfn train` reads by default: the held-out recipe's data stays as it was.
+    assert "moodylyrics" not in DATASETS
+    assert len(load_examples(tmp_path, ["moodylyrics"])) == 3
+
+
+# ------------------------------------------------------------------------------ end to end
+
+KINDS = {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "silence"}
+QUADRANT = {"happy": "Q1", "angry": "Q2", "sad": "Q3", "relaxed": "Q4"}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4Q (2 clips per quadrant), MIREX-like (clusters 1/3/5/2), NJU and MoodyLyrics4Q."""
+    root = tmp_path_factory.mktemp("cvdata")
+    rows = []
+    for mood, kind in KINDS.items():
+        for n in range(2):
+            make_audio_file(root / "4q" / f"{mood}{n}.flac", seconds=2.5, kind=kind, seed=n)
+            rows.append([f"S{mood}{n}", QUADRANT[mood], f"A {mood}{n}", f"T {mood}{n}", "", "",
+                         f"{mood}{n}.flac"])  # fmt: skip
+    _csv(root / "4q/labels.csv", ["song", "quadrant", "artist", "title", "moods", "genres",
+                                  "path"], rows)  # fmt: skip
+    rows = []
+    for i, (cluster, kind) in enumerate([(1, "chord"), (3, "tone"), (5, "noise"), (2, "chord")]):
+        for n in range(2):
+            make_audio_file(root / "mirex" / f"m{i}{n}.flac", seconds=2.5, kind=kind, seed=9 + n)
+            lyrics = ""
+            if n == 0:
+                (root / "mirex" / f"m{i}{n}.txt").write_text("some words\nmore words\n")
+                lyrics = f"m{i}{n}.txt"
+            rows.append([f"{i}{n}", str(cluster), "", f"M {i}{n}", f"X {i}{n}", "", "",
+                         f"m{i}{n}.flac", lyrics])  # fmt: skip
+    _csv(root / "mirex/labels.csv", ["id", "cluster", "mood", "artist", "title", "album", "year",
+                                     "audio", "lyrics"], rows)  # fmt: skip
+    rows = []
+    for mood in KINDS:
+        for n in range(2):
+            (root / "nju" / f"{mood}{n}.lrc").parent.mkdir(exist_ok=True)
+            (root / "nju" / f"{mood}{n}.lrc").write_text(f"[00:01.00]{mood} {n}\n[00:02.00]la\n")
+            rows.append([f"{mood}{n}.lrc", mood, "train", f"N {mood}{n}", f"Singer {mood}{n}"])
+    _csv(root / "nju/labels.csv", ["file", "mood", "split", "title", "artist"], rows)
+    _write_moodylyrics(root, [m for m in KINDS for _ in range(2)])
+    return root
+
+
+def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _recipe(root: Path, cache: Path) -> TrainSettings:
+    tiny = dataclasses.asdict(tiny_config())
+    tiny.pop("version")
+    tiny["audio"] = tiny_config().audio
+    return TrainSettings(
+        data=root,
+        out=root / "unused",
+        cache=cache,
+        epochs=1,
+        batch_size=8,
+        workers=0,
+        device="cpu",
+        config_overrides=tiny,
+    )
+
+
+def test_crossval_end_to_end_writes_every_fold_and_resumes(data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cv"
+    cache = tmp_path / "cache"
+    settings = CrossvalSettings(
+        data=data_root,
+        recipe=_recipe(data_root, cache),
+        out=out,
+        folds=2,
+        snrs=(0.0,),
+        jobs=2,  # the two folds train in two spawned processes
+    )
+    report = run_crossval(settings)
+    assert report["folds_done"] == 2 and report["mode"] == "kfold"
+    assert report["examples"] == {"4q": 8, "mirex": 8, "moodylyrics": 8, "nju": 8}
+    for index in (1, 2):
+        fold = json.loads((out / f"fold-{index}.json").read_text())
+        assert set(fold["clean"]) == {"mirex", "4q", "nju", "moodylyrics"}
+        assert set(fold["snr_0db"]) == {"mirex", "4q"}
+        assert (out / f"fold-{index}" / "model" / "model.safetensors").is_file()
+    clean = report["aggregate"]["clean"]
+    # Every example is tested once: the n over folds is the whole dataset.
+    assert clean["4q"]["n"] == 8 and clean["nju"]["mood acc"]["n"] == 8
+    assert clean["mirex"]["mood acc"]["n"] == 6  # clusters 1/3/5 carry a mood
+    assert clean["mirex"]["valence acc"]["n"] == 8  # all five clusters carry valence
+    assert clean["mirex"]["arousal acc"]["n"] == 6  # 1/5 high, 3 low
+    assert len(clean["moodylyrics"]["mood acc"]["values"]) == 2
+    figure = clean["4q"]["mood acc"]
+    assert figure["min"] <= figure["mean"] <= figure["max"] and figure["sd"] is not None
+    table = format_table(report)
+    assert "MoodyLyrics4Q (lyrics)" in table and "snr 0db" in table
+
+    # A second run trains nothing: both folds' results are there.
+    before = {i: (out / f"fold-{i}.json").stat().st_mtime_ns for i in (1, 2)}
+    again = run_crossval(settings)
+    assert again["aggregate"] == report["aggregate"] and again["cache_seconds"] == 0
+    assert before == {i: (out / f"fold-{i}.json").stat().st_mtime_ns for i in (1, 2)}
+
+    # Another recipe in the same folder is refused, not mixed in.
+    other = dataclasses.replace(settings, recipe=dataclasses.replace(settings.recipe, seed=1))
+    with pytest.raises(ValueError, match="another recipe"):
+        run_crossval(other)
+
+
+def test_crossval_resumes_a_missing_fold_only(data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cv"
+    settings = CrossvalSettings(
+        data=data_root, recipe=_recipe(data_root, tmp_path / "cache"), out=out, folds=2, only=(2,)
+    )
+    first = run_crossval(settings)
+    assert first["folds_done"] == 1 and not (out / "fold-1.json").exists()
+    done = (out / "fold-2.json").stat().st_mtime_ns
+    second = run_crossval(dataclasses.replace(settings, only=()))
+    assert second["folds_done"] == 2
+    assert (out / "fold-2.json").stat().st_mtime_ns == done
+
+
+def test_cli_leave_out_runs_one_model(data_root: Path, tmp_path: Path, capsys) -> None:
+    tiny = tiny_config()
+    args = ["crossval", "--data", str(data_root), "--leave-out", "4q", "--epochs", "1"]
+    args += ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--out", str(tmp_path)]
+    args += ["--cache", str(tmp_path / "cache"), "--set", f"d_model={tiny.d_model}"]
+    for key in ("frames_per_window", "resnet_channels", "wave_channels"):
+        args += ["--set", f"{key}={json.dumps(getattr(tiny, key))}"]
+    args += ["--set", "pretrained_audio=null"]  # the default 9 s windows; the clips are padded
+    assert lgfn_main(args) == 0
+    report = json.loads((tmp_path / "crossval.json").read_text())
+    assert report["mode"] == "leave-out-4q" and report["folds_done"] == 1
+    fold = report["folds"][0]
+    assert set(fold["clean"]) == {"4q"} and fold["test_examples"] == 8
+    assert "4Q" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_teacher(data_root: Path, tmp_path: Path, capsys) -> None:
+    args = ["crossval", "--data", str(data_root), "--teacher", "default", "--out", str(tmp_path)]
+    assert lgfn_main(args) == 2
+    assert "teacher per fold" in capsys.readouterr().err
