@@ -153,6 +153,9 @@ class EmotionPlugin(BeetsPlugin):
             raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
         if opts.playlist is not None:
             self.playlists(lib, opts, args)
+        failed = len(summary.failed) + len(summary.write_failed)
+        if failed:  # exit 1, so that scripts and cron jobs can tell
+            raise ui.UserError(f"emotion: {items_failed(failed)} (listed above)")
 
     def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
         """One storing run per library at a time (see library_lock); pretend runs need none."""
@@ -222,6 +225,8 @@ class EmotionPlugin(BeetsPlugin):
             ui.print_(f"  failed: {reason}")
         for reason in result.lyrics_errors:
             ui.print_(f"  lyrics lookup: {reason}")
+        if result.failed:
+            raise ui.UserError(f"emotion: {items_failed(len(result.failed))} (listed above)")
 
     def playlists(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
         directory = opts.playlist or self.settings().playlist_dir
@@ -356,3 +361,7 @@ def no_match(args: list[str], opts: optparse.Values) -> str:
             f"or --playlist ./{args[0]}"
         )
     return line
+
+
+def items_failed(count: int) -> str:
+    return "1 track failed" if count == 1 else f"{count} tracks failed"

@@ -619,7 +619,8 @@ def bad_files(ctx: Context) -> None:
             "tagged; run finishes with a summary counting every failure",
             f"{controls.count('tagged')}/3 tagged; summary: {head.strip()!r}",
             sum(is_lost(s) for s in controls),
-            controls.count("tagged") == 3 and result.returncode == 0,
+            # Exit 1: some files failed, and scripts must be able to tell.
+            controls.count("tagged") == 3 and result.returncode == 1,
         )
     )
 
@@ -1448,7 +1449,7 @@ def _disk_files(ctx: Context) -> Row:
         and not left
         and tagged == same_audio == len(names)
         and linked
-        and result.returncode == 0
+        and result.returncode == 1  # files failed: exit 1
         and rerun.returncode == 0
         and "Traceback" not in result.output + rerun.output
     )

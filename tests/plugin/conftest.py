@@ -120,6 +120,13 @@ class BeetsEnv:
             self.last_output = out.getvalue()  # also when the command raised
         return self.last_output
 
+    def run_failing(self, *args: str) -> str:
+        """``beet ARGS`` where some items fail: the summary, then exit 1 (a UserError naming
+        how many failed); returns what it printed."""
+        with pytest.raises(beets.ui.UserError, match=r"tracks? failed \(listed above\)$"):
+            self.run(*args)
+        return self.last_output
+
     def make_track(
         self,
         name: str,

@@ -253,7 +253,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(env: BeetsEnv) -> None:
     broken.write_bytes(b"\x00garbage" * 500)
     gone.unlink()
 
-    out = env.run("emotion")
+    out = env.run_failing("emotion")
 
     assert "tagged 1, skipped 0, failed 2" in out
     failures = [line for line in out.splitlines() if line.strip().startswith("failed:")]

@@ -71,7 +71,10 @@ def _check_failed_then_done(
     reason: str,
     free: Any,
 ) -> None:
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # files failed: scripts can tell
+    assert result.stderr.strip().endswith(
+        f"error: emotion: {len(NAMES)} tracks failed (listed above)"
+    )
     assert "Traceback" not in result.output
     assert f"tagged 0, skipped 0, failed {len(NAMES)}" in result.stdout
     for name in NAMES:

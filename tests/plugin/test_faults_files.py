@@ -82,7 +82,7 @@ def test_bad_and_odd_files_in_one_run(env: BeetsEnv) -> None:
     before = {path.name: _digest(path) for path in env.music.iterdir()}
     before["gone.flac"] = None
 
-    out = env.run("emotion", "-w")
+    out = env.run_failing("emotion", "-w")
 
     odd = len(ODD) + 1  # the truncated MP3 is analysed from the part that decodes
     assert f"tagged {odd}, skipped 0, failed {len(BROKEN) + 1}" in out
@@ -127,7 +127,7 @@ def test_unwritable_file_leaves_its_item_untouched(
         return real_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr(mutagen._util, "open", read_only, raising=False)
-    out = env.run("emotion", "-w")
+    out = env.run_failing("emotion", "-w")
 
     assert "tagged 1, skipped 0, failed 1" in out
     line = f"failed: {locked}: cannot write tags (permission denied); nothing stored"
@@ -157,7 +157,8 @@ def test_file_permissions_for_real(tmp_path: Path, tiny_checkpoint: Path) -> Non
 
     result = scratch.beet("emotion", "-w", preexec=preexec)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # two files failed
+    assert result.stderr.strip().endswith("error: emotion: 2 tracks failed (listed above)")
     assert "tagged 1, skipped 0, failed 2" in result.stdout
     failed = result.lines("failed:")
     locked, readonly = scratch.music / "locked.flac", scratch.music / "readonly.flac"

@@ -96,7 +96,7 @@ def test_a_nan_result_is_one_line_and_leaves_the_item_untouched(
     env.add(poisoned, good)
     before = _sha(poisoned)
 
-    out = env.run("emotion", "-w")
+    out = env.run_failing("emotion", "-w")
 
     assert nan_once["poisoned"] == 1
     assert "tagged 1, skipped 0, failed 1" in out, out
@@ -120,7 +120,7 @@ def test_a_nan_result_is_refused_in_pretend_mode_too(
     env: BeetsEnv, nan_once: dict[str, int]
 ) -> None:
     env.add(env.make_track("poisoned.flac", title="Poisoned"))
-    out = env.run("emotion", "-p")
+    out = env.run_failing("emotion", "-p")
     assert "would tag 0, skipped 0, failed 1" in out, out
     assert len(_lines(out, "failed:")) == 1 and "mood" not in out  # no result line printed
 
