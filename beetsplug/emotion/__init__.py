@@ -132,12 +132,14 @@ class EmotionPlugin(BeetsPlugin):
             items = list(lib.items(args))
         if not items:
             ui.print_(no_match(args, opts))
+        # Tracks re-analysed without -a still refresh their album's aggregate.
+        related = [] if opts.album else albums_of(lib, items)
         analyzer = self.analyzer(printer=ui.print_)
         from .library_lock import LibraryBusy
 
         try:
             with self._library_lock(lib, options, opts.wait):
-                summary = analyzer.run(items, options, albums)
+                summary = analyzer.run(items, options, albums, related_albums=related)
         except LibraryBusy as error:
             raise ui.UserError(f"emotion: {error}") from None
         except ModelUnavailable as error:
@@ -365,3 +367,9 @@ def no_match(args: list[str], opts: optparse.Values) -> str:
 
 def items_failed(count: int) -> str:
     return "1 track failed" if count == 1 else f"{count} tracks failed"
+
+
+def albums_of(lib: Library, items: list[Item]) -> list[Any]:
+    """The albums ``items`` belong to, each once (singletons have none)."""
+    ids = sorted({item.album_id for item in items if item.album_id})
+    return [album for album in (lib.get_album(album_id) for album_id in ids) if album]

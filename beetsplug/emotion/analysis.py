@@ -60,8 +60,18 @@ class Analyzer:
     last_summary: Summary | None = None
     """The summary of the latest run, also when it was interrupted."""
 
-    def run(self, items: Sequence[Any], options: RunOptions, albums: Sequence[Any] = ()) -> Summary:
+    def run(
+        self,
+        items: Sequence[Any],
+        options: RunOptions,
+        albums: Sequence[Any] = (),
+        related_albums: Sequence[Any] = (),
+    ) -> Summary:
         """Analyse ``items`` (and aggregate ``albums`` once all their tracks are done).
+
+        ``related_albums`` (the albums the items belong to) are aggregated again only when
+        one of their tracks is re-analysed: an album must never keep the mood and model of
+        tracks that have since changed.
 
         Raises ``ModelUnavailable`` before touching anything when the model cannot load.
         """
@@ -88,6 +98,7 @@ class Analyzer:
         fresh: dict[int, dict[str, Any]] = {}
         album_of: dict[int, Any] = {}
         waiting: dict[int, set[int]] = {}
+        albums = [*albums, *_touched(related_albums, todo, {a.id for a in albums})]
         for album in albums:
             waiting[album.id] = set()
             for track in album.items():
@@ -336,6 +347,12 @@ class Analyzer:
         except StoreFailed:
             summary.albums -= 1
             raise
+
+
+def _touched(albums: Sequence[Any], todo: Sequence[Any], known: set[int]) -> list[Any]:
+    """The albums (not already in ``known``) with at least one track in ``todo``."""
+    redone = {getattr(item, "album_id", None) for item in todo}
+    return [album for album in albums if album.id in redone and album.id not in known]
 
 
 @contextmanager

@@ -80,3 +80,30 @@ def test_beet_ls_imports_no_network_code_nor_torch(tmp_path: Path, tiny_checkpoi
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "HEAVY: none"
+
+
+def test_album_values_follow_their_tracks_without_a(env: BeetsEnv, other_checkpoint: Path) -> None:
+    """After a model change a plain ``beet emotion`` re-analyses the tracks, and their album's
+    aggregate follows (it used to keep the old model's values until ``-a``)."""
+    tracks = [
+        env.make_track(f"t{n}.flac", title=f"T{n}", track=n + 1, folder=env.music) for n in range(2)
+    ]
+    env.add(*tracks, album=True)
+    env.run("emotion", "-a", "-W")
+    album = env.lib.albums()[0]
+    assert album.get("album_emotion_model") == "lgfn-test-tiny"
+
+    env.run("emotion", "-W")  # all current: the album is left as it is
+    assert env.lib.albums()[0].get("album_emotion_model") == "lgfn-test-tiny"
+
+    env.restart(checkpoint=str(other_checkpoint))
+    out = env.run("emotion", "-W", "title:T0")  # one track of the album, no -a
+    assert "tagged 1" in out and "albums 1" in out
+    album = env.lib.albums()[0]
+    # One track by each model now: the album says so, and its mood is recomputed.
+    assert album.get("album_emotion_model") == "lgfn-test-tiny,lgfn-test-v2"
+    env.run("emotion", "-W")
+    album = env.lib.albums()[0]
+    assert album.get("album_emotion_model") == "lgfn-test-v2"
+    sad = [item.get("emotion_sad") for item in album.items()]
+    assert album.get("album_emotion_sad") == pytest.approx(sum(sad) / 2, abs=0.02)
