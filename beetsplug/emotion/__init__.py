@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
     from .analysis import Analyzer, RunOptions
+    from .progress import Summary
 
 
 class EmotionPlugin(BeetsPlugin):
@@ -42,6 +43,8 @@ class EmotionPlugin(BeetsPlugin):
         self.register_listener("write", self.on_write)
         self.register_listener("import_task_files", self.on_import_task_files)
         self.register_listener("import_begin", self.on_import_begin)
+        self.register_listener("import", self.on_import_end)
+        self._import_summary: Summary | None = None
         # A bad ``auto`` must not stop the plugin from loading (beets would then drop the
         # ``emotion`` command): the stage is added, and import_begin reports the bad value.
         auto = self.config["auto"].get()
@@ -155,9 +158,8 @@ class EmotionPlugin(BeetsPlugin):
             raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
         if opts.playlist is not None:
             self.playlists(lib, opts, args)
-        failed = len(summary.failed) + len(summary.write_failed)
-        if failed:  # exit 1, so that scripts and cron jobs can tell
-            raise ui.UserError(f"emotion: {items_failed(failed)} (listed above)")
+        if summary.failed:  # exit 1, so that scripts and cron jobs can tell
+            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
 
     def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
         """One storing run per library at a time (see library_lock); pretend runs need none."""
@@ -275,6 +277,17 @@ class EmotionPlugin(BeetsPlugin):
         """A bad option stops the import before anything is imported or analysed."""
         if self.import_stages:
             self.settings()
+        from .progress import Summary
+
+        self._import_summary = Summary()
+
+    def on_import_end(self, lib: Library, paths: list[bytes]) -> None:
+        """The import's summary, as ``beet emotion`` prints one: one line per failure too."""
+        summary, self._import_summary = self._import_summary, None
+        if summary is None or not summary.seen:
+            return
+        for line in summary.lines():
+            ui.print_(line)
 
     def imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse new items; files are written later, in the library."""
@@ -285,7 +298,12 @@ class EmotionPlugin(BeetsPlugin):
             self._adopt_file_tags(item)
         albums = [task.album] if getattr(task, "is_album", False) and task.album else []
         analyzer = self.analyzer(printer=self._log.info)
-        options = self._options(write=False, defer_files=True, progress=False)
+        # A progress line per album (tracks can take seconds each on a CPU); none when the
+        # import is quiet (-q): the summary at the end says what happened.
+        quiet = session.config["quiet"].get(bool)
+        options = self._options(
+            write=False, defer_files=True, progress=self.settings().progress and not quiet
+        )
         try:
             summary = analyzer.run(items, options, albums)
         except ModelUnavailable as error:
@@ -295,7 +313,9 @@ class EmotionPlugin(BeetsPlugin):
         for reason in summary.failed:
             self._log.warning("{}", reason)
         for line in summary.lines():
-            self._log.info("{}", line.removeprefix("emotion: "))
+            self._log.debug("{}", line.removeprefix("emotion: "))
+        if self._import_summary is not None:
+            self._import_summary.merge(summary)
 
     def _adopt_file_tags(self, item: Item) -> None:
         """Values already in the file (from an earlier analysis, or a MOOD set elsewhere)
@@ -332,6 +352,8 @@ class EmotionPlugin(BeetsPlugin):
                         item.store(["mtime"])
                 except tags.TagError as error:
                     self._log.warning("{}", error)
+                    if self._import_summary is not None:
+                        self._import_summary.write_failed.append(str(error))
             if analyzer is None:
                 continue
             if item.id in analyzer.pending_sidecars:

@@ -104,6 +104,22 @@ class Summary:
     not_stored: list[str] = field(default_factory=list)
     """Items whose results the database refused: ``PATH`` plus what happened to its file."""
 
+    def merge(self, other: Summary) -> None:
+        """Add ``other`` (one import task's run) into this one (the whole import's)."""
+        for name in ("tagged", "skipped", "kept_mood", "written", "albums"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("failed", "write_failed", "lyrics_errors", "warnings", "not_stored"):
+            getattr(self, name).extend(getattr(other, name))
+        self.lyrics.update(other.lyrics)
+        self.version = self.version or other.version
+        self.store_error = self.store_error or other.store_error
+        self.interrupted = self.interrupted or other.interrupted
+
+    @property
+    def seen(self) -> int:
+        """How many items the run dealt with, whatever became of them."""
+        return self.tagged + self.skipped + len(self.failed) + len(self.not_stored)
+
     def lines(self) -> list[str]:
         verb = "would tag" if self.pretend else "tagged"
         head = f"emotion: {verb} {self.tagged}, skipped {self.skipped}"

@@ -107,3 +107,49 @@ def test_album_values_follow_their_tracks_without_a(env: BeetsEnv, other_checkpo
     assert album.get("album_emotion_model") == "lgfn-test-v2"
     sad = [item.get("emotion_sad") for item in album.items()]
     assert album.get("album_emotion_sad") == pytest.approx(sum(sad) / 2, abs=0.02)
+
+
+def test_an_import_shows_progress_and_ends_with_the_summary(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from audio_factory import make_audio_file
+    from mediafile import MediaFile
+
+    environ = _config(tmp_path, tiny_checkpoint, lyrics_sources="[beets, lrc, embedded]")
+    incoming = tmp_path / "incoming"
+    for n, mood in enumerate(("", "melancholic")):
+        path = make_audio_file(incoming / f"s{n}.flac", seconds=3.0)
+        media = MediaFile(str(path))
+        media.update({"title": f"S{n}", "artist": "A", "album": "B", "track": n + 1})
+        media.save()
+        if mood:
+            from mutagen.flac import FLAC
+
+            flac = FLAC(str(path))
+            flac["MOOD"] = mood  # set by another tool: kept as a mood set by hand
+            flac.save()
+    shown = subprocess.run(
+        [str(BEET), "import", "-A", str(incoming)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "emotion: 2/2 tracks" in shown.stderr  # progress
+    summary = [line for line in shown.stdout.splitlines() if line.startswith("emotion:")]
+    assert summary == ["emotion: tagged 2, skipped 0, failed 0; albums 1"], shown.stdout
+    assert "kept 1 mood(s) set by hand (use --force to replace)" in shown.stdout
+
+    (tmp_path / "library.db").unlink()
+    quiet = subprocess.run(
+        [str(BEET), "import", "-A", "-q", str(tmp_path / "music")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "tracks/s" not in quiet.stderr and "/2 tracks" not in quiet.stderr
+    # Re-imported files carry this model's tags: adopted, not analysed again.
+    assert "emotion: tagged 0, skipped 2 (already analysed by lgfn-test-tiny)" in quiet.stdout
