@@ -16,7 +16,7 @@ from beets.plugins import BeetsPlugin
 from . import fields, tags
 from .cli import build_command
 from .model import ModelHandle, ModelUnavailable
-from .settings import DEFAULTS, Settings, SettingsError, read_settings
+from .settings import DEFAULTS, Settings, SettingsError, id3_mood_frame, read_settings
 
 if TYPE_CHECKING:
     import optparse
@@ -103,6 +103,7 @@ class EmotionPlugin(BeetsPlugin):
             "overwrite_mood": chosen.overwrite_mood,
             "store_lyrics": chosen.store_lyrics,
             "id3v23": beets_config["id3v23"].get(bool),
+            "id3_mood_frame": chosen.id3_mood_frame,
             "progress": chosen.progress,
         }
         values.update(overrides)
@@ -268,6 +269,10 @@ class EmotionPlugin(BeetsPlugin):
         """Every write beets makes (``beet write``, ``modify``, the importer) carries our tags."""
         from . import tags as tag_module
 
+        try:  # mediafile's mood descriptor puts the mood in the ID3 frame(s) chosen here
+            tag_module.set_mood_frame(id3_mood_frame(self.config))
+        except SettingsError as error:
+            raise ui.UserError(str(error)) from None
         for name, value in tag_module.values_to_write(item).items():
             tags.setdefault(name, value)
 
@@ -345,9 +350,13 @@ class EmotionPlugin(BeetsPlugin):
         for item in task.imported_items():
             if write and fields.own_value(item, fields.MODEL):
                 values = tags.values_to_write(item)
+                id3 = {
+                    "id3v23": beets_config["id3v23"].get(bool),
+                    "mood_frame": self.settings().id3_mood_frame,
+                }
                 try:
-                    if tags.tags_differ(item.path, values):
-                        tags.write_tags(item.path, values, id3v23=beets_config["id3v23"].get(bool))
+                    if tags.tags_differ(item.path, values, **id3):
+                        tags.write_tags(item.path, values, **id3)
                         item.mtime = item.current_mtime()
                         item.store(["mtime"])
                 except tags.TagError as error:

@@ -35,6 +35,7 @@ class RunOptions:
     overwrite_mood: bool = False
     store_lyrics: str = "no"
     id3v23: bool = False
+    id3_mood_frame: str = "auto"
     progress: bool = True
     defer_files: bool = False
     """Import mode: leave files alone (they may still be the user's originals); the plugin
@@ -268,7 +269,12 @@ class Analyzer:
             written = options.write and not options.defer_files
             if written:
                 try:
-                    tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
+                    tags.write_tags(
+                        item.path,
+                        tags.values_to_write(item),
+                        id3v23=options.id3v23,
+                        mood_frame=options.id3_mood_frame,
+                    )
                 except tags.TagError as error:
                     item.load()  # drop the unsaved values
                     summary.failed.append(
@@ -293,7 +299,12 @@ class Analyzer:
     def _write(self, item: Any, summary: Summary, options: RunOptions) -> None:
         with defer_interrupts():
             try:
-                tags.write_tags(item.path, tags.values_to_write(item), id3v23=options.id3v23)
+                tags.write_tags(
+                    item.path,
+                    tags.values_to_write(item),
+                    id3v23=options.id3v23,
+                    mood_frame=options.id3_mood_frame,
+                )
             except tags.TagError as error:
                 summary.write_failed.append(str(error))
                 self.log.warning("{}", error)
@@ -310,7 +321,9 @@ class Analyzer:
         """An item skipped as current still gets its tags written when its file lacks them."""
         values = tags.values_to_write(item)
         try:
-            differ = tags.tags_differ(item.path, values)
+            differ = tags.tags_differ(
+                item.path, values, id3v23=options.id3v23, mood_frame=options.id3_mood_frame
+            )
         except tags.TagError as error:
             summary.write_failed.append(str(error))
             return

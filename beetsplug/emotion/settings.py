@@ -23,6 +23,8 @@ PROVIDER_NAMES: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz
 STORE_LYRICS_CHOICES: tuple[str, ...] = ("no", "field", "lrc")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 """As lgfn_model.config.PRECISIONS (a test checks): that module costs a few ms to import."""
+ID3_MOOD_FRAMES: tuple[str, ...] = ("auto", "tmoo", "txxx", "both")
+"""Where ID3 files get the mood: ``auto`` TMOO in v2.4, TXXX:MOOD in v2.3 (see tags)."""
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
 
 DEFAULTS: dict[str, Any] = {
@@ -44,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "playlist_dir": ".",
     "playlist_relative": False,
     "progress": True,
+    "id3_mood_frame": "auto",
 }
 
 MAX_BATCH = 4096
@@ -78,6 +81,7 @@ class Settings:
     playlist_dir: str
     playlist_relative: bool
     progress: bool
+    id3_mood_frame: str = "auto"
 
 
 def _shown(value: Any) -> str:
@@ -228,4 +232,14 @@ def read_settings(view: Any) -> Settings:
         playlist_dir=path_of("playlist_dir"),
         playlist_relative=_boolean("playlist_relative", get("playlist_relative")),
         progress=_boolean("progress", get("progress")),
+        id3_mood_frame=id3_mood_frame(view),
     )
+
+
+def id3_mood_frame(view: Any) -> str:
+    """The ``id3_mood_frame`` option alone, checked (every write beets makes reads it)."""
+    try:
+        value = view["id3_mood_frame"].get()
+    except Exception as error:
+        raise SettingsError(f"emotion: option id3_mood_frame: {error}") from None
+    return _choice("id3_mood_frame", value, ID3_MOOD_FRAMES)

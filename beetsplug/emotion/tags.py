@@ -11,13 +11,25 @@ Layouts (key case as written):
 ==============  =================================  ===============================
 format          mood                               others (e.g. emotion_sad)
 ==============  =================================  ===============================
-ID3 (MP3, WAV,  ``TMOO`` (ID3v2.4 only) and        ``TXXX:EMOTION_SAD``
-AIFF)           ``TXXX:MOOD``
+ID3 (MP3, WAV,  ``TMOO`` (ID3v2.4) or              ``TXXX:EMOTION_SAD``
+AIFF)           ``TXXX:MOOD`` (ID3v2.3), see below
 Vorbis, FLAC,   ``MOOD``                           ``EMOTION_SAD``
 Opus, APE
 MP4 / M4A       ``----:com.apple.iTunes:MOOD``     ``----:com.apple.iTunes:EMOTION_SAD``
 ASF / WMA       ``WM/Mood``                        ``EMOTION_SAD``
 ==============  =================================  ===============================
+
+ID3 has two homes for the mood: ``TMOO`` (a standard frame, ID3v2.4 only) and ``TXXX:MOOD``
+(what ID3v2.3 taggers use). TagLib, which Navidrome, Kodi and most Linux players read tags
+with, maps both to ``MOOD``: a file holding both reads as two moods. So one frame is written
+per ID3 version, as Picard does (``TMOO`` in v2.4, ``TXXX:MOOD`` in v2.3), and the other is
+deleted, which also cleans files written by earlier versions of the plugin. The option
+``id3_mood_frame`` (``auto``, ``tmoo``, ``txxx``, ``both``) chooses otherwise, for players
+that read only one of them; v2.3 has no ``TMOO``, so there every choice is ``TXXX:MOOD``.
+Reading takes either frame. The choice lives in the mood's mediafile descriptor
+(``_MoodField``), so beets' own writes (``beet write``, ``modify``, the importer) follow it
+too: ``write_tags`` passes it for its own writes, the plugin sets it for beets' writes
+(``set_mood_frame``, from its ``write`` listener).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
+from contextvars import ContextVar
 from typing import IO, Any
 
 import mediafile
@@ -38,6 +51,7 @@ from mediafile import MediaField, MediaFile
 from mutagen._util import FileThing
 
 from . import fields
+from .settings import ID3_MOOD_FRAMES
 
 FILE_FIELDS: tuple[str, ...] = fields.TRACK_FIELDS
 """Every field that goes into files (the lyrics negative cache stays in the database)."""
@@ -66,16 +80,86 @@ def _string_styles(key: str) -> list[mediafile.StorageStyle]:
     ]
 
 
-def _descriptors() -> dict[str, MediaField]:
-    found: dict[str, MediaField] = {
-        fields.MOOD: MediaField(
-            mediafile.MP3StorageStyle("TMOO"),
-            mediafile.MP3DescStorageStyle("MOOD"),
+TMOO = "TMOO"
+TXXX_MOOD = "TXXX:MOOD"
+
+_mood_frame_default = "auto"
+_mood_frame_now: ContextVar[str | None] = ContextVar("emotion_mood_frame", default=None)
+"""The choice of ``write_tags`` while it runs; otherwise the default (beets' own writes)."""
+
+
+def set_mood_frame(choice: str) -> None:
+    """The ``id3_mood_frame`` choice for writes that do not name one (beets' own)."""
+    global _mood_frame_default
+    _mood_frame_default = _checked_mood_frame(choice)
+
+
+def _checked_mood_frame(choice: str) -> str:
+    if choice not in ID3_MOOD_FRAMES:
+        raise ValueError(f"id3_mood_frame is {choice!r}; use one of {', '.join(ID3_MOOD_FRAMES)}")
+    return choice
+
+
+def mood_frames(choice: str, id3v23: bool) -> tuple[str, ...]:
+    """The ID3 frames the mood goes into for ``choice``, in a v2.3 or a v2.4 tag."""
+    if id3v23:
+        return (TXXX_MOOD,)  # v2.3 has no TMOO (mutagen drops it on saving)
+    return {
+        "auto": (TMOO,),
+        "tmoo": (TMOO,),
+        "txxx": (TXXX_MOOD,),
+        "both": (TMOO, TXXX_MOOD),
+    }[_checked_mood_frame(choice)]
+
+
+def _saved_as_v23(media: MediaFile) -> bool:
+    """True when ``media`` saves an ID3v2.3 tag: MP3 with ``id3v23`` (mediafile writes WAV
+    and AIFF tags as v2.4 whatever the option says)."""
+    return bool(getattr(media, "id3v23", False))
+
+
+class _MoodField(MediaField):
+    """The mood: as any field, except that ID3 gets one of its two frames (see the module
+    docstring), and the other one is deleted."""
+
+    def __init__(self) -> None:
+        self._tmoo = mediafile.MP3StorageStyle(TMOO)
+        self._txxx = mediafile.MP3DescStorageStyle("MOOD")
+        super().__init__(
+            self._tmoo,
+            self._txxx,
             mediafile.MP4StorageStyle("----:com.apple.iTunes:MOOD"),
             mediafile.StorageStyle("MOOD"),
             mediafile.ASFStorageStyle("WM/Mood"),
         )
-    }
+
+    def __set__(self, media: MediaFile, value: Any) -> None:
+        if value is None:
+            value = self._none_value()
+        choice = _mood_frame_now.get() or _mood_frame_default
+        wanted = mood_frames(choice, _saved_as_v23(media))
+        for style in self.styles(media.mgfile):
+            if style is self._tmoo or style is self._txxx:
+                key = TMOO if style is self._tmoo else TXXX_MOOD
+                if key not in wanted:
+                    style.delete(media.mgfile)
+                    continue
+            style.set(media.mgfile, value)
+
+
+def _id3_mood_frames(media: MediaFile) -> set[str]:
+    """The mood frames an ID3 tag holds now (an empty set for other formats)."""
+    tags = media.mgfile.tags
+    if tags is None or not hasattr(tags, "getall"):
+        return set()
+    found = {TMOO} if tags.getall(TMOO) else set()
+    if any(frame.desc.lower() == "mood" for frame in tags.getall("TXXX")):
+        found.add(TXXX_MOOD)
+    return found
+
+
+def _descriptors() -> dict[str, MediaField]:
+    found: dict[str, MediaField] = {fields.MOOD: _MoodField()}
     for name in fields.FLOAT_FIELDS:
         found[name] = MediaField(*_float_styles(name.upper()), out_type=float)
     for name in (fields.LYRICS_SOURCE, fields.MODEL):
@@ -113,7 +197,10 @@ def _open(path: str | bytes, id3v23: bool = False) -> MediaFile:
 
 def read_tags(path: str | bytes) -> dict[str, Any]:
     """The plugin's fields found in a file (absent tags are left out)."""
-    media = _open(path)
+    return _read(_open(path))
+
+
+def _read(media: MediaFile) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name in FILE_FIELDS:
         value = getattr(media, name)
@@ -131,24 +218,40 @@ def _has_raw_value(media: MediaFile, name: str) -> bool:
     return any(style.get(media.mgfile) not in (None, "") for style in styles)
 
 
-def write_tags(path: str | bytes, values: Mapping[str, Any], id3v23: bool = False) -> None:
+def write_tags(
+    path: str | bytes, values: Mapping[str, Any], id3v23: bool = False, mood_frame: str = "auto"
+) -> None:
     """Write only ``values`` (plugin fields) into the file; every other tag is kept.
 
+    ``mood_frame`` is the ``id3_mood_frame`` choice: which ID3 frame(s) get the mood.
     A write that fails (full disk, file size limit, I/O error, permissions) leaves the file
     byte for byte as it was; see ``_save`` for how.
     """
-    media = _open(path, id3v23=id3v23)
-    wanted = {k: v for k, v in values.items() if k in FILE_FIELDS}
-    media.update(wanted)
+    token = _mood_frame_now.set(_checked_mood_frame(mood_frame))
     try:
-        _save(os.fsdecode(path), media, wanted, id3v23)
-    except (mediafile.UnreadableFileError, OSError) as error:
-        raise TagError(f"{os.fsdecode(path)}: cannot write tags ({_reason(error, path)})") from None
+        media = _open(path, id3v23=id3v23)
+        wanted = {k: v for k, v in values.items() if k in FILE_FIELDS}
+        media.update(wanted)
+        try:
+            _save(os.fsdecode(path), media, wanted, id3v23)
+        except (mediafile.UnreadableFileError, OSError) as error:
+            reason = _reason(error, path)
+            raise TagError(f"{os.fsdecode(path)}: cannot write tags ({reason})") from None
+    finally:
+        _mood_frame_now.reset(token)
 
 
-def tags_differ(path: str | bytes, values: Mapping[str, Any]) -> bool:
-    """True when the file lacks one of ``values`` or holds another value."""
-    current = read_tags(path)
+def tags_differ(
+    path: str | bytes, values: Mapping[str, Any], id3v23: bool = False, mood_frame: str = "auto"
+) -> bool:
+    """True when the file lacks one of ``values`` or holds another value, or keeps the mood
+    in other ID3 frames than ``mood_frame`` chooses (both frames, from an older version)."""
+    media = _open(path, id3v23=id3v23)
+    if values.get(fields.MOOD) not in (None, ""):
+        frames = _id3_mood_frames(media)
+        if frames and frames != set(mood_frames(mood_frame, _saved_as_v23(media))):
+            return True
+    current = _read(media)
     for name, value in values.items():
         if name not in FILE_FIELDS:
             continue
