@@ -155,6 +155,18 @@ def from_embedded(audio: Path) -> Lyrics | None:
         raise LyricsSourceError(str(error)) from None
 
 
+def _copied_from_file(item: Any, audio: Path, found: Lyrics) -> bool:
+    """Whether the beets field holds the file's embedded lyrics, as beets' import copies them
+    (no lyrics plugin fetched them: no ``lyrics_backend``); those are reported as embedded."""
+    if fields.own_value(item, "lyrics_backend"):
+        return False
+    try:
+        embedded = from_embedded(audio)
+    except LyricsSourceError:
+        return False
+    return embedded is not None and embedded.texts == found.texts
+
+
 # -- the chain -------------------------------------------------------------------------------
 
 
@@ -214,6 +226,8 @@ class LyricsFinder:
                     outcome.errors.append(str(error))
                     continue
                 if found:
+                    if source == "beets" and _copied_from_file(item, path, found):
+                        source = "embedded"  # beets' import copied the file's own lyrics
                     outcome.lyrics, outcome.source = found.with_source(source), source
                     if source == "lrc":
                         outcome.origin = find_sidecar(path)

@@ -33,8 +33,8 @@ def _file_mood(path: Path) -> str | None:
     tags = mutagen.File(os.fsdecode(path)).tags
     if tags is None:
         return None
-    if hasattr(tags, "getall"):
-        frames = tags.getall("TXXX:MOOD")
+    if hasattr(tags, "getall"):  # TMOO (ID3v2.4) or TXXX:MOOD (v2.3)
+        frames = tags.getall("TMOO") + tags.getall("TXXX:MOOD")
         return str(frames[0].text[0]) if frames else None
     return str(tags["MOOD"][0]) if "MOOD" in tags else None
 

@@ -153,3 +153,21 @@ def test_an_import_shows_progress_and_ends_with_the_summary(
     assert "tracks/s" not in quiet.stderr and "/2 tracks" not in quiet.stderr
     # Re-imported files carry this model's tags: adopted, not analysed again.
     assert "emotion: tagged 0, skipped 2 (already analysed by lgfn-test-tiny)" in quiet.stdout
+
+
+def test_lyrics_beets_copied_from_the_file_are_reported_as_embedded(env: BeetsEnv) -> None:
+    from mutagen.id3 import ID3, USLT
+
+    path = env.make_track("song.mp3", title="Song")
+    tags = ID3(str(path))
+    tags.add(USLT(encoding=3, lang="eng", desc="", text="Sing it loud\nSing it clear"))
+    tags.save(str(path))
+    env.run("import", str(env.incoming))  # beets copies the USLT frame into `lyrics`
+    item = env.items()[0]
+    assert "Sing it loud" in item.get("lyrics")
+    env.run("emotion", "-f")
+    assert env.items()[0].get("emotion_lyrics") == "embedded"
+
+    env.run("modify", "-y", "-W", "lyrics=Other words, typed by hand")  # not into the file
+    env.run("emotion", "-f")
+    assert env.items()[0].get("emotion_lyrics") == "beets"  # the user's own text
