@@ -219,7 +219,7 @@ class Analyzer:
         be written, in which case the item is left exactly as it was, in the database and in
         the file."""
         try:
-            values = fields.prediction_fields(prediction, outcome.source, version)
+            values = fields.prediction_fields(prediction, outcome.label, version)
         except fields.NonFinitePrediction as error:
             # Nothing of a NaN result is kept: the item stays as it was and is not marked
             # current, so the next run analyses it again.
@@ -239,7 +239,7 @@ class Analyzer:
                 kept_mood = True
         if options.pretend:
             summary.tagged += 1
-            summary.lyrics[outcome.source] += 1
+            summary.lyrics[outcome.label] += 1
             summary.kept_mood += kept_mood
             self.printer(_describe(item, values, fields.own_value(item, fields.MOOD)))
             return values
@@ -288,7 +288,7 @@ class Analyzer:
                 # Counted when stored: an interrupt must not leave a stored item out of the
                 # summary, nor count one that is not.
                 summary.tagged += 1
-                summary.lyrics[outcome.source] += 1
+                summary.lyrics[outcome.label] += 1
                 summary.kept_mood += kept_mood
 
             stores.add(item, stored, written=written)

@@ -46,7 +46,7 @@ def _info(item: Any, outcome: LyricsOutcome) -> Any:
         artist=str(fields.own_value(item, "artist") or ""),
         album=str(fields.own_value(item, "album") or ""),
         path=path,
-        lyrics_source=outcome.source,
+        lyrics_source=outcome.label,
         extra=extra,
     )
 

@@ -72,6 +72,14 @@ class LyricsOutcome:
     """Lyrics text fetched from the network (what ``store_lyrics`` may keep)."""
     origin: Path | None = None
     """The ``.lrc`` file the lyrics were read from (the importer copies it along)."""
+    from_file: bool = False
+    """The beets field held the file's own embedded lyrics (copied there by an import)."""
+
+    @property
+    def label(self) -> str:
+        """Where the lyrics came from, as stored in ``emotion_lyrics`` and counted in the
+        summary: lyrics beets copied from the file are ``embedded``, as they are."""
+        return "embedded" if self.from_file else self.source
 
 
 # -- local sources ---------------------------------------------------------------------------
@@ -226,9 +234,9 @@ class LyricsFinder:
                     outcome.errors.append(str(error))
                     continue
                 if found:
-                    if source == "beets" and _copied_from_file(item, path, found):
-                        source = "embedded"  # beets' import copied the file's own lyrics
                     outcome.lyrics, outcome.source = found.with_source(source), source
+                    # beets' import copied the file's own lyrics into the field: say so
+                    outcome.from_file = source == "beets" and _copied_from_file(item, path, found)
                     if source == "lrc":
                         outcome.origin = find_sidecar(path)
                     return outcome
