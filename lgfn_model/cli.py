@@ -32,12 +32,28 @@ def add_predictor_options(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None, help="audio decoding processes (0: decode inline)"
     )
     parser.add_argument(
+        "--threads",
+        type=_threads_option,
+        default=None,
+        help="CPU threads for the model: auto (default: the cores not busy elsewhere, less "
+        "half a core per decoding worker) or a number; OMP_NUM_THREADS, when set, is the auto",
+    )
+    parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
         help="compute dtype of the heavy layers: auto (default: bf16 on a GPU or a CPU with "
         "AMX or AVX512-BF16, else fp32), fp32, bf16",
     )
+
+
+def _threads_option(value: str) -> int | None:
+    from .threads import ThreadsError, parse_threads
+
+    try:
+        return parse_threads(value)
+    except ThreadsError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("threads ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +109,7 @@ def load_predictor(args: argparse.Namespace):  # noqa: ANN201 - lazy import keep
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,
+        threads=args.threads,
     )
 
 

@@ -32,6 +32,7 @@ from .model import LGFN, TrackLines, stack_lines
 from .outputs import TrackPrediction, WindowPrediction
 from .parent_watch import SpawnedOnMainThread, end_with_parent
 from .text.int8 import int8_available
+from .threads import choose_threads
 from .windows import cut_windows
 
 _log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ class Predictor:
         text_encoder: Any = None,
         precision: str = "auto",
         overlap_text: bool = True,
+        threads: int | None = None,
     ) -> None:
         # Batches reuse the same large buffers instead of page-faulting fresh ones each time.
         keep_large_buffers_in_heap()
@@ -186,6 +188,13 @@ class Predictor:
         self.config: LGFNConfig = model.config
         self.batch_size = max(1, batch_size)
         self.workers = default_workers() if workers is None else max(0, workers)
+        # torch's threads are one setting for the whole process; this predictor is the
+        # process's model, so it sets them once (lgfn_model/threads.py says why not all cores).
+        self.threads, self.threads_reason = choose_threads(
+            threads, self.workers, on_cpu=device.type == "cpu"
+        )
+        if device.type == "cpu" or threads is not None:
+            torch.set_num_threads(self.threads)
         self._text_encoder = text_encoder
         self.stats = PredictorStats()
         self.warn: Callable[[str], None] = _log.warning
@@ -195,7 +204,8 @@ class Predictor:
         # On the CPU the lyrics of one track are encoded in a thread while the model runs on
         # the windows of the tracks before it, when the two are of similar cost
         # (`_overlap_pays`; docs/performance.md). Off for GPUs, where text is cheap.
-        self.overlap_text = overlap_text and device.type == "cpu"
+        # One thread for the model leaves none for the text thread to share.
+        self.overlap_text = overlap_text and device.type == "cpu" and self.threads >= 2
         self._text_threads = self._shared_threads = 1
         self._text_pool: ThreadPoolExecutor | None = None
         self._text_job: Future | None = None
@@ -208,11 +218,20 @@ class Predictor:
         batch_size: int = 32,
         workers: int | None = None,
         precision: str = "auto",
+        threads: int | None = None,
     ) -> Predictor:
-        """Load a checkpoint folder (None: the model shipped with the package)."""
+        """Load a checkpoint folder (None: the model shipped with the package); ``threads``
+        None chooses the CPU thread count from the cores free (lgfn_model/threads.py)."""
         resolved = resolve_device(device)
         model = load_checkpoint(checkpoint, device="cpu")
-        return cls(model, resolved, batch_size=batch_size, workers=workers, precision=precision)
+        return cls(
+            model,
+            resolved,
+            batch_size=batch_size,
+            workers=workers,
+            precision=precision,
+            threads=threads,
+        )
 
     @property
     def version(self) -> str:

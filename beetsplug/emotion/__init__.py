@@ -89,6 +89,7 @@ class EmotionPlugin(BeetsPlugin):
                 batch_size=chosen.batch_size,
                 workers=chosen.workers,
                 precision=chosen.precision,
+                threads=chosen.threads,
             )
             self._analyzer = Analyzer(model, finder, self._log)
         self._analyzer.printer = printer

@@ -31,6 +31,7 @@ class ModelHandle:
         batch_size: int = 16,
         workers: int | None = None,
         precision: str = "auto",
+        threads: int | None = None,
     ) -> None:
         # A path, or the name of a model shipped in the package ("fast"); None: the default.
         self.checkpoint = checkpoint or None
@@ -38,6 +39,7 @@ class ModelHandle:
         self.batch_size = batch_size
         self.workers = workers
         self.precision = precision
+        self.threads = threads
         self._version: str | None = None
 
     def version(self) -> str:
@@ -73,6 +75,7 @@ class ModelHandle:
             self.batch_size,
             self.workers,
             self.precision,
+            self.threads,
         )
 
     def predictor(self) -> Any:
@@ -102,6 +105,7 @@ class ModelHandle:
                     batch_size=self.batch_size,
                     workers=self.workers,
                     precision=self.precision,
+                    threads=self.threads,
                 )
             except (CheckpointError, DeviceError) as error:
                 raise ModelUnavailable(" ".join(str(error).split())) from None

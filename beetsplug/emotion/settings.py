@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "batch_size": 16,
     "workers": "auto",
+    "threads": "auto",
     "precision": "auto",
     "lyrics_sources": list(LYRICS_SOURCE_NAMES),
     "syncedlyrics_providers": ["lrclib", "musixmatch", "netease"],
@@ -70,6 +71,8 @@ class Settings:
     batch_size: int
     workers: int | None
     """None: automatic."""
+    threads: int | None
+    """CPU threads for the model; None: automatic (lgfn_model.threads)."""
     precision: str
     lyrics_sources: tuple[str, ...]
     syncedlyrics_providers: tuple[str, ...]
@@ -166,6 +169,18 @@ def _workers(value: Any) -> int | None:
     raise _fail("workers", value, f"use auto or a whole number from 0 to {MAX_WORKERS}")
 
 
+def _threads(value: Any) -> int | None:
+    # lgfn_model.threads is torch-free and imports only the standard library.
+    from lgfn_model.threads import MAX_THREADS, ThreadsError, parse_threads
+
+    try:
+        return parse_threads(value)
+    except ThreadsError:
+        raise _fail(
+            "threads", value, f"use auto or a whole number from 1 to {MAX_THREADS}"
+        ) from None
+
+
 def _checkpoint(value: Any, as_path: Callable[[], str]) -> str | None:
     if value in (None, ""):
         return None
@@ -219,6 +234,7 @@ def read_settings(view: Any) -> Settings:
         device=_device(get("device")),
         batch_size=_whole("batch_size", get("batch_size"), 1, MAX_BATCH),
         workers=_workers(get("workers")),
+        threads=_threads(get("threads")),
         precision=_choice("precision", get("precision") or "auto", PRECISIONS),
         lyrics_sources=_names("lyrics_sources", get("lyrics_sources"), LYRICS_SOURCE_NAMES),
         syncedlyrics_providers=_names(

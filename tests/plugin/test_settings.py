@@ -23,6 +23,8 @@ BAD_VALUES = [
     ("lyrics_timeout", "soon", "emotion: option lyrics_timeout is 'soon'; use a number of sec"),
     ("lyrics_timeout", 0, "emotion: option lyrics_timeout is 0; use a number of seconds above"),
     ("lyrics_threads", 1000, "emotion: option lyrics_threads is 1000; use a whole number"),
+    ("threads", 0, "emotion: option threads is 0; use auto or a whole number from 1 to 256"),
+    ("threads", "all", "emotion: option threads is 'all'; use auto or a whole number from 1"),
     ("precision", "fp16", "emotion: option precision is 'fp16'; use one of auto, fp32, bf16"),
     ("store_lyrics", "disk", "emotion: option store_lyrics is 'disk'; use one of no, field"),
     ("lyrics_sources", ["lrc", "web"], "emotion: option lyrics_sources has unknown 'web'; "),
@@ -61,6 +63,7 @@ def test_good_values_in_every_spelling(env: BeetsEnv, tiny_checkpoint: Path) -> 
         device="CPU",
         batch_size="8",
         workers="0",
+        threads="1",
         lyrics_timeout="2.5",
         store_lyrics=False,
         lyrics_sources="lrc",
@@ -68,11 +71,14 @@ def test_good_values_in_every_spelling(env: BeetsEnv, tiny_checkpoint: Path) -> 
     )
     chosen = env.plugin.settings()
     assert chosen.device == "cpu" and chosen.batch_size == 8 and chosen.workers == 0
+    assert chosen.threads == 1
     assert chosen.lyrics_timeout == 2.5 and chosen.store_lyrics == "no"
     assert chosen.lyrics_sources == ("lrc",) and chosen.auto is True
     assert chosen.checkpoint == str(tiny_checkpoint)
     env.add(env.make_track("one.flac", folder=env.music))
     assert "tagged 1" in env.run("emotion", "-W")
+    predictor = env.plugin._analyzer.model.predictor()
+    assert predictor.threads == 1 and predictor.threads_reason == "asked for"
 
 
 def test_names_agree_with_the_modules_that_use_them() -> None:
