@@ -27,10 +27,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("cores", "workers", "busy", "expected"),
     [
-        (2, 1, 0.0, 1),  # a decoding worker takes half a core: 1.5 free -> 1 thread
+        (2, 1, 0.0, 2),  # a decoding worker takes half a core: 1.5 free -> 2 threads
+        (2, 1, 1.0, 1),  # one core busy elsewhere: 0.5 free -> 1 thread
+        (2, 1, 0.6, 1),
         (2, 0, 0.0, 2),
-        (4, 1, 0.0, 3),
-        (8, 3, 0.0, 6),
+        (4, 1, 0.0, 4),
+        (8, 3, 0.0, 7),
         (2, 1, 3.0, 1),  # never below one
         (16, 1, 6.4, 9),
         (4, 0, 0.9, 3),
@@ -61,7 +63,7 @@ def test_asked_for_wins_then_omp_num_threads(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(threads, "_busy_seen", (time.monotonic(), 0.0))
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
     chosen, why = threads.choose_threads(None, workers=1)
-    assert chosen == 3 and why.startswith("auto: 4 cores, 0.0 busy elsewhere, 1 decoding")
+    assert chosen == 4 and why.startswith("auto: 4 cores, 0.0 busy elsewhere, 1 decoding")
     assert threads.choose_threads(None, workers=1, on_cpu=False) == (4, "all cores (GPU)")
 
 
