@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 MAX_THREADS = 256
+ALLOWED = f"use auto or a whole number from 1 to {MAX_THREADS}"
 SAMPLE_SECONDS = 0.25
 """How long the other programs' CPU use is watched before choosing (the model load takes
 seconds, so a quarter of one is not noticed)."""
@@ -38,10 +39,8 @@ def usable_cores(
 ) -> int:
     """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota
     (a container started with ``--cpus 2`` sees every core of the host but gets two)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    pinned = _affinity()
+    cores = len(pinned) if pinned else (os.cpu_count() or 1)
     try:
         quota, period = cgroup_cpu_max.read_text().split()[:2]
         if quota != "max" and int(period) > 0:
@@ -51,44 +50,59 @@ def usable_cores(
     return max(1, cores)
 
 
-def _cpu_ticks(stat: Path) -> tuple[int, int] | None:
-    """(busy, total) clock ticks of all CPUs together since boot, from ``/proc/stat``."""
+def _cpu_ticks(stat: Path, cpus: frozenset[int] | None = None) -> tuple[int, int, int] | None:
+    """(busy ticks, total ticks, CPUs counted) since boot, from ``/proc/stat``: of the CPUs
+    in ``cpus`` (their ``cpuN`` lines), else of all (the ``cpu`` line)."""
     try:
-        with stat.open() as handle:
-            fields = handle.readline().split()
+        lines = [line.split() for line in stat.read_text().splitlines()]
     except OSError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
+    per_cpu = {f[0]: f[1:] for f in lines if f and f[0].startswith("cpu") and f[0][3:].isdigit()}
+    rows = [per_cpu[f"cpu{n}"] for n in sorted(cpus or ()) if f"cpu{n}" in per_cpu]
+    counted = len(rows)
+    if not rows:
+        rows = [f[1:] for f in lines[:1] if f[:1] == ["cpu"]]
+        counted = os.cpu_count() or 1
+    busy = total = 0
+    for row in rows:
+        try:
+            ticks = [int(value) for value in row[:8]]
+        except ValueError:
+            return None
+        if len(ticks) < 4:
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is already in user).
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+        busy += sum(ticks) - idle
+        total += sum(ticks)
+    return (busy, total, counted) if rows else None
+
+
+def _affinity() -> frozenset[int] | None:
     try:
-        ticks = [int(value) for value in fields[1:]]
-    except ValueError:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
         return None
-    # user nice system idle iowait irq softirq steal (guest time is already in user).
-    if len(ticks) < 4:
-        return None
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    total = sum(ticks[:8])
-    return total - idle, total
 
 
 def cores_busy_elsewhere(seconds: float = SAMPLE_SECONDS, stat: Path = Path("/proc/stat")) -> float:
-    """Cores other programs kept busy over the next ``seconds`` (this process's own CPU time
-    taken off); 0.0 where ``/proc/stat`` does not exist."""
-    before = _cpu_ticks(stat)
+    """Cores other programs kept busy over the next ``seconds`` on the CPUs this process may
+    run on (a container pinned to 2 of 64 cores does not count the other 62), with this
+    process's own CPU time taken off; 0.0 where ``/proc/stat`` does not exist."""
+    cpus = _affinity()
+    before = _cpu_ticks(stat, cpus)
     if before is None:
         return 0.0
     own_before = _own_cpu_seconds()
     started = time.monotonic()
     time.sleep(seconds)
-    after = _cpu_ticks(stat)
+    after = _cpu_ticks(stat, cpus)
     elapsed = time.monotonic() - started
     if after is None or after[1] <= before[1] or elapsed <= 0:
         return 0.0
-    cpus = os.cpu_count() or 1
     busy_fraction = (after[0] - before[0]) / (after[1] - before[1])
     own_cores = (_own_cpu_seconds() - own_before) / elapsed
-    return max(0.0, busy_fraction * cpus - own_cores)
+    return max(0.0, busy_fraction * after[2] - own_cores)
 
 
 def _own_cpu_seconds() -> float:
@@ -126,13 +140,11 @@ def parse_threads(value: object) -> int | None:
     """'auto' (or None) -> None; a whole number from 1 to MAX_THREADS -> itself."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
         return None
-    if isinstance(value, bool):
-        raise ThreadsError(f"threads {value!r}: use auto or a whole number from 1 to {MAX_THREADS}")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, int) and 1 <= value <= MAX_THREADS:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS:
         return value
-    raise ThreadsError(f"threads {value!r}: use auto or a whole number from 1 to {MAX_THREADS}")
+    raise ThreadsError(f"threads {value!r}: {ALLOWED}")
 
 
 def choose_threads(threads: int | None, workers: int, on_cpu: bool = True) -> tuple[int, str]:

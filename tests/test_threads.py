@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -141,3 +142,18 @@ def test_bench_reports_the_threads(tmp_path: Path, checkpoint: Path, capsys) -> 
     assert code == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["threads"] == 1 and record["threads_reason"] == "asked for"
+
+
+def test_only_the_cpus_this_process_may_use_are_counted(tmp_path: Path) -> None:
+    # Two CPUs of four usable; cpu2 and cpu3 (busy, not ours) must not count.
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  400 0 0 400 0 0 0 0 0 0\n"
+        "cpu0 50 0 0 50 0 0 0 0 0 0\n"
+        "cpu1 50 0 0 50 0 0 0 0 0 0\n"
+        "cpu2 150 0 0 150 0 0 0 0 0 0\n"
+        "cpu3 150 0 0 150 0 0 0 0 0 0\n"
+    )
+    assert threads._cpu_ticks(stat, frozenset({0, 1})) == (100, 200, 2)
+    assert threads._cpu_ticks(stat, frozenset({7})) == (400, 800, os.cpu_count() or 1)
+    assert threads._cpu_ticks(tmp_path / "missing") is None

@@ -171,14 +171,12 @@ def _workers(value: Any) -> int | None:
 
 def _threads(value: Any) -> int | None:
     # lgfn_model.threads is torch-free and imports only the standard library.
-    from lgfn_model.threads import MAX_THREADS, ThreadsError, parse_threads
+    from lgfn_model.threads import ALLOWED, ThreadsError, parse_threads
 
     try:
         return parse_threads(value)
     except ThreadsError:
-        raise _fail(
-            "threads", value, f"use auto or a whole number from 1 to {MAX_THREADS}"
-        ) from None
+        raise _fail("threads", value, ALLOWED) from None
 
 
 def _checkpoint(value: Any, as_path: Callable[[], str]) -> str | None:
