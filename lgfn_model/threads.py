@@ -126,13 +126,16 @@ def _recent_busy_elsewhere() -> float:
 
 def default_threads(cores: int, workers: int, busy_elsewhere: float) -> int:
     """Threads that leave room for the decoding workers and for what else runs: the cores
-    left after both, rounded to the nearest (half up), at least one.
+    left after both (other programs' load rounded to whole cores), rounded half up, at least
+    one.
 
     Half up because a worker's half core is an average: on a quiet 2-core machine with one
     worker, two threads ran the default model 21-28 % faster than one (the worker sleeps
     while the model runs), but once a whole core is busy elsewhere one thread is 2.2-3.4x
     faster than two (docs/performance.md, "A busy machine")."""
-    free = cores - busy_elsewhere - DECODE_SHARE * workers
+    # Other programs count in whole cores (0.3 of one is the shell, the kernel, a sampling
+    # blip): with a fraction, 2 cores less one worker's half would sit on the rounding edge.
+    free = cores - round(busy_elsewhere) - DECODE_SHARE * workers
     return max(1, min(cores, math.floor(free + 0.5 + 1e-9)))
 
 
