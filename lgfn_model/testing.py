@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import save_checkpoint
-from .config import AudioConfig, LGFNConfig
-from .model import LGFN
+from lgfn_model.model.config import AudioConfig, LGFNConfig
+from lgfn_model.model.network import LGFN
+from lgfn_model.runtime.checkpoint import save_checkpoint
 
 
 def tiny_config(version: str = "lgfn-test-tiny", **overrides: object) -> LGFNConfig:

@@ -1,4 +1,4 @@
-"""lgfn_model.audio: decoding every format to mono 16 kHz, window cutting, clear errors."""
+"""lgfn_model.data.audio: decoding every format to mono 16 kHz, window cutting, clear errors."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import soundfile
 from audio_factory import FORMATS, make_audio_file, make_format_file
 
-from lgfn_model import audio as audio_module
-from lgfn_model.audio import AudioDecodeError, DecodedAudio, decode_audio
+from lgfn_model.data import audio as audio_module
+from lgfn_model.data.audio import AudioDecodeError, DecodedAudio, decode_audio
 
 # Lossy codecs may add or drop a few ms at the edges; lossless ones are exact.
 TOLERANCE = 0.03
@@ -158,7 +158,7 @@ def test_loudness_is_not_clipped(tmp_path):
 
 
 def test_module_is_torch_free():
-    code = "import sys, lgfn_model.audio; sys.exit('torch' in sys.modules)"
+    code = "import sys, lgfn_model.data.audio; sys.exit('torch' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
 

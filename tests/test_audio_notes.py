@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from lgfn_model import audio
-from lgfn_model.audio import decode_audio
+from lgfn_model.data import audio
+from lgfn_model.data.audio import decode_audio
 
 
 def _cut_mp3(path: Path) -> Path:

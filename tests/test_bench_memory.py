@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lgfn_model.bench import ChildPeakRss
+from lgfn_model.cli.bench import ChildPeakRss
 
 
 def _fake_process(

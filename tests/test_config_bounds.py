@@ -21,15 +21,19 @@ from typing import Any
 
 import pytest
 
-from lgfn_model.checkpoint import MAX_PARAMETERS, CheckpointError, load_checkpoint
-from lgfn_model.checkpoint_files import SHIPPED_MODELS, checkpoint_version, shipped_checkpoint_dir
-from lgfn_model.config import (
+from lgfn_model.model.config import (
     MOODS,
     TEXT_ENCODER_DIMS,
     AudioConfig,
     ConfigError,
     LGFNConfig,
     check_config_dict,
+)
+from lgfn_model.runtime.checkpoint import MAX_PARAMETERS, CheckpointError, load_checkpoint
+from lgfn_model.runtime.checkpoint_files import (
+    SHIPPED_MODELS,
+    checkpoint_version,
+    shipped_checkpoint_dir,
 )
 from lgfn_model.testing import tiny_config, write_tiny_checkpoint
 
@@ -196,7 +200,7 @@ MEMORY_EATERS: dict[str, Tamper] = {
 _CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
-    from lgfn_model.checkpoint import CheckpointError, load_checkpoint
+    from lgfn_model.runtime.checkpoint import CheckpointError, load_checkpoint
 
     good, limit_mb, *bad = sys.argv[1:]
     load_checkpoint(good)  # everything a load needs is imported and warm
@@ -250,7 +254,7 @@ def test_the_memory_limit_would_catch_an_allocation(tiny: Path, tmp_path: Path) 
     """The limit is tight: building a model of d_model 4000 for real does not fit in it."""
     child = _CHILD.replace(
         "load_checkpoint(directory)\n",
-        "from lgfn_model.model import LGFN; from lgfn_model.testing import tiny_config; "
+        "from lgfn_model.model.network import LGFN; from lgfn_model.testing import tiny_config; "
         "LGFN(tiny_config(d_model=4000), load_pretrained=False)\n",
         1,
     )
@@ -344,7 +348,7 @@ def test_model_handle_turns_any_loading_failure_into_one_line(
     monkeypatch: pytest.MonkeyPatch, tiny: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from beetsplug.emotion.model import ModelHandle, ModelUnavailable, forget_loaded_models
-    from lgfn_model.predictor import Predictor
+    from lgfn_model.runtime.predictor import Predictor
 
     def broken(cls: type, *args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("division by zero\nsecond line")
@@ -366,7 +370,7 @@ def test_model_handle_turns_any_loading_failure_into_one_line(
 def test_beet_emotion_with_an_impossible_config(tmp_path: Path) -> None:
     """The real ``beet emotion`` in its own process, on a real library: one line, no
     traceback, exit status 1, the item untouched, and no memory eaten."""
-    from beetsplug.emotion.fault_catalogue import Scratch, synth
+    from tools.fault_catalogue import Scratch, synth
 
     base = write_tiny_checkpoint(tmp_path / "good", version="lgfn-bounds")
     bad = _tampered(base, tmp_path / "bad", _set("d_model", 30000))
@@ -412,7 +416,7 @@ def test_the_plugin_precheck_needs_no_torch(tiny: Path, tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        from lgfn_model.checkpoint_files import CheckpointError, check_checkpoint_config
+        from lgfn_model.runtime.checkpoint_files import CheckpointError, check_checkpoint_config
         check_checkpoint_config({str(tiny)!r})
         check_checkpoint_config({str(tmp_path / "nothing here")!r})
         try:

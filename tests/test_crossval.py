@@ -14,16 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lgfn_model.cli import main as lgfn_main
-from lgfn_model.config import MOODS
+from lgfn_model.evaluation.crossval_report import format_table
+from lgfn_model.model.config import MOODS
 from lgfn_model.testing import tiny_config
-from lgfn_model.training.crossval import CrossvalSettings, format_table, run_crossval
+from lgfn_model.training.crossval import CrossvalSettings, run_crossval
 from lgfn_model.training.datasets import (
     DATASETS,
     Example,
-    duplicate_groups,
     load_examples,
     read_moodylyrics,
 )
+from lgfn_model.training.duplicates import duplicate_groups
 from lgfn_model.training.splits import kfold_splits, leave_out_split, stratum
 from lgfn_model.training.train import TrainSettings
 

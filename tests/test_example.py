@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lgfn_model.audio import decode_audio
 from lgfn_model.cli import main
-from lgfn_model.lyrics import read_lyrics_file
+from lgfn_model.data.audio import decode_audio
+from lgfn_model.data.lyrics import read_lyrics_file
 
 
 def test_example_song_decodes_and_its_lyrics_are_synced(tmp_path: Path, capsys) -> None:
@@ -25,7 +25,7 @@ def test_example_song_decodes_and_its_lyrics_are_synced(tmp_path: Path, capsys) 
 def test_shipped_model_predicts_the_example(tmp_path: Path, capsys) -> None:
     import json
 
-    from lgfn_model.checkpoint_files import checkpoint_version
+    from lgfn_model.runtime.checkpoint_files import checkpoint_version
 
     assert main(["example", str(tmp_path)]) == 0
     capsys.readouterr()

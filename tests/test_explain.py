@@ -18,7 +18,7 @@ import torch
 from audio_factory import make_audio_file
 from PIL import Image
 
-from lgfn_model.checkpoint import load_checkpoint
+from lgfn_model.data.lyrics import parse_lrc, parse_plain
 from lgfn_model.explain import (
     TrackInfo,
     build_timeline,
@@ -28,10 +28,11 @@ from lgfn_model.explain import (
     write_overview,
     write_track,
 )
-from lgfn_model.explain.render import DPI, OVERVIEW_SIZE, TRACK_SIZE, OverviewEntry
-from lgfn_model.lyrics import parse_lrc, parse_plain
-from lgfn_model.outputs import TrackPrediction, WindowPrediction
-from lgfn_model.predictor import Predictor
+from lgfn_model.explain.overview_picture import OverviewEntry
+from lgfn_model.explain.render import DPI, OVERVIEW_SIZE, TRACK_SIZE
+from lgfn_model.model.outputs import TrackPrediction, WindowPrediction
+from lgfn_model.runtime.checkpoint import load_checkpoint
+from lgfn_model.runtime.predictor import Predictor
 from lgfn_model.testing import write_tiny_checkpoint
 
 LRC = (
@@ -292,8 +293,9 @@ def test_cli_writes_files_and_prints_text(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from lgfn_model import cli
+    from lgfn_model.cli import common
 
-    monkeypatch.setattr(cli, "load_predictor", lambda args: predictor)
+    monkeypatch.setattr(common, "load_predictor", lambda args: predictor)
     lrc = tmp_path / "song.lrc"
     lrc.write_text(LRC, encoding="utf-8")
     monkeypatch.setenv("DISPLAY", ":0")
@@ -330,8 +332,9 @@ def test_cli_reports_a_bad_file(
     predictor: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from lgfn_model import cli
+    from lgfn_model.cli import common
 
-    monkeypatch.setattr(cli, "load_predictor", lambda args: predictor)
+    monkeypatch.setattr(common, "load_predictor", lambda args: predictor)
     bad = tmp_path / "bad.mp3"
     bad.write_text("not audio")
     assert cli.main(["explain", str(bad), "--out", str(tmp_path / "o")]) == 1

@@ -14,8 +14,8 @@ import pytest
 import torch
 from audio_factory import make_audio_file
 
-from lgfn_model.lyrics import parse_lrc
-from lgfn_model.predictor import Predictor, TrackInput
+from lgfn_model.data.lyrics import parse_lrc
+from lgfn_model.runtime.predictor import Predictor, TrackInput
 from lgfn_model.testing import write_tiny_checkpoint
 
 LRC = "[00:00.50]sunshine on my face\n[00:02.00]dancing all night long\n[00:04.00]we sing"

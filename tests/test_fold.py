@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from lgfn_model.checkpoint import load_checkpoint
-from lgfn_model.fold import fold_batch_norms, folded_conv
+from lgfn_model.runtime.checkpoint import load_checkpoint
+from lgfn_model.runtime.fold import fold_batch_norms, folded_conv
 from lgfn_model.testing import write_tiny_checkpoint
 
 

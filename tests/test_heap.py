@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import lgfn_model.heap as heap
+import lgfn_model.runtime.heap as heap
 
 # A 64 MiB buffer made and freed: where glibc put it (mallinfo2: bytes in mmapped blocks while
 # it lives; free bytes kept in the heap after it is gone).
@@ -25,7 +25,7 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "tuned":
-    from lgfn_model.heap import keep_large_buffers_in_heap
+    from lgfn_model.runtime.heap import keep_large_buffers_in_heap
     assert keep_large_buffers_in_heap()
 buffer = np.ones(16 << 20, dtype=np.float32)
 mapped = libc.mallinfo2().hblkhd

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lgfn_model.lyrics import (
+from lgfn_model.data.lyrics import (
     decode_lyrics_bytes,
     line_end_times,
     looks_like_lrc,

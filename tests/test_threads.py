@@ -13,10 +13,10 @@ import pytest
 import torch
 from audio_factory import make_audio_file
 
-from lgfn_model import threads
-from lgfn_model.checkpoint import load_checkpoint
 from lgfn_model.cli import build_parser, main
-from lgfn_model.predictor import Predictor
+from lgfn_model.runtime import threads
+from lgfn_model.runtime.checkpoint import load_checkpoint
+from lgfn_model.runtime.predictor import Predictor
 from lgfn_model.testing import write_tiny_checkpoint
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from audio_factory import make_audio_file
 
-from lgfn_model.audio import decode_audio
+from lgfn_model.data.audio import decode_audio
 from lgfn_model.training.cache import FeatureCache, default_cache_dir
 
 
@@ -136,7 +136,7 @@ def test_default_cache_dir(monkeypatch, tmp_path) -> None:
 def test_spectral_features_are_fixed_length_and_informative() -> None:
     from audio_factory import synth
 
-    from lgfn_model.training.baseline import spectral_features
+    from lgfn_model.evaluation.baseline import spectral_features
 
     tone = synth(3.0, 16000, 1, "tone")[:, 0]
     chord = synth(3.0, 16000, 1, "chord")[:, 0]
@@ -151,8 +151,8 @@ def test_spectral_features_are_fixed_length_and_informative() -> None:
 
 
 def test_spectral_baseline_learns_separable_data() -> None:
-    from lgfn_model.config import MOODS
-    from lgfn_model.training.baseline import SpectralBaseline
+    from lgfn_model.evaluation.baseline import SpectralBaseline
+    from lgfn_model.model.config import MOODS
     from lgfn_model.training.datasets import MOOD_SIGNS, Example
 
     rng = np.random.default_rng(0)
@@ -185,7 +185,7 @@ def test_spectral_baseline_learns_separable_data() -> None:
 
 
 def test_lyrics_probe_features(tmp_path) -> None:
-    from lgfn_model.training.baseline import lyrics_matrix
+    from lgfn_model.evaluation.baseline import lyrics_matrix
     from lgfn_model.training.datasets import Example
 
     files = []

@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lgfn_model.config import MOODS
+from lgfn_model.model.config import MOODS
 from lgfn_model.training.datasets import (
     DataError,
-    artist_tokens,
-    duplicate_groups,
     load_examples,
-    normalise_title,
     parse_signed,
     read_manifest,
 )
+from lgfn_model.training.duplicates import artist_tokens, duplicate_groups, normalise_title
 from lgfn_model.training.splits import cross_dataset_split, heldout_split, low_label
 
 HAPPY, ANGRY, SAD, RELAXED = (MOODS.index(m) for m in ("happy", "angry", "sad", "relaxed"))

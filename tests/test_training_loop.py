@@ -10,12 +10,12 @@ import torch
 from audio_factory import make_audio_file
 from safetensors.torch import load_file
 
-from lgfn_model.checkpoint import load_checkpoint
 from lgfn_model.cli import main as lgfn_main
-from lgfn_model.config import AudioConfig
-from lgfn_model.model import LGFNOutput
+from lgfn_model.evaluation.evaluate import run_evaluation
+from lgfn_model.model.config import AudioConfig
+from lgfn_model.model.network import LGFNOutput
+from lgfn_model.runtime.checkpoint import load_checkpoint
 from lgfn_model.testing import tiny_config, write_tiny_checkpoint
-from lgfn_model.training.evaluate import run_evaluation
 from lgfn_model.training.train import TrainSettings, teacher_losses, train
 
 MOOD_KINDS = {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "silence"}
@@ -122,7 +122,7 @@ def test_evaluate_reports_every_subset_and_noise(manifest: Path, tmp_path: Path)
 
 
 def test_compare_pairs_two_checkpoints_on_the_same_clips(manifest: Path, tmp_path: Path) -> None:
-    from lgfn_model.training.compare import format_comparison, run_comparison
+    from lgfn_model.evaluation.compare import format_comparison, run_comparison
 
     cache = tmp_path / "cache"
     audio = tiny_config().audio
@@ -159,7 +159,7 @@ def test_robustness_variants_are_what_users_have(tmp_path: Path) -> None:
     import mutagen.mp3
     import soundfile
 
-    from lgfn_model.training.robustness import write_variants
+    from lgfn_model.evaluation.robustness import write_variants
 
     source = make_audio_file(tmp_path / "clip.opus", seconds=2.0, channels=1, kind="chord")
     paths = write_variants(source, tmp_path)

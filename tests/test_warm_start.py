@@ -9,10 +9,10 @@ import pytest
 import torch
 from audio_factory import make_audio_file
 
-from lgfn_model.checkpoint import load_checkpoint
 from lgfn_model.cli import build_parser
-from lgfn_model.config import AudioConfig
-from lgfn_model.model import LGFN
+from lgfn_model.model.config import AudioConfig
+from lgfn_model.model.network import LGFN
+from lgfn_model.runtime.checkpoint import load_checkpoint
 from lgfn_model.testing import tiny_config, write_tiny_checkpoint
 from lgfn_model.training.train import TrainSettings, train
 from lgfn_model.training.warm_start import warm_start

@@ -7,9 +7,9 @@ from audio_factory import make_audio_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgfn_model.audio import decode_audio
-from lgfn_model.config import AudioConfig
-from lgfn_model.windows import cut_windows
+from lgfn_model.data.audio import decode_audio
+from lgfn_model.data.windows import cut_windows
+from lgfn_model.model.config import AudioConfig
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     """\
     import sys, threading
     from pathlib import Path
-    from lgfn_model.predictor import Predictor, TrackInput
+    from lgfn_model.runtime.predictor import Predictor, TrackInput
 
     def main():
         checkpoint, how, *files = sys.argv[1:]

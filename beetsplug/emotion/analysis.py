@@ -141,7 +141,7 @@ class Analyzer:
         waiting: dict[int, set[int]],
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
-        from lgfn_model.predictor import TrackInput
+        from lgfn_model.runtime.predictor import TrackInput
 
         predictor = self.model.predictor()
         predictor.warn = summary.warnings.append

@@ -74,7 +74,7 @@ def explain_items(
     text report of each track when ``show_text``."""
     from lgfn_model.explain import unique_stem
     from lgfn_model.explain.writer import explain_track, write_overview, write_track
-    from lgfn_model.predictor import TrackInput
+    from lgfn_model.runtime.predictor import TrackInput
 
     result = ExplainResult()
     if not items:

@@ -12,7 +12,7 @@ from typing import Any
 from beets.dbcore import types
 
 MOODS: tuple[str, ...] = ("happy", "angry", "sad", "relaxed")
-"""Russell's quadrants Q1..Q4, the same labels as ``lgfn_model.config.MOODS``."""
+"""Russell's quadrants Q1..Q4, the same labels as ``lgfn_model.model.config.MOODS``."""
 
 MOOD = "mood"
 PROBABILITY_FIELDS: dict[str, str] = {mood: f"emotion_{mood}" for mood in MOODS}

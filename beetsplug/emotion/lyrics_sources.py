@@ -35,7 +35,7 @@ from .lyrics_network import (
 )
 
 if TYPE_CHECKING:
-    from lgfn_model.lyrics import Lyrics
+    from lgfn_model.data.lyrics import Lyrics
 
 LOCAL_SOURCES: tuple[str, ...] = ("beets", "lrc", "embedded")
 ALL_SOURCES: tuple[str, ...] = (*LOCAL_SOURCES, *NETWORK_SOURCES)
@@ -47,11 +47,11 @@ class LyricsSourceError(Exception):
 
 
 def _usable(text: str, where: str, what: str = "lyrics") -> str | None:
-    """``text`` as lyrics (see ``lgfn_model.lyrics.usable_text``); None when it is no text.
+    """``text`` as lyrics (see ``lgfn_model.data.lyrics.usable_text``); None when it is no text.
 
     Raises LyricsSourceError naming ``where`` for a text over ``MAX_LYRICS_CHARS``.
     """
-    from lgfn_model.lyrics_files import LyricsFileError, usable
+    from lgfn_model.data.lyrics_files import LyricsFileError, usable
 
     try:
         return usable(text, where, what)
@@ -89,7 +89,7 @@ def from_beets_field(item: Mapping[str, Any]) -> Lyrics | None:
     """The item's ``lyrics`` field, parsed with beets' own helper (translations dropped)."""
     from beets.util.lyrics import Lyrics as BeetsLyrics
 
-    from lgfn_model.lyrics import LyricsTooLarge, check_text_size, parse_lyrics
+    from lgfn_model.data.lyrics import LyricsTooLarge, check_text_size, parse_lyrics
 
     text = fields.own_value(item, "lyrics")
     if not text or not str(text).strip():
@@ -133,19 +133,19 @@ def is_instrumental(item: Mapping[str, Any]) -> bool:
 
 def sidecar_paths(audio: Path) -> list[Path]:
     """``song.lrc`` (any case of the extension) beside ``song.mp3``."""
-    from lgfn_model.lyrics_files import sidecar_paths as paths
+    from lgfn_model.data.lyrics_files import sidecar_paths as paths
 
     return paths(audio)
 
 
 def find_sidecar(audio: Path) -> Path | None:
-    from lgfn_model.lyrics_files import find_sidecar as find
+    from lgfn_model.data.lyrics_files import find_sidecar as find
 
     return find(audio)
 
 
 def from_sidecar(audio: Path) -> Lyrics | None:
-    from lgfn_model import lyrics_files
+    from lgfn_model.data import lyrics_files
 
     try:
         return lyrics_files.from_sidecar(audio)
@@ -155,7 +155,7 @@ def from_sidecar(audio: Path) -> Lyrics | None:
 
 def from_embedded(audio: Path) -> Lyrics | None:
     """Synced lyrics first (ID3 SYLT in milliseconds), then plain or LRC text tags."""
-    from lgfn_model import lyrics_files
+    from lgfn_model.data import lyrics_files
 
     try:
         return lyrics_files.from_embedded(audio)
@@ -254,7 +254,7 @@ class LyricsFinder:
             if fetched is None:
                 outcome.misses.add(source)
                 continue
-            from lgfn_model.lyrics import parse_lyrics
+            from lgfn_model.data.lyrics import parse_lyrics
 
             # An answer too long or not text is an error, not "not found": reported, not
             # remembered (the provider may answer properly next time).

@@ -1,7 +1,7 @@
 """The model behind the plugin, loaded lazily and once per process.
 
 Importing this module imports no torch: the model version is read from the checkpoint's
-``config.json`` by ``lgfn_model.checkpoint_files`` (torch-free), so already-analysed items
+``config.json`` by ``lgfn_model.runtime.checkpoint_files`` (torch-free), so already-analysed items
 are skipped without loading anything, and the
 ``Predictor`` is only built when a track actually needs analysing. Loaded predictors are
 kept per process, so an import session or a test run pays for loading once.
@@ -49,7 +49,7 @@ class ModelHandle:
         return self._version
 
     def _read_version(self) -> str | None:
-        from lgfn_model.checkpoint_files import checkpoint_version
+        from lgfn_model.runtime.checkpoint_files import checkpoint_version
 
         try:
             return checkpoint_version(self.checkpoint)
@@ -59,7 +59,7 @@ class ModelHandle:
             return None
 
     def _key(self) -> tuple[Any, ...]:
-        from lgfn_model.checkpoint_files import resolve_checkpoint
+        from lgfn_model.runtime.checkpoint_files import resolve_checkpoint
 
         directory = resolve_checkpoint(self.checkpoint)
         with suppress(OSError, RuntimeError):  # a symlink loop: loading will report it
@@ -79,13 +79,13 @@ class ModelHandle:
         )
 
     def predictor(self) -> Any:
-        """The loaded ``lgfn_model.predictor.Predictor`` (imports torch on first call)."""
+        """The loaded ``lgfn_model.runtime.predictor.Predictor`` (imports torch on first call)."""
         key = self._key()
         with _LOCK:
             cached = _CACHE.get(key)
             if cached is not None:
                 return cached
-            from lgfn_model.checkpoint_files import CheckpointError, check_checkpoint_config
+            from lgfn_model.runtime.checkpoint_files import CheckpointError, check_checkpoint_config
 
             try:
                 # Torch-free: an impossible config is refused before torch is even imported.
@@ -95,7 +95,8 @@ class ModelHandle:
             except Exception:
                 pass  # loading below says what is wrong, through the same handlers
             try:
-                from lgfn_model.predictor import DeviceError, Predictor
+                from lgfn_model.runtime.device import DeviceError
+                from lgfn_model.runtime.predictor import Predictor
             except ImportError as error:
                 raise ModelUnavailable(f"cannot import the model ({error})") from None
             try:

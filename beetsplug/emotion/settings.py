@@ -22,7 +22,7 @@ LYRICS_SOURCE_NAMES: tuple[str, ...] = ("beets", "lrc", "embedded", "syncedlyric
 PROVIDER_NAMES: tuple[str, ...] = ("lrclib", "musixmatch", "netease", "megalobiz")
 STORE_LYRICS_CHOICES: tuple[str, ...] = ("no", "field", "lrc")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-"""As lgfn_model.config.PRECISIONS (a test checks): that module costs a few ms to import."""
+"""As lgfn_model.model.config.PRECISIONS (a test checks): that module costs a few ms to import."""
 ID3_MOOD_FRAMES: tuple[str, ...] = ("auto", "tmoo", "txxx", "both")
 """Where ID3 files get the mood: ``auto`` TMOO in v2.4, TXXX:MOOD in v2.3 (see tags)."""
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
@@ -72,7 +72,7 @@ class Settings:
     workers: int | None
     """None: automatic."""
     threads: int | None
-    """CPU threads for the model; None: automatic (lgfn_model.threads)."""
+    """CPU threads for the model; None: automatic (lgfn_model.runtime.threads)."""
     precision: str
     lyrics_sources: tuple[str, ...]
     syncedlyrics_providers: tuple[str, ...]
@@ -170,8 +170,8 @@ def _workers(value: Any) -> int | None:
 
 
 def _threads(value: Any) -> int | None:
-    # lgfn_model.threads is torch-free and imports only the standard library.
-    from lgfn_model.threads import ALLOWED, ThreadsError, parse_threads
+    # lgfn_model.runtime.threads is torch-free and imports only the standard library.
+    from lgfn_model.runtime.threads import ALLOWED, ThreadsError, parse_threads
 
     try:
         return parse_threads(value)
@@ -182,7 +182,7 @@ def _threads(value: Any) -> int | None:
 def _checkpoint(value: Any, as_path: Callable[[], str]) -> str | None:
     if value in (None, ""):
         return None
-    from lgfn_model.checkpoint_files import SHIPPED_MODELS
+    from lgfn_model.runtime.checkpoint_files import SHIPPED_MODELS
 
     if not isinstance(value, str):
         raise _fail("checkpoint", value, "use " + ", ".join(SHIPPED_MODELS) + " or a folder")

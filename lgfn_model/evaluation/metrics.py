@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lgfn_model.config import MOODS
+from lgfn_model.model.config import MOODS
 
 
 def _as_mood_truth(values: Sequence[int | None] | np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ def correct_per_example(
 
     The same rules as the figures of ``metrics`` (mood: arg-max; valence and arousal: the sign
     of P - 0.5), so the accuracies here are exactly those of ``lgfn evaluate``."""
-    from .metrics import _as_mood_truth, _as_sign_truth
+    from lgfn_model.evaluation.metrics import _as_mood_truth, _as_sign_truth
 
     mood = _as_mood_truth([e.mood for e in examples])
     out = {"mood": np.asarray(mood_probs).argmax(axis=1)[mood >= 0] == mood[mood >= 0]}

@@ -3,7 +3,8 @@ the model attended to, as a PNG (plus an HTML page), or as plain text; and an al
 playlist picture placing tracks on the valence-arousal plane. See docs/explain.md.
 
 Rendering uses matplotlib's Agg canvas directly: no display needed, no backend switched.
-Importing this package is cheap (``lgfn --help`` imports it); matplotlib loads on first use.
+Importing this package is cheap; matplotlib loads on first use. The ``lgfn explain`` command
+is :mod:`lgfn_model.cli.explain`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .cli import register
-from .info import TrackInfo, slug, unique_stem
+from lgfn_model.explain.info import TrackInfo, slug, unique_stem
 
 _LAZY = {
     "Timeline": "lgfn_model.explain.timeline",
     "build_timeline": "lgfn_model.explain.timeline",
     "text_report": "lgfn_model.explain.text",
-    "render_track": "lgfn_model.explain.render",
-    "render_overview": "lgfn_model.explain.render",
-    "track_figure": "lgfn_model.explain.render",
-    "overview_figure": "lgfn_model.explain.render",
-    "OverviewEntry": "lgfn_model.explain.render",
+    "render_track": "lgfn_model.explain.track_picture",
+    "render_overview": "lgfn_model.explain.overview_picture",
+    "track_figure": "lgfn_model.explain.track_picture",
+    "overview_figure": "lgfn_model.explain.overview_picture",
+    "OverviewEntry": "lgfn_model.explain.overview_picture",
     "TrackFiles": "lgfn_model.explain.writer",
     "explain_track": "lgfn_model.explain.writer",
     "write_track": "lgfn_model.explain.writer",
@@ -39,7 +39,6 @@ __all__ = [
     "explain_track",
     "has_display",
     "overview_figure",
-    "register",
     "render_overview",
     "render_track",
     "slug",

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from html import escape
 from urllib.parse import quote
 
-from . import palette
-from .info import TrackInfo
-from .render import ATTENTION_CMAP, OverviewEntry, attention_norm
-from .text import gate_line, lyrics_description, result_line
-from .timeline import Timeline, format_time
+from lgfn_model.explain import palette
+from lgfn_model.explain.info import TrackInfo
+from lgfn_model.explain.overview_picture import OverviewEntry
+from lgfn_model.explain.render import ATTENTION_CMAP
+from lgfn_model.explain.text import gate_line, lyrics_description, result_line
+from lgfn_model.explain.timeline import Timeline, format_time
+from lgfn_model.explain.track_picture import attention_norm
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1320px;

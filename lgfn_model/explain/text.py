@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .info import TrackInfo
-from .timeline import Timeline, format_time
+from lgfn_model.explain.info import TrackInfo
+from lgfn_model.explain.timeline import Timeline, format_time
 
 
 def lyrics_description(timeline: Timeline, info: TrackInfo) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..lyrics import line_end_times
-from ..outputs import TrackPrediction
+from lgfn_model.data.lyrics import line_end_times
+from lgfn_model.model.outputs import TrackPrediction
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..outputs import TrackPrediction
-from .info import TrackInfo
-from .page import overview_page, track_page
-from .render import OverviewEntry, render_overview, render_track
-from .text import text_report
-from .timeline import Timeline, build_timeline
+from lgfn_model.explain.info import TrackInfo
+from lgfn_model.explain.overview_picture import OverviewEntry, render_overview
+from lgfn_model.explain.page import overview_page, track_page
+from lgfn_model.explain.text import text_report
+from lgfn_model.explain.timeline import Timeline, build_timeline
+from lgfn_model.explain.track_picture import render_track
+from lgfn_model.model.outputs import TrackPrediction
 
 
 @dataclass

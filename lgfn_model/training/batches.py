@@ -9,13 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lgfn_model.components import PretrainedTagger
-from lgfn_model.config import LGFNConfig
-from lgfn_model.model import LyricsBatch, TrackLines, stack_lines
-from lgfn_model.windows import cut_windows
-
-from .cache import LyricFeatures
-from .datasets import Example
+from lgfn_model.data.windows import cut_windows
+from lgfn_model.model.components import PretrainedTagger
+from lgfn_model.model.config import LGFNConfig
+from lgfn_model.model.network import LyricsBatch, TrackLines, stack_lines
+from lgfn_model.training.cache import LyricFeatures
+from lgfn_model.training.datasets import Example
 
 PATCH_SAMPLES = PretrainedTagger.PATCH_SAMPLES
 PRETRAINED_FEATURES = PretrainedTagger.FEATURES
@@ -97,7 +96,7 @@ def _stack_lyrics(
     parts: list[tuple[LyricFeatures | None, float | None, int]], config: LGFNConfig
 ) -> LyricsBatch | None:
     """Each example's lines (capped at max_lines) for its windows, exactly as the predictor
-    builds them (``lgfn_model.model.stack_lines``)."""
+    builds them (``lgfn_model.model.network.stack_lines``)."""
     tracks = []
     for lyrics, duration, count in parts:
         lines = None

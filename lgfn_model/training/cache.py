@@ -89,7 +89,7 @@ def _decode_job(
     source: str, target: str, sample_rate: int, max_seconds: float | None
 ) -> str | None:
     """Decode one file into the cache (runs in a worker process). Returns an error or None."""
-    from lgfn_model.audio import decode_audio
+    from lgfn_model.data.audio import decode_audio
 
     try:
         decoded = decode_audio(source, sample_rate, max_seconds=max_seconds)
@@ -202,7 +202,7 @@ class FeatureCache:
     # ----------------------------------------------------------------------------- lyrics
 
     def lyrics_file(self, source: str | os.PathLike[str], encoder_name: str) -> Path:
-        from lgfn_model import lyrics as lyrics_module
+        from lgfn_model.data import lyrics as lyrics_module
 
         data = Path(source).read_bytes()
         key = _digest(
@@ -236,7 +236,7 @@ class FeatureCache:
         encoder named ``encoder_name`` is loaded (only when something is missing). Identical
         lines (choruses) are encoded once.
         """
-        from lgfn_model.lyrics import read_lyrics_file
+        from lgfn_model.data.lyrics import read_lyrics_file
 
         errors: dict[Path, str] = {}
         pending: list[tuple[Path, Path, list[str], np.ndarray]] = []

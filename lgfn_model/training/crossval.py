@@ -16,11 +16,9 @@ there (a resume) and refuses to mix in results of another recipe.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import math
 import multiprocessing
 import os
 import platform
@@ -32,33 +30,25 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .datasets import DEVELOPMENT_DATASETS, Example, load_examples
-from .splits import KFOLD_SALT, Split, kfold_splits, leave_out_split, low_label, stable_hash
-from .train import TrainSettings
+from lgfn_model.evaluation.crossval_report import DATASET_NAMES, aggregate
+from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
+from lgfn_model.training.splits import (
+    KFOLD_SALT,
+    Split,
+    kfold_splits,
+    leave_out_split,
+    low_label,
+    stable_hash,
+)
+from lgfn_model.training.train import TrainSettings
 
 log = logging.getLogger(__name__)
 
 RESULT_VERSION = 1
 LIMIT_SALT = "lgfn-crossval-limit-v1"
 LEAVE_OUT_CHOICES = ("mirex", "4q")
-#: The datasets reported, in table order, with their names in the table.
-DATASET_NAMES = {
-    "mirex": "MIREX-like",
-    "4q": "4Q",
-    "nju": "NJU (lyrics)",
-    "moodylyrics": "MoodyLyrics4Q (lyrics)",
-}
 #: Audio datasets: the only ones measured again with noise (noise is added to the audio).
 AUDIO_DATASETS = ("mirex", "4q")
-#: (table name, JSON path) of every figure; the same columns `lgfn evaluate` summarises.
-METRICS = (
-    ("mood acc", ("mood", "accuracy")),
-    ("mood macro-F1", ("mood", "macro_f1")),
-    ("valence acc", ("valence", "accuracy")),
-    ("valence AUC", ("valence", "roc_auc")),
-    ("arousal acc", ("arousal", "accuracy")),
-    ("arousal AUC", ("arousal", "roc_auc")),
-)
 
 
 @dataclass
@@ -155,7 +145,7 @@ def check_recipe(recipe: TrainSettings) -> None:
             "--teacher and --init start from a model trained on most of every test fold; "
             "cross-validating them needs a teacher per fold (not supported yet)"
         )
-    from .train import build_config
+    from lgfn_model.training.train import build_config
 
     build_config(recipe)  # a bad --set fails now, not after the caches are filled
 
@@ -178,8 +168,7 @@ def measure(model: Any, items: list[Any], device: Any, snr_db: float | None) -> 
     1/5 vs 3; the mood is the argmax over all four moods, and macro-F1 averages the moods
     present)."""
     from lgfn_model.evaluation.metrics import evaluate_examples
-
-    from .train import predict_items
+    from lgfn_model.training.train import predict_items
 
     outputs = predict_items(model, items, device, snr_db=snr_db, seed=0)
     examples = [i.example for i in items]
@@ -196,10 +185,9 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
     import torch
 
-    from lgfn_model.predictor import resolve_device, resolve_precision
-
-    from .cache import FeatureCache
-    from .train import load_items, train
+    from lgfn_model.runtime.device import resolve_device, resolve_precision
+    from lgfn_model.training.cache import FeatureCache
+    from lgfn_model.training.train import load_items, train
 
     _worker_logging(job.index)
     if job.threads:
@@ -234,7 +222,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         result[_noise_key(snr)] = measure(model, audio_items, device, snr)
     result["train_seconds"] = round(trained - started, 1)
     result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
-    _write_json(job.result, result)
+    write_json(job.result, result)
     log.info(
         "fold %d done: %.0f s training, %.0f s measuring",
         job.index,
@@ -257,7 +245,7 @@ def _worker_logging(index: int) -> None:
         )
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     # Written whole then renamed: an interrupted fold never leaves a result a resume would trust.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -276,9 +264,9 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     twice, and each fold needs the clips that an earlier fold held out. Nothing is loaded into
     memory here; each fold reads the cache.
     """
-    from .cache import FeatureCache
-    from .pretrained_cache import PretrainedFeatureCache
-    from .train import build_config, resolve
+    from lgfn_model.training.cache import FeatureCache
+    from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
+    from lgfn_model.training.train import build_config, resolve
 
     config = build_config(recipe)
     cache = FeatureCache(recipe.cache, sample_rate=config.audio.sample_rate)
@@ -287,7 +275,7 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics is not None], config.text_encoder)
     if config.pretrained_audio is None:
         return
-    from lgfn_model.model import LGFN
+    from lgfn_model.model.network import LGFN
 
     model = LGFN(config, student_weights=recipe.student)
     if model.pretrained is None:
@@ -418,162 +406,6 @@ def _machine() -> dict[str, Any]:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from lgfn_model.runtime.device import cpu_model_name
 
-
-# ---------------------------------------------------------------------------------------------
-# Aggregation and the table
-
-
-def _get(result: dict[str, Any], path: tuple[str, str]) -> Any:
-    return result[path[0]][path[1]]
-
-
-def summarise(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (None for one fold), min and max of the fold values."""
-    if not values:
-        return {"mean": None, "sd": None, "min": None, "max": None}
-    mean = sum(values) / len(values)
-    sd = None
-    if len(values) > 1:
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return {"mean": mean, "sd": sd, "min": min(values), "max": max(values)}
-
-
-def aggregate(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """{condition: {dataset: {metric: mean/sd/min/max/n/folds}}} over the folds' figures.
-
-    ``n`` is the number of examples carrying that label over all folds (each is tested once),
-    ``values`` the per-fold figures; a fold where a figure is undefined (no such examples, or
-    AUC with one class) does not count for it.
-    """
-    conditions = [k for k in (folds[0] if folds else {}) if k == "clean" or k.startswith("snr_")]
-    out: dict[str, Any] = {}
-    for condition in conditions:
-        present = [f[condition] for f in folds if condition in f]
-        names = list(dict.fromkeys(name for part in present for name in part))
-        out[condition] = {name: _dataset_summary(present, name) for name in names}
-    return out
-
-
-def _dataset_summary(parts: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
-    results = [p[name] for p in parts if name in p]
-    summary: dict[str, Any] = {"n": sum(r["n"] for r in results)}
-    for title, path in METRICS:
-        values = [_get(r, path) for r in results if _get(r, path) is not None]
-        labelled = sum(r[path[0]]["n"] for r in results)
-        summary[title] = {**summarise(values), "n": labelled, "values": values}
-    return summary
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """One row per dataset and metric: mean, sd, min-max over folds, examples, folds."""
-    lines = [
-        f"cross-validation ({report['mode']}): {report['folds_done']} of "
-        f"{report['folds_total']} folds done"
-    ]
-    header = f"{'dataset':<24}{'metric':<15}{'mean':>7}{'sd':>7}{'min-max':>15}{'n':>7}{'folds':>7}"
-    for condition, datasets in report["aggregate"].items():
-        title = "clean audio" if condition == "clean" else condition.replace("_", " ")
-        lines += ["", f"-- {title}", header, "-" * len(header)]
-        for name, summary in datasets.items():
-            for metric, _ in METRICS:
-                lines.append(_row(DATASET_NAMES.get(name, name), metric, summary[metric]))
-    return "\n".join(lines) + "\n"
-
-
-def _row(dataset: str, metric: str, figure: dict[str, Any]) -> str:
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
-    span = "-" if figure["min"] is None else f"{fmt(figure['min'])}-{fmt(figure['max'])}"
-    return (
-        f"{dataset:<24}{metric:<15}{fmt(figure['mean']):>7}{fmt(figure['sd']):>7}"
-        f"{span:>15}{figure['n']:>7}{len(figure['values']):>7}"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from lgfn_model.config import PRECISIONS
-
-    from .cli import _common, add_recipe_arguments
-
-    parser = sub.add_parser(
-        "crossval",
-        help="grouped, stratified K-fold cross-validation of a training recipe",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--data", required=True, help="data root (4q/, mirex/, nju/, ...)")
-    parser.add_argument("--folds", type=int, default=5, help="K (default 5)")
-    parser.add_argument(
-        "--leave-out",
-        choices=LEAVE_OUT_CHOICES,
-        help="instead of K folds: train on every other dataset, test on all of this one",
-    )
-    add_recipe_arguments(parser)
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="folds trained side by side (processes; default 1)"
-    )
-    parser.add_argument(
-        "--out",
-        default="runs/crossval",
-        help="folder of the fold checkpoints and results (a rerun resumes; default %(default)s)",
-    )
-    parser.add_argument("--json", help="write the report here (default OUT/crossval.json)")
-    parser.add_argument("--limit", type=int, help="at most N examples of each dataset (smoke runs)")
-    parser.add_argument(
-        "--only", type=int, nargs="+", default=[], metavar="FOLD", help="train only these folds"
-    )
-    parser.add_argument(
-        "--snr",
-        type=float,
-        nargs="*",
-        default=[],
-        help="also measure the audio sets with white noise at these dB SNR (e.g. 0)",
-    )
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    _common(parser)
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from .cli import _setup, recipe_settings
-
-    _setup(args)
-    if args.jobs < 1:
-        raise SystemExit("lgfn crossval: --jobs must be at least 1")
-    out = Path(args.out)
-    settings = CrossvalSettings(
-        data=Path(args.data),
-        recipe=recipe_settings(args, Path(args.data), out),
-        out=out,
-        folds=args.folds,
-        leave_out=args.leave_out,
-        jobs=args.jobs,
-        threads=args.threads,
-        limit=args.limit,
-        only=tuple(args.only),
-        snrs=tuple(args.snr),
-        precision=args.precision,
-    )
-    try:
-        report = run_crossval(settings)
-    except ValueError as error:  # DataError, bad folds, a foreign result in --out: no traceback
-        print(f"lgfn crossval: {error}", file=sys.stderr)
-        return 2
-    target = Path(args.json) if args.json else out / "crossval.json"
-    _write_json(target, report)
-    print(format_table(report))
-    print(f"lgfn: wrote {target}", file=sys.stderr)
-    return 0
+    return cpu_model_name() or platform.machine()

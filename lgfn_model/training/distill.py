@@ -22,15 +22,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from lgfn_model.components import LogMel, PretrainedTagger
-from lgfn_model.config import AudioConfig
+from lgfn_model.model.components import LogMel, PretrainedTagger
+from lgfn_model.model.config import AudioConfig
 from lgfn_model.pretrained.student import MusicnnStudent, StudentConfig, save_student
-
-from .batches import add_noise, clip_loud
-from .cache import FeatureCache
-from .datasets import load_examples
-from .pretrained_cache import PretrainedFeatureCache
-from .splits import make_split
+from lgfn_model.training.batches import add_noise, clip_loud
+from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.datasets import load_examples
+from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
+from lgfn_model.training.splits import make_split
 
 log = logging.getLogger(__name__)
 PATCH = PretrainedTagger.PATCH_SAMPLES
@@ -235,7 +234,7 @@ def fidelity(
 
 
 def distill(settings: DistillSettings) -> dict[str, Any]:
-    from lgfn_model.predictor import resolve_device
+    from lgfn_model.runtime.device import resolve_device
 
     started = time.perf_counter()
     torch.manual_seed(settings.seed)

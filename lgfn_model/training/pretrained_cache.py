@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgfn_model.components import PretrainedTagger
-
-from .cache import FeatureCache, _atomic_write, _digest
+from lgfn_model.model.components import PretrainedTagger
+from lgfn_model.training.cache import FeatureCache, _atomic_write, _digest
 
 log = logging.getLogger(__name__)
 VERSION = "1"

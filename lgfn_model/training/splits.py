@@ -44,7 +44,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from lgfn_model.training.datasets import Example, duplicate_groups
+from lgfn_model.training.datasets import Example
+from lgfn_model.training.duplicates import duplicate_groups
 
 HELDOUT_FRACTION = 0.2
 SPLIT_SALT = "lgfn-heldout-v1"

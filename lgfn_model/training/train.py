@@ -13,17 +13,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from lgfn_model.checkpoint import save_checkpoint
-from lgfn_model.config import LGFNConfig
-from lgfn_model.model import LGFN, pool_windows
+from lgfn_model.model.config import LGFNConfig
+from lgfn_model.model.network import LGFN, pool_windows
 from lgfn_model.pretrained.student import read_student_config
+from lgfn_model.runtime.checkpoint import save_checkpoint
+from lgfn_model.training.batches import LoadedExample, evaluation_batch, targets_of, training_batch
+from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.datasets import Example, load_examples
+from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
+from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
-
-from .batches import LoadedExample, evaluation_batch, targets_of, training_batch
-from .cache import FeatureCache
-from .datasets import Example, load_examples
-from .pretrained_cache import PretrainedFeatureCache
-from .splits import Split, low_label, make_split
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ def attach_pretrained(
 
 
 def resolve(device: str) -> torch.device:
-    from lgfn_model.predictor import resolve_device
+    from lgfn_model.runtime.device import resolve_device
 
     return resolve_device(device)
 
@@ -209,7 +208,7 @@ def start_from(model: LGFN, init: str | None) -> str | None:
     """Warm-start ``model`` from the checkpoint ``init``; its version, for the metadata."""
     if not init:
         return None
-    from lgfn_model.checkpoint import load_checkpoint
+    from lgfn_model.runtime.checkpoint import load_checkpoint
 
     source = load_checkpoint(init)
     warm_start(model, source, init)
@@ -227,7 +226,7 @@ def load_teacher(
     musicnn model's own (windows then start on the 3 s grid)."""
     if not settings.teacher:
         return None
-    from lgfn_model.checkpoint import load_checkpoint
+    from lgfn_model.runtime.checkpoint import load_checkpoint
 
     teacher = load_checkpoint(settings.teacher, device=device).eval()
     if teacher.config.audio != config.audio or teacher.config.labels != config.labels:

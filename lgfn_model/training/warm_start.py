@@ -13,7 +13,7 @@ import logging
 
 import torch
 
-from lgfn_model.model import LGFN
+from lgfn_model.model.network import LGFN
 
 log = logging.getLogger("lgfn_model.training")
 

@@ -1,4 +1,4 @@
-"""``python -m beetsplug.emotion.bench``: the scratch library, the one model load, the record.
+"""``python -m tools.plugin_bench``: the scratch library, the one model load, the record.
 
 Speed itself is measured by running the command, never asserted here.
 """
@@ -14,7 +14,7 @@ from beets.library import Library
 from mediafile import MediaFile
 
 from beetsplug.emotion import fields
-from beetsplug.emotion.bench import CallTimer, main, timed_calls
+from tools.plugin_bench import CallTimer, main, timed_calls
 
 from .conftest import TEST_MODEL_VERSION
 

@@ -330,7 +330,7 @@ def test_precision_option(env: BeetsEnv) -> None:
 
 def test_shipped_fast_model_by_name(env: BeetsEnv) -> None:
     """``checkpoint: fast`` picks the faster model inside the package (the real one)."""
-    from lgfn_model.checkpoint_files import checkpoint_version
+    from lgfn_model.runtime.checkpoint_files import checkpoint_version
 
     env.add(env.make_track("one.flac", seconds=4.0))
     env.restart(checkpoint="fast")

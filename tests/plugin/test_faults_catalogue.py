@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.emotion import fault_catalogue as catalogue
+from tools import fault_catalogue as catalogue
 
 
 def test_checkpoint_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

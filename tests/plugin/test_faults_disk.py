@@ -24,9 +24,9 @@ from audio_factory import FORMATS, make_format_file
 from beets.library import Item, Library
 from mediafile import MediaFile
 
-from beetsplug.emotion import fault_catalogue as catalogue
 from beetsplug.emotion import tags
 from beetsplug.emotion.store_batch import StoreBatch, StoreFailed
+from tools import fault_catalogue as catalogue
 
 from .conftest import TEST_MODEL_VERSION
 

@@ -15,9 +15,9 @@ import mutagen
 import pytest
 from audio_factory import make_audio_file
 
-from beetsplug.emotion import fault_catalogue as catalogue
 from beetsplug.emotion import fields
 from beetsplug.emotion.analysis import defer_interrupts
+from tools import fault_catalogue as catalogue
 
 from .conftest import TEST_MODEL_VERSION, BeetsEnv
 

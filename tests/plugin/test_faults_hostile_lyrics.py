@@ -22,7 +22,7 @@ from mutagen.id3 import ID3, SYLT, USLT
 
 from beetsplug.emotion import fields, tags
 from beetsplug.emotion.lyrics_sources import LyricsFinder, LyricsSettings
-from lgfn_model.lyrics import MAX_LYRICS_BYTES, MAX_LYRICS_CHARS
+from lgfn_model.data.lyrics import MAX_LYRICS_BYTES, MAX_LYRICS_CHARS
 
 from .conftest import TEST_MODEL_VERSION, BeetsEnv
 
@@ -71,7 +71,7 @@ def test_an_extreme_offset_is_ignored_and_the_track_tagged(env: BeetsEnv) -> Non
 @pytest.fixture
 def nan_once(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """The model's result for tracks titled ``poisoned`` has NaN in it (valence, one gate)."""
-    from lgfn_model.predictor import Predictor
+    from lgfn_model.runtime.predictor import Predictor
 
     real = Predictor._finish
     calls = {"poisoned": 0}

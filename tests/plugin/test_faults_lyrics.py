@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mutagen.id3 import ID3, USLT
 
 from beetsplug.emotion.lyrics_sources import LyricsFinder, LyricsSettings
-from lgfn_model.lyrics import (
+from lgfn_model.data.lyrics import (
     MAX_LINE_CHARS,
     decode_lyrics_bytes,
     looks_binary,

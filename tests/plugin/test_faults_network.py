@@ -19,9 +19,9 @@ import urllib3.util.connection
 from beets.library import Item
 from requests_mock import ANY
 
-from beetsplug.emotion import fault_catalogue as catalogue
 from beetsplug.emotion import lyrics_network
 from beetsplug.emotion.lyrics_sources import LyricsFinder, LyricsSettings
+from tools import fault_catalogue as catalogue
 
 from .conftest import BeetsEnv
 

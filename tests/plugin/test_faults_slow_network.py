@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from beets.library import Item
 
-from beetsplug.emotion import fault_catalogue as catalogue
 from beetsplug.emotion.lyrics_network import GuardedSession, LyricsLookupError
 from beetsplug.emotion.lyrics_sources import LyricsFinder, LyricsSettings
 from beetsplug.emotion.parallel import ordered_map
+from tools import fault_catalogue as catalogue
 
 TOKEN = "genius-SECRET-drip-91b0"
 BUDGET = 2.0

@@ -104,7 +104,7 @@ def test_in_place_import_writes_into_the_files(env: BeetsEnv) -> None:
 
 
 def test_model_loads_once_per_session(env: BeetsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lgfn_model.predictor import Predictor
+    from lgfn_model.runtime.predictor import Predictor
 
     model.forget_loaded_models()
     calls: list[object] = []

@@ -99,7 +99,7 @@ def test_unreadable_sidecar_is_one_line_and_the_chain_goes_on(
     def refuse(path: str, source: str | None = None) -> Any:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("lgfn_model.lyrics_files.read_lyrics_file", refuse)
+    monkeypatch.setattr("lgfn_model.data.lyrics_files.read_lyrics_file", refuse)
     found = _finder("lrc", "beets").find(_item(audio, lyrics="plain words"))
     assert found.source == "beets"
     assert found.errors == [f"{sidecar}: cannot read lyrics (Permission denied)"]

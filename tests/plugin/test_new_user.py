@@ -70,7 +70,7 @@ def test_beet_ls_imports_no_network_code_nor_torch(tmp_path: Path, tiny_checkpoi
                 ui.main(args)
             except SystemExit as done:
                 assert not done.code, done.code
-        heavy = ("requests", "urllib3", "torch", "lgfn_model.lyrics")
+        heavy = ("requests", "urllib3", "torch", "lgfn_model.data.lyrics")
         heavy = [m for m in heavy if m in sys.modules]
         print("HEAVY:", ",".join(heavy) or "none")
         """

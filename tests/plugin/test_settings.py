@@ -85,7 +85,7 @@ def test_names_agree_with_the_modules_that_use_them() -> None:
     assert settings.LYRICS_SOURCE_NAMES == lyrics_sources.ALL_SOURCES
     assert settings.PROVIDER_NAMES == lyrics_network.PROVIDERS
     assert tuple(settings.DEFAULTS["lyrics_sources"]) == lyrics_sources.ALL_SOURCES
-    from lgfn_model.config import PRECISIONS
+    from lgfn_model.model.config import PRECISIONS
 
     assert settings.PRECISIONS == PRECISIONS
 

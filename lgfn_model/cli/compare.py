@@ -1,0 +1,52 @@
+"""`lgfn compare`: the command line over :mod:`lgfn_model.evaluation.compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import lgfn_model.evaluation.compare as compare_module
+from lgfn_model.evaluation.compare import format_comparison, run_comparison
+from lgfn_model.model.config import PRECISIONS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from lgfn_model.cli.common import add_training_options
+
+    parser = sub.add_parser(
+        "compare",
+        help="two checkpoints on the same held-out clips, with paired statistics",
+        description=compare_module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="data root or manifest CSV")
+    parser.add_argument("a", help="first checkpoint folder or shipped model (default, fast)")
+    parser.add_argument("b", help="second checkpoint folder or shipped model")
+    parser.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--samples", type=int, default=10_000, help="bootstrap resamples")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_training_options(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lgfn_model.cli.common import setup_training
+
+    setup_training(args)
+    report = run_comparison(
+        Path(args.data),
+        args.a,
+        args.b,
+        split_name=args.split,
+        cache_dir=Path(args.cache) if args.cache else None,
+        device=args.device,
+        workers=args.workers,
+        precision=args.precision,
+        samples=args.samples,
+    )
+    print(format_comparison(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0

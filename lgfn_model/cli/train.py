@@ -1,0 +1,291 @@
+"""`lgfn train`, `lgfn evaluate` and `lgfn crossval` (registered into the `lgfn` command)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lgfn_model.cli.common import add_training_options, setup_training
+from lgfn_model.model.config import PRECISIONS
+from lgfn_model.training.train import ABLATIONS
+
+if TYPE_CHECKING:
+    from lgfn_model.training.train import TrainSettings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+
+    train = sub.add_parser(
+        "train",
+        help="train an LGFN model from labelled data",
+        description="Train from scratch on a data root (4q/, mirex/, nju/, manifest.csv) or a "
+        "manifest CSV. Deterministic for a given --seed on a given device.",
+    )
+    train.add_argument("--data", required=True, help="data root or manifest CSV")
+    train.add_argument("--out", required=True, help="checkpoint folder to write")
+    train.add_argument(
+        "--split",
+        default="heldout",
+        choices=["heldout", "cross-dataset"],
+        help="which examples to train on: the held-out split's train part (default), or "
+        "4Q + NJU only (cross-dataset check)",
+    )
+    add_recipe_arguments(train)
+    train.add_argument(
+        "--evaluate", action="store_true", help="evaluate on the split's test part after training"
+    )
+    add_training_options(train)
+    train.set_defaults(handler=run_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure a checkpoint on the held-out split",
+        description="Mood accuracy / macro-F1 / per-class F1 / confusion, valence and arousal "
+        "accuracy and ROC-AUC, per subset (with and without lyrics).",
+    )
+    evaluate.add_argument("--data", required=True, help="data root or manifest CSV")
+    evaluate.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
+    evaluate.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
+    evaluate.add_argument(
+        "--snr", type=float, nargs="*", default=[], help="also with white noise at these dB SNR"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed")
+    evaluate.add_argument("--json", help="write all figures to this JSON file")
+    evaluate.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="compute dtype of musicnn's front end, as the predictor picks it (default auto: "
+        "bf16 on a GPU or a CPU with AMX or AVX512-BF16, else fp32)",
+    )
+    add_training_options(evaluate)
+    evaluate.set_defaults(handler=run_evaluate)
+
+    distill = sub.add_parser(
+        "distill",
+        help="train the compact musicnn student (the fast pretrained audio branch)",
+        description="Distil musicnn's MSD tagger into the compact student CNN on the audio of "
+        "the held-out split's training part, with noise and clipping on the student's input.",
+    )
+    distill.add_argument("--data", required=True, help="data root")
+    distill.add_argument("--out", required=True, help="folder to write the student's weights to")
+    distill.add_argument("--epochs", type=int, default=12)
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument(
+        "--windows-per-clip", type=int, default=4, help="random 9 s windows of each clip per epoch"
+    )
+    distill.add_argument(
+        "--channels",
+        type=_int_list,
+        default=None,
+        help="the student's stage widths, comma-separated (default 16,32,64,128,256)",
+    )
+    distill.add_argument(
+        "--hidden", type=int, default=None, help="width of the student's MLP head (default 256)"
+    )
+    distill.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run the student under bf16 autocast (about 2x faster on AMX CPUs and GPUs)",
+    )
+    distill.add_argument(
+        "--task-weight",
+        type=float,
+        default=0.0,
+        help="extra weight on the error along the directions of musicnn's features that "
+        "predict the training labels (moods, valence, arousal); default 0: plain MSE",
+    )
+    distill.add_argument(
+        "--mix-copies",
+        type=int,
+        default=0,
+        help="also train on this many copies of the clips, each mixed with another clip, "
+        "with musicnn's features of the mix as targets (default 0)",
+    )
+    add_training_options(distill)
+    distill.set_defaults(handler=run_distill)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training recipe's options (what :func:`recipe_settings` reads), shared by
+    `lgfn train` and `lgfn crossval` so that both train by exactly the same recipe."""
+    parser.add_argument("--ablation", default="full", choices=sorted(ABLATIONS))
+    parser.add_argument(
+        "--label-fraction", type=float, default=1.0, help="keep labels on this share (0.3)"
+    )
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument(
+        "--clip-chance",
+        type=float,
+        default=0.0,
+        help="share of training windows made 6-12 dB louder and hard-clipped (default 0)",
+    )
+    parser.add_argument(
+        "--clean-student",
+        action="store_true",
+        help='"musicnn-student" models: the student reads each window before noise and '
+        "clipping, as the default model's cached musicnn features do",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config value (JSON value), e.g. --set branch_dropout=0.5",
+    )
+    parser.add_argument(
+        "--teacher",
+        help="distil from this trained checkpoint (path, or a shipped model: default): the "
+        "model also learns to match the teacher's outputs on every training window",
+    )
+    parser.add_argument(
+        "--teacher-weight", type=float, default=1.0, help="weight of the teacher's loss"
+    )
+    parser.add_argument(
+        "--teacher-temperature", type=float, default=2.0, help="softmax temperature (default 2)"
+    )
+    parser.add_argument(
+        "--student",
+        help='with --set pretrained_audio="musicnn-student": start from the distilled student '
+        "in this folder (written by `lgfn distill --out`) instead of the shipped one",
+    )
+    parser.add_argument(
+        "--init",
+        help="start from this trained checkpoint's weights (path, or a shipped model: default, "
+        "fast) instead of random ones; a fast model started from the default model gets its "
+        "musicnn projection on the student's",
+    )
+    parser.add_argument(
+        "--train-only",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="train only this part of the model (repeatable; e.g. distilled, mood_head); the "
+        "rest stays as it started, with --init as the trained checkpoint's",
+    )
+    parser.add_argument("--version", default="", help="model version string to store")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from lgfn_model.evaluation.evaluate import run_evaluation
+    from lgfn_model.training.train import train
+
+    setup_training(args)
+    settings = recipe_settings(args, Path(args.data), Path(args.out))
+    settings.split = args.split
+    _, metadata = train(settings)
+    print(f"lgfn: wrote {settings.out} ({metadata['train_seconds']:.0f} s)", file=sys.stderr)
+    if args.evaluate:
+        text, _ = run_evaluation(
+            settings.data, settings.out, args.split, cache_dir=settings.cache, device=args.device
+        )
+        print(text)
+    return 0
+
+
+def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSettings:
+    """The TrainSettings of the recipe options (:func:`add_recipe_arguments`) and the common
+    ones (--cache, --device, --workers) of ``args``."""
+    from lgfn_model.training.train import TrainSettings
+
+    return TrainSettings(
+        data=data,
+        out=out,
+        cache=Path(args.cache) if args.cache else None,
+        ablation=args.ablation,
+        label_fraction=args.label_fraction,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        clip_chance=args.clip_chance,
+        clean_student=args.clean_student,
+        teacher=args.teacher,
+        teacher_weight=args.teacher_weight,
+        teacher_temperature=args.teacher_temperature,
+        student=Path(args.student) if args.student else None,
+        init=args.init,
+        train_only=tuple(args.train_only),
+        config_overrides=_overrides(args.set),
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        version=args.version,
+    )
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from lgfn_model.pretrained.student import StudentConfig
+    from lgfn_model.training.distill import DistillSettings, distill
+
+    setup_training(args)
+    settings = DistillSettings(
+        data=Path(args.data),
+        out=Path(args.out),
+        cache=Path(args.cache) if args.cache else None,
+        epochs=args.epochs,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+        windows_per_clip=args.windows_per_clip,
+        architecture=StudentConfig(
+            channels=tuple(args.channels or StudentConfig.channels),
+            hidden=args.hidden or StudentConfig.hidden,
+        ),
+        bf16=args.bf16,
+        task_weight=args.task_weight,
+        mix_copies=args.mix_copies,
+    )
+    metadata = distill(settings)
+    print(json.dumps(metadata, indent=2))
+    return 0
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        message = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from error
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from lgfn_model.evaluation.evaluate import run_evaluation
+
+    setup_training(args)
+    text, report = run_evaluation(
+        Path(args.data),
+        Path(args.checkpoint) if args.checkpoint else None,
+        args.split,
+        snrs=args.snr,
+        cache_dir=Path(args.cache) if args.cache else None,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+        precision=args.precision,
+    )
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0

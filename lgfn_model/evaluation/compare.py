@@ -1,0 +1,83 @@
+"""`lgfn compare`: two checkpoints on the same held-out clips, with paired statistics.
+
+"Is the fast model as accurate as the default one?" is a question about the clips on which
+they disagree: this prints, per label, both accuracies, how many clips only one of them gets
+right, the exact McNemar p-value and a paired bootstrap 95 % interval of the difference
+(see ``lgfn_model/evaluation/paired.py``). Audio clips only (4Q + MIREX-like), as the
+summary of ``lgfn evaluate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lgfn_model.evaluation.paired import correct_per_example, paired_comparison
+from lgfn_model.runtime.checkpoint import load_checkpoint
+from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.datasets import load_examples
+from lgfn_model.training.splits import make_split
+from lgfn_model.training.train import load_items, predict_items
+
+LABELS = ("mood", "valence", "arousal")
+
+
+def run_comparison(
+    data: Path,
+    first: str,
+    second: str,
+    split_name: str = "heldout",
+    cache_dir: Path | None = None,
+    device: str = "auto",
+    workers: int = 2,
+    precision: str = "auto",
+    samples: int = 10_000,
+) -> dict[str, Any]:
+    from lgfn_model.runtime.device import resolve_device, resolve_precision
+
+    resolved = resolve_device(device)
+    split = make_split(split_name, load_examples(data))
+    outcomes, versions = [], []
+    loaded: dict[tuple[int, str], list] = {}  # the clips are read once for both models
+    for checkpoint in (first, second):
+        model = load_checkpoint(checkpoint, device=resolved)
+        model.set_compute_dtype(resolve_precision(precision, resolved))
+        key = (model.config.audio.sample_rate, model.config.text_encoder)
+        if key not in loaded:
+            cache = FeatureCache(cache_dir, sample_rate=key[0])
+            loaded[key] = [
+                i for i in load_items(split.test, cache, key[1], workers) if i.samples is not None
+            ]
+        items = loaded[key]
+        outputs = predict_items(model, items, resolved)
+        examples = [i.example for i in items]
+        outcomes.append(
+            correct_per_example(
+                examples, outputs["probs"], outputs["p_valence"], outputs["p_arousal"]
+            )
+        )
+        versions.append(model.config.version)
+    report: dict[str, Any] = {"a": versions[0], "b": versions[1], "split": split.name}
+    for label in LABELS:
+        report[label] = paired_comparison(outcomes[0][label], outcomes[1][label], samples)
+    return report
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    lines = [
+        f"A = {report['a']}, B = {report['b']}: {report['split']} split, audio clips",
+        f"{'label':<8} {'n':>4} {'acc A':>6} {'acc B':>6} {'A-B':>7} {'only A':>6} "
+        f"{'only B':>6} {'McNemar p':>9}  95 % interval of A-B",
+    ]
+    for label in LABELS:
+        r = report[label]
+        if not r["n"]:
+            lines.append(f"{label:<8} {0:>4}  (no clips with this label)")
+            continue
+        low, high = r["interval_95"]
+        lines.append(
+            f"{label:<8} {r['n']:>4} {r['accuracy_a']:>6.3f} {r['accuracy_b']:>6.3f} "
+            f"{r['difference']:>+7.3f} {r['only_a']:>6} {r['only_b']:>6} {r['mcnemar_p']:>9.3f}"
+            f"  [{low:+.3f}, {high:+.3f}]"
+        )
+    return "\n".join(lines)

@@ -1,1 +1,0 @@
-"""Developer tools (comparisons, measurements); not needed at run time."""
