@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from lgfn_model.model.config import AudioConfig, LGFNConfig
-from lgfn_model.model.network import LGFN
+from lgfn_model.model.network import build_lgfn
 from lgfn_model.runtime.checkpoint import save_checkpoint
 
 
@@ -31,5 +31,5 @@ def write_tiny_checkpoint(
 ) -> Path:
     """Write a random-weight tiny checkpoint to ``directory`` and return it."""
     torch.manual_seed(seed)
-    model = LGFN(tiny_config(version, **overrides)).eval()
+    model = build_lgfn(tiny_config(version, **overrides)).eval()
     return save_checkpoint(model, directory, metadata={"purpose": "tests only, random weights"})

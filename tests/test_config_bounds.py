@@ -255,7 +255,7 @@ def test_the_memory_limit_would_catch_an_allocation(tiny: Path, tmp_path: Path) 
     child = _CHILD.replace(
         "load_checkpoint(directory)\n",
         "from lgfn_model.model.network import LGFN; from lgfn_model.testing import tiny_config; "
-        "LGFN(tiny_config(d_model=4000), load_pretrained=False)\n",
+        "LGFN(tiny_config(d_model=4000))\n",
         1,
     )
     assert child != _CHILD

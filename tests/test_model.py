@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lgfn_model.model.components import AttentionalAlignment
-from lgfn_model.model.network import LGFN, LyricsBatch, pool_windows
+from lgfn_model.model.network import LGFN, LyricsBatch, build_lgfn, pool_windows
 from lgfn_model.runtime.checkpoint import (
     CheckpointError,
     CheckpointMissingError,
@@ -191,7 +191,8 @@ def test_pretrained_branch_is_frozen_and_cacheable() -> None:
 
     audio = AudioConfig(window_seconds=8.976, n_mels=32, n_fft=512, hop_length=256)
     torch.manual_seed(0)
-    model = LGFN(tiny_config(pretrained_audio="musicnn-msd", audio=audio, frames_per_window=9))
+    config = tiny_config(pretrained_audio="musicnn-msd", audio=audio, frames_per_window=9)
+    model = build_lgfn(config)
     assert model.pretrained is not None
     model.train()
     assert not model.pretrained.tagger.training
@@ -213,7 +214,7 @@ def test_bf16_runs_the_audio_branches_in_bf16_close_to_float32() -> None:
 
     torch.manual_seed(0)
     config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
-    model = LGFN(config, load_pretrained=False).eval()
+    model = build_lgfn(config).eval()
     waves, starts = _waves(2, config) * 0.1, torch.tensor([0.0, 9.0])
     lyrics = _lyrics(2, 4, timed=True)
     with torch.inference_mode():

@@ -11,7 +11,7 @@ from audio_factory import make_audio_file
 
 from lgfn_model.model.components import LogMel
 from lgfn_model.model.config import AudioConfig, LGFNConfig
-from lgfn_model.model.network import LGFN
+from lgfn_model.model.network import LGFN, build_lgfn
 from lgfn_model.pretrained.student import (
     MusicnnStudent,
     StudentConfig,
@@ -36,7 +36,7 @@ def test_student_branch_is_frozen_and_round_trips_through_a_checkpoint(tmp_path:
     save_student(MusicnnStudent(), tmp_path / "student")
     torch.manual_seed(0)
     config = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
-    model = LGFN(config, load_pretrained=False)
+    model = LGFN(config)
     model.distilled.student.load_state_dict(load_student(tmp_path / "student").state_dict())
     model.train()
     assert not model.distilled.student.training  # batch norms stay in eval mode
@@ -63,7 +63,7 @@ def test_tuned_student_learns_at_its_own_rate() -> None:
     config = tiny_config(
         audio=AudioConfig(), pretrained_audio="musicnn-student", student_lr_scale=0.1
     )
-    model = LGFN(config, load_pretrained=False).train()
+    model = LGFN(config).train()
     assert not model.distilled.student.training  # batch norms stay frozen even when tuned
     groups = parameter_groups(model, 1e-3)
     assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-4)]
@@ -123,7 +123,7 @@ def test_model_config_carries_the_student_architecture(tmp_path: Path) -> None:
         student_channels=wide.channels,
         student_hidden=wide.hidden,
     )
-    model = LGFN(config, student_weights=tmp_path / "student").eval()
+    model = build_lgfn(config, student_weights=tmp_path / "student").eval()
     assert model.distilled.student.config == wide
     save_checkpoint(model, tmp_path / "ckpt")
     loaded = load_checkpoint(tmp_path / "ckpt")  # rebuilt from the config alone
@@ -132,7 +132,7 @@ def test_model_config_carries_the_student_architecture(tmp_path: Path) -> None:
 
     other = tiny_config(audio=AudioConfig(), pretrained_audio="musicnn-student")
     with pytest.raises(ValueError, match="student_channels / student_hidden"):
-        LGFN(other, student_weights=tmp_path / "student")
+        build_lgfn(other, student_weights=tmp_path / "student")
 
 
 def test_old_configs_without_student_fields_load_as_the_original_student() -> None:
@@ -208,7 +208,7 @@ def test_clean_student_reads_the_window_before_noise_and_clipping() -> None:
     assert (kept.waveforms - kept.clean_waveforms).abs().max() > 0.1
 
     torch.manual_seed(0)
-    model = LGFN(config, load_pretrained=False).eval()
+    model = LGFN(config).eval()
     seen: list[torch.Tensor] = []
     model.distilled.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
     with torch.inference_mode():
@@ -283,6 +283,7 @@ def test_mixed_clips_are_new_audio_with_musicnns_features_of_the_mix() -> None:
     patch = PretrainedTagger.PATCH_SAMPLES
     expected = (
         PretrainedTagger(1, 1)
+        .load_shipped_tagger()
         .eval()
         .features(torch.from_numpy(out[0][0][: 2 * patch].astype(np.float32)).view(2, patch))
     )

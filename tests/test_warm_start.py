@@ -23,7 +23,7 @@ AUDIO = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
 
 def _model(seed: int, **overrides: object) -> LGFN:
     torch.manual_seed(seed)
-    return LGFN(tiny_config(audio=AUDIO, **overrides), load_pretrained=False).eval()
+    return LGFN(tiny_config(audio=AUDIO, **overrides)).eval()
 
 
 def test_fast_model_started_from_the_default_one_predicts_what_it_predicts() -> None:

@@ -210,57 +210,6 @@ class AttentionalAlignment(nn.Module):
         return aligned, attention, nearest
 
 
-class DynamicGate(nn.Module):
-    """DGFM: per frame, g = sigmoid(W [A; X; cues]); fused = g*A + (1-g)*X.
-
-    Cues of reliability, per frame: lyrics present, lyrics synced, attention entropy
-    (normalised), the largest attention weight, log line count, distance to the nearest sung
-    line. Frames of tracks without lyrics get g = 1 exactly; frames without audio g = 0.
-    """
-
-    N_CUES = 6
-
-    def __init__(self, d_model: int) -> None:
-        super().__init__()
-        self.gate = nn.Sequential(
-            nn.Linear(2 * d_model + self.N_CUES, d_model),
-            nn.GELU(),
-            nn.Linear(d_model, 1),
-        )
-
-    @staticmethod
-    def cues(attention: Tensor, mask: Tensor, starts: Tensor, nearest: Tensor) -> Tensor:
-        n_lines = mask.sum(-1).float()  # (W,)
-        has_lyrics = (n_lines > 0).float()
-        synced = (~torch.isnan(starts) & mask).any(-1).float()
-        p = attention.float().clamp_min(1e-9)
-        entropy = -(p * p.log()).sum(-1) / torch.log(n_lines.clamp_min(2)).unsqueeze(-1)
-        frames = attention.shape[1]
-        per_window = torch.stack([has_lyrics, synced, torch.log1p(n_lines) / 5], dim=-1)
-        per_frame = torch.stack(
-            [entropy * has_lyrics[:, None], attention.float().amax(-1), torch.tanh(nearest / 10)],
-            dim=-1,
-        )
-        return torch.cat([per_window.unsqueeze(1).expand(-1, frames, -1), per_frame], dim=-1)
-
-    def forward(
-        self,
-        audio: Tensor,
-        text: Tensor,
-        cues: Tensor,
-        lyrics_present: Tensor,
-        audio_present: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        logits = self.gate(torch.cat([audio, text, cues.to(audio.dtype)], dim=-1)).squeeze(-1)
-        gate = torch.sigmoid(logits.float())
-        # Missing modalities are decided exactly, not learned: the product promises g = 1
-        # for instrumentals and tracks whose lyrics were not found.
-        gate = torch.where(lyrics_present[:, None], gate, torch.ones_like(gate))
-        gate = torch.where(audio_present[:, None], gate, torch.zeros_like(gate))
-        g = gate.unsqueeze(-1).to(audio.dtype)
-        return g * audio + (1 - g) * text, gate
-
-
 def freeze(module: nn.Module) -> nn.Module:
     """No gradients for ``module``: a frozen pretrained network inside a trained model."""
     for parameter in module.parameters():
@@ -291,13 +240,23 @@ class PretrainedTagger(nn.Module):
     # then stay in the CPU's caches; measured 1.4x faster than 12 at a time on 1 or 2 threads.
     PATCHES_PER_CHUNK = 3
 
-    def __init__(self, d_model: int, frames: int, load_weights: bool = True) -> None:
+    def __init__(self, d_model: int, frames: int) -> None:
         super().__init__()
-        from lgfn_model.pretrained.musicnn import MusicnnMSD, load_musicnn_msd
+        from lgfn_model.pretrained.musicnn import MusicnnMSD
 
-        self.tagger = freeze(load_musicnn_msd("cpu") if load_weights else MusicnnMSD())
+        self.tagger = freeze(MusicnnMSD())
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
+
+    def load_shipped_tagger(self) -> PretrainedTagger:
+        """musicnn's shipped MSD weights into the (frozen) tagger."""
+        from lgfn_model.pretrained.musicnn import load_musicnn_msd
+
+        # Reading builds a throwaway network first: on a forked random state, so what is drawn
+        # next (training's initialisation, shuffling) is what a build without reading draws.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            self.tagger.load_state_dict(load_musicnn_msd("cpu").state_dict())
+        return self
 
     def train(self, mode: bool = True) -> PretrainedTagger:
         super().train(mode)
@@ -344,31 +303,35 @@ class DistilledTagger(nn.Module):
         d_model: int,
         frames: int,
         architecture: StudentConfig | None = None,
-        load_weights: bool = True,
         trainable: bool = False,
-        weights: str | Path | None = None,
     ) -> None:
-        """``architecture``: the student's (default: the original student's); with
-        ``load_weights`` the distilled weights in ``weights`` (default: the shipped student)
-        are loaded and must be of that architecture."""
+        """``architecture``: the student's (default: the original student's); its weights
+        come from :meth:`load_student_weights` or from a checkpoint."""
         super().__init__()
-        from lgfn_model.pretrained.student import MusicnnStudent, StudentConfig, load_student
+        from lgfn_model.pretrained.student import MusicnnStudent, StudentConfig
 
-        architecture = architecture or StudentConfig()
-        if load_weights:
-            student = load_student(weights)
-            if student.config != architecture:
-                source = weights or "the shipped student"
-                raise ValueError(
-                    f"{source} is a {student.config} but the model config asks for "
-                    f"{architecture}: set student_channels / student_hidden to match"
-                )
-        else:
-            student = MusicnnStudent(architecture)
+        self.architecture = architecture or StudentConfig()
+        student = MusicnnStudent(self.architecture)
         self.student = student if trainable else freeze(student)
         self.trainable = trainable
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
+
+    def load_student_weights(self, weights: str | Path | None = None) -> None:
+        """The distilled weights in ``weights`` (default: the shipped student), which must be
+        of this tagger's architecture."""
+        from lgfn_model.pretrained.student import load_student
+
+        with torch.random.fork_rng(devices=[]):  # as in PretrainedTagger.load_shipped_tagger
+            student = load_student(weights)
+        if student.config != self.architecture:
+            source = weights or "the shipped student"
+            raise ValueError(
+                f"{source} is a {student.config} but the model config asks for "
+                f"{self.architecture}: set student_channels / student_hidden to match"
+            )
+        with torch.no_grad():
+            self.student.load_state_dict(student.state_dict())
 
     def train(self, mode: bool = True) -> DistilledTagger:
         super().train(mode)

@@ -18,13 +18,13 @@ from lgfn_model.data.lyrics import line_end_times
 from lgfn_model.model.components import (
     AttentionalAlignment,
     DistilledTagger,
-    DynamicGate,
     LogMel,
     MelResNet,
     PretrainedTagger,
     WaveformCNN,
 )
 from lgfn_model.model.config import LGFNConfig
+from lgfn_model.model.fusion import AlignmentView, build_fusion
 
 
 @dataclass
@@ -118,12 +118,10 @@ class LGFN(nn.Module):
     def __init__(
         self,
         config: LGFNConfig,
-        load_pretrained: bool = True,
-        student_weights: str | Path | None = None,
     ) -> None:
-        """``load_pretrained``: start the pretrained branch from its shipped weights (False
-        when a checkpoint's own copy is about to be loaded anyway); ``student_weights``: a
-        distilled student's folder to start "musicnn-student" from instead of the shipped one."""
+        """The network ``config`` describes, every weight at its initial value: nothing is read
+        from disk here (:func:`build_lgfn` starts the pretrained branch from its shipped
+        weights; a checkpoint brings its own copy)."""
         super().__init__()
         self.config = config
         d, frames = config.d_model, config.frames_per_window
@@ -135,7 +133,7 @@ class LGFN(nn.Module):
         self.pretrained: PretrainedTagger | None = None
         self.distilled: DistilledTagger | None = None
         if config.pretrained_audio == "musicnn-msd":
-            self.pretrained = PretrainedTagger(d, frames, load_weights=load_pretrained)
+            self.pretrained = PretrainedTagger(d, frames)
         elif config.pretrained_audio == "musicnn-student":
             from lgfn_model.pretrained.student import StudentConfig
 
@@ -143,17 +141,14 @@ class LGFN(nn.Module):
                 d,
                 frames,
                 StudentConfig(channels=config.student_channels, hidden=config.student_hidden),
-                load_weights=load_pretrained,
                 trainable=config.student_lr_scale > 0,
-                weights=student_weights,
             )
         elif config.pretrained_audio is not None:
             raise ValueError(f"unknown pretrained audio branch {config.pretrained_audio!r}")
         self.audio_norm = nn.LayerNorm(d)
         self.text_project = nn.Sequential(nn.Linear(config.text_dim, d), nn.LayerNorm(d))
         self.alignment = AttentionalAlignment(d, config.time_prior_sigma)
-        self.gate = DynamicGate(d)
-        self.concat_fusion = nn.Linear(2 * d, d) if config.fusion == "concat" else None
+        self.fusion = build_fusion(config)
         self.dropout = nn.Dropout(config.dropout)
         self.mood_head = nn.Linear(d, len(config.labels))
         self.affect_head = nn.Linear(d, 2)
@@ -262,7 +257,7 @@ class LGFN(nn.Module):
                 encoded = self.encode_audio(waveforms[audio_present], features, clean)
                 audio = audio.to(encoded.dtype).index_put((audio_present.nonzero()[:, 0],), encoded)
 
-        if lyrics is None or self.config.fusion == "audio_only":
+        if lyrics is None or not self.fusion.reads_lyrics:
             lyrics = LyricsBatch(
                 audio.new_zeros(n_windows, 1, self.config.text_dim),
                 torch.zeros(n_windows, 1, dtype=torch.bool, device=device),
@@ -286,10 +281,10 @@ class LGFN(nn.Module):
             attention = weights.unsqueeze(1).expand(-1, frames, -1)
             aligned = torch.einsum("wtn,wnd->wtd", attention, self.alignment.value(lines))
 
-        lyrics_present = lyrics.mask.any(-1)
-        fused, gate = self.fuse(
-            audio, aligned, attention, lyrics, nearest, lyrics_present, audio_present
+        view = AlignmentView(
+            attention, lyrics.mask, lyrics.starts, nearest, lyrics.mask.any(-1), audio_present
         )
+        fused, gate = self.fusion(audio, aligned, view)
         pooled = self.dropout(fused.mean(dim=1))
         affect = torch.tanh(self.affect_head(pooled).float())
         return LGFNOutput(
@@ -300,33 +295,24 @@ class LGFN(nn.Module):
             attention=attention.float(),
         )
 
-    def fuse(
-        self,
-        audio: Tensor,
-        aligned: Tensor,
-        attention: Tensor,
-        lyrics: LyricsBatch,
-        nearest: Tensor,
-        lyrics_present: Tensor,
-        audio_present: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        fusion = self.config.fusion
-        frames = audio.shape[1]
-        if fusion == "dgfm":
-            cues = DynamicGate.cues(attention, lyrics.mask, lyrics.starts, nearest)
-            return self.gate(audio, aligned, cues, lyrics_present, audio_present)
-        if fusion == "concat":
-            assert self.concat_fusion is not None
-            fused = self.concat_fusion(torch.cat([audio, aligned], dim=-1))
-            # No gate exists here; report the share each modality could have had.
-            share = torch.where(lyrics_present, 0.5, 1.0).to(audio.dtype)
-            share = torch.where(audio_present, share, torch.zeros_like(share))
-            return fused, share[:, None].expand(-1, frames).float()
-        if fusion == "audio_only":
-            return audio, torch.ones(audio.shape[:2], device=audio.device)
-        if fusion == "lyrics_only":
-            return aligned, torch.zeros(audio.shape[:2], device=audio.device)
-        raise ValueError(f"unknown fusion {fusion!r}")
+    def load_pretrained_weights(self, student_weights: str | Path | None = None) -> LGFN:
+        """Start the pretrained branch from its weights on disk: musicnn's shipped tagger, or
+        the distilled student (``student_weights``: a student's folder, default the shipped
+        one). Training starts so; a checkpoint instead brings its own copy of them."""
+        if self.pretrained is not None:
+            self.pretrained.load_shipped_tagger()
+        if self.distilled is not None:
+            self.distilled.load_student_weights(student_weights)
+        return self
+
+
+def build_lgfn(
+    config: LGFNConfig, pretrained: bool = True, student_weights: str | Path | None = None
+) -> LGFN:
+    """A new LGFN for training: built from ``config`` and, with ``pretrained``, its pretrained
+    branch started from its weights on disk (see :meth:`LGFN.load_pretrained_weights`)."""
+    model = LGFN(config)
+    return model.load_pretrained_weights(student_weights) if pretrained else model
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
 from lgfn_model.model.config import ConfigError, LGFNConfig
+from lgfn_model.model.fusion import migrate_state_names
 from lgfn_model.model.network import LGFN
 from lgfn_model.runtime.checkpoint_files import (
     CONFIG_FILE,
@@ -93,7 +94,7 @@ def load_checkpoint(
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{directory}: {WEIGHTS_FILE} is missing")
-    header = _header_shapes(weights)
+    header = migrate_state_names(_header_shapes(weights), config.fusion)
     expected = _expected_shapes(config, config_path)
     missing = sorted(set(expected) - set(header))
     unexpected = sorted(set(header) - set(expected))
@@ -108,12 +109,12 @@ def load_checkpoint(
                 f"{weights}: {name} has shape {shape}, the config needs {expected[name]}"
             )
     # Only now, with the config in bounds and every tensor of the size it builds, allocate.
-    model = LGFN(config, load_pretrained=False)
+    model = LGFN(config)
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{weights}: not a valid safetensors file ({error})") from None
-    model.load_state_dict(state)
+    model.load_state_dict(migrate_state_names(state, config.fusion))
     return model.to(device).eval()
 
 
@@ -146,7 +147,7 @@ def _expected_shapes(config: LGFNConfig, config_path: Path) -> dict[str, tuple[i
     ~10 ms), and the parameter count checked against ``MAX_PARAMETERS``."""
     try:
         with torch.device("meta"), _NoValues():
-            model = LGFN(config, load_pretrained=False)
+            model = LGFN(config)
     except (ValueError, TypeError, RuntimeError) as error:
         # Bounds should rule these out; one line all the same if some combination slips by.
         reason = " ".join(str(error).split())

@@ -429,7 +429,7 @@ class Predictor:
         itself would first allocate a second copy on the GPU that just ran out of memory."""
         if self._cpu_copy is None:
             state = {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
-            copy = LGFN(self.config, load_pretrained=False).eval()
+            copy = LGFN(self.config).eval()
             if self._folded:  # the same modules, so that the folded weights fit
                 fold_batch_norms(copy)
             copy.load_state_dict(state)

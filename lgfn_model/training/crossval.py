@@ -275,9 +275,9 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics is not None], config.text_encoder)
     if config.pretrained_audio is None:
         return
-    from lgfn_model.model.network import LGFN
+    from lgfn_model.model.network import build_lgfn
 
-    model = LGFN(config, student_weights=recipe.student)
+    model = build_lgfn(config, student_weights=recipe.student)
     if model.pretrained is None:
         return
     device = resolve(recipe.device)

@@ -77,7 +77,7 @@ def load_clips(
     sources = [s for s in sources if s not in errors]
     store = PretrainedFeatureCache(cache, "musicnn-msd")
     window = AudioConfig().window_samples
-    store.ensure(sources, PretrainedTagger(1, 1), window, device)
+    store.ensure(sources, PretrainedTagger(1, 1).load_shipped_tagger(), window, device)
     return [
         (s, cache.load_audio(s).astype(np.float16), store.load(s).astype(np.float32))
         for s in sources
@@ -183,7 +183,7 @@ def mixed_clips(
     New audio for the student without new data: musicnn's view of a mix is not the mix of
     its views, so each mix is a target the student has not seen (~0.1 s per clip here).
     """
-    tagger = PretrainedTagger(1, 1).to(device).eval()
+    tagger = PretrainedTagger(1, 1).load_shipped_tagger().to(device).eval()
     started, out = time.perf_counter(), []
     for copy in range(copies):
         for i, (_, samples, features) in enumerate(raw):

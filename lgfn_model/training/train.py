@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F  # noqa: N812
 
 from lgfn_model.model.config import LGFNConfig
-from lgfn_model.model.network import LGFN, pool_windows
+from lgfn_model.model.network import LGFN, build_lgfn, pool_windows
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, evaluation_batch, targets_of, training_batch
@@ -306,7 +306,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
     if config.fusion == "audio_only":
         items = [i for i in items if i.samples is not None]
-    model = LGFN(config, student_weights=settings.student).to(device).train()
+    model = build_lgfn(config, student_weights=settings.student).to(device).train()
     started_from = start_from(model, settings.init)
     freeze_all_but(model, settings.train_only)
     if model.pretrained is not None:
