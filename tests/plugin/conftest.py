@@ -74,7 +74,6 @@ class BeetsEnv:
             {
                 "checkpoint": str(checkpoint),
                 "workers": 0,
-                "batch_size": 16,
                 "lyrics_sources": ["beets", "lrc", "embedded"],
                 "lyrics_threads": 2,
                 "lyrics_timeout": 2.0,
