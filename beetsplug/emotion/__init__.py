@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from .analysis import Analyzer, RunOptions
     from .import_state import DeferredFiles, ImportState
+    from .progress import Summary
 
 
 class EmotionPlugin(BeetsPlugin):
@@ -130,6 +131,20 @@ class EmotionPlugin(BeetsPlugin):
             progress=self.settings().progress and not opts.quiet,
         )
         options.force = options.force or opts.force
+        summary = self._analyse(lib, opts, args, options)
+        for line in summary.lines():
+            ui.print_(line)
+        if summary.store_error:  # the summary lists what was not stored; exit 1, one line
+            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
+        if opts.playlist is not None:
+            self.playlists(lib, opts, args)
+        if summary.failed:  # exit 1, so that scripts and cron jobs can tell
+            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
+
+    def _analyse(
+        self, lib: Library, opts: optparse.Values, args: list[str], options: RunOptions
+    ) -> Summary:
+        """One run over the query, under the library lock; the summary so far on Ctrl-C."""
         chosen = select_items(lib, opts, args)
         items = chosen.items
         if not items:
@@ -141,7 +156,7 @@ class EmotionPlugin(BeetsPlugin):
 
         try:
             with self._library_lock(lib, options, opts.wait):
-                summary = analyzer.run(lib, items, options, chosen.albums, related)
+                return analyzer.run(lib, items, options, chosen.albums, related)
         except LibraryBusy as error:
             raise ui.UserError(f"emotion: {error}") from None
         except ModelUnavailable as error:
@@ -151,14 +166,6 @@ class EmotionPlugin(BeetsPlugin):
                 for line in analyzer.last_summary.lines():
                     ui.print_(line)
             raise
-        for line in summary.lines():
-            ui.print_(line)
-        if summary.store_error:  # the summary lists what was not stored; exit 1, one line
-            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
-        if opts.playlist is not None:
-            self.playlists(lib, opts, args)
-        if summary.failed:  # exit 1, so that scripts and cron jobs can tell
-            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
 
     def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
         """One storing run per library at a time (see library_lock); pretend runs need none."""

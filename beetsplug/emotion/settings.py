@@ -220,10 +220,10 @@ def _names_of(choices: Sequence[str]) -> Callable[[str, Any, Any], Any]:
     return lambda name, value, view: _names(name, value, choices)
 
 
-def _path_of(view: Any) -> str:
+def _path_of(view: Any, default: str) -> str:
     """The option as a path, relative to the config file's folder, as everywhere in beets."""
     try:
-        return str(confuse.Filename().value(view))
+        return str(confuse.Filename(default=default).value(view))
     except confuse.ConfigError as error:
         raise SettingsError(f"emotion: option {view.key}: {error}") from None
 
@@ -241,14 +241,16 @@ def _token(name: str, value: Any) -> str:
 def _folder(name: str, value: Any, view: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _fail(name, value, "use a folder")
-    return _path_of(view)
+    return _path_of(view, value)
 
 
 OPTIONS: dict[str, Option] = {
     "auto": Option(True, _plain(_boolean)),
     "force": Option(False, _plain(_boolean)),
     "overwrite_mood": Option(False, _plain(_boolean)),
-    "checkpoint": Option("", lambda name, value, view: _checkpoint(value, lambda: _path_of(view))),
+    "checkpoint": Option(
+        "", lambda name, value, view: _checkpoint(value, lambda: _path_of(view, value))
+    ),
     "device": Option("auto", lambda name, value, view: _device(value)),
     # The one batch size default (docs/user-guide.md): lgfn_model's Predictor has its own for
     # callers that give none, but the plugin always passes this one.
