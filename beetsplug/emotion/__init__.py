@@ -16,6 +16,7 @@ from beets.plugins import BeetsPlugin
 from . import fields, tags
 from .cli import build_command
 from .model import ModelHandle, ModelUnavailable
+from .selection import albums_of, no_match, select_items
 from .settings import DEFAULTS, Settings, SettingsError, id3_mood_frame, read_settings
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
     from .analysis import Analyzer, RunOptions
+    from .import_state import DeferredFiles, ImportState
     from .progress import Summary
 
 
@@ -39,12 +41,12 @@ class EmotionPlugin(BeetsPlugin):
         self.config["genius_token"].redact = True
         tags.register_media_fields()
         self._analyzer: Analyzer | None = None
-        self._import_failed = False
+        self._import: ImportState | None = None
+        """The import under way (from import_begin to its end), if any."""
         self.register_listener("write", self.on_write)
         self.register_listener("import_task_files", self.on_import_task_files)
         self.register_listener("import_begin", self.on_import_begin)
         self.register_listener("import", self.on_import_end)
-        self._import_summary: Summary | None = None
         # A bad ``auto`` must not stop the plugin from loading (beets would then drop the
         # ``emotion`` command): the stage is added, and import_begin reports the bad value.
         auto = self.config["auto"].get()
@@ -103,7 +105,7 @@ class EmotionPlugin(BeetsPlugin):
             "force": chosen.force,
             "overwrite_mood": chosen.overwrite_mood,
             "store_lyrics": chosen.store_lyrics,
-            "id3v23": beets_config["id3v23"].get(bool),
+            "id3v23": id3v23(),
             "id3_mood_frame": chosen.id3_mood_frame,
             "progress": chosen.progress,
         }
@@ -129,12 +131,22 @@ class EmotionPlugin(BeetsPlugin):
             progress=self.settings().progress and not opts.quiet,
         )
         options.force = options.force or opts.force
-        if opts.album:
-            albums = list(lib.albums(args))
-            items = [item for album in albums for item in album.items()]
-        else:
-            albums = []
-            items = list(lib.items(args))
+        summary = self._analyse(lib, opts, args, options)
+        for line in summary.lines():
+            ui.print_(line)
+        if summary.store_error:  # the summary lists what was not stored; exit 1, one line
+            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
+        if opts.playlist is not None:
+            self.playlists(lib, opts, args)
+        if summary.failed:  # exit 1, so that scripts and cron jobs can tell
+            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
+
+    def _analyse(
+        self, lib: Library, opts: optparse.Values, args: list[str], options: RunOptions
+    ) -> Summary:
+        """One run over the query, under the library lock; the summary so far on Ctrl-C."""
+        chosen = select_items(lib, opts, args)
+        items = chosen.items
         if not items:
             ui.print_(no_match(args, opts))
         # Tracks re-analysed without -a still refresh their album's aggregate.
@@ -144,7 +156,7 @@ class EmotionPlugin(BeetsPlugin):
 
         try:
             with self._library_lock(lib, options, opts.wait):
-                summary = analyzer.run(items, options, albums, related_albums=related)
+                return analyzer.run(lib, items, options, chosen.albums, related)
         except LibraryBusy as error:
             raise ui.UserError(f"emotion: {error}") from None
         except ModelUnavailable as error:
@@ -154,14 +166,6 @@ class EmotionPlugin(BeetsPlugin):
                 for line in analyzer.last_summary.lines():
                     ui.print_(line)
             raise
-        for line in summary.lines():
-            ui.print_(line)
-        if summary.store_error:  # the summary lists what was not stored; exit 1, one line
-            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
-        if opts.playlist is not None:
-            self.playlists(lib, opts, args)
-        if summary.failed:  # exit 1, so that scripts and cron jobs can tell
-            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
 
     def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
         """One storing run per library at a time (see library_lock); pretend runs need none."""
@@ -192,21 +196,8 @@ class EmotionPlugin(BeetsPlugin):
             raise ui.UserError(
                 f"emotion: --explain stores and writes nothing; drop {', '.join(clashing)}"
             )
-        title = ""
-        if opts.album:
-            albums = list(lib.albums(args))
-            items = [item for album in albums for item in album.items()]
-            if len(albums) == 1:
-                album = albums[0]
-                title = (
-                    f"{album.albumartist} \u2014 {album.album}"
-                    if album.albumartist
-                    else album.album
-                )
-        else:
-            items = list(lib.items(args))
-        if not title and args:
-            title = f'{len(items)} tracks matching "{" ".join(args)}"'
+        chosen = select_items(lib, opts, args)
+        items = chosen.items
         if not items:
             ui.print_(no_match(args, opts))
             return
@@ -217,7 +208,7 @@ class EmotionPlugin(BeetsPlugin):
         if opts.explain_out is not None or not opts.explain_text:
             out = Path(opts.explain_out or ".").expanduser()
         try:
-            result = explain_items(self.analyzer(), items, out, text, ui.print_, title)
+            result = explain_items(self.analyzer(), items, out, text, ui.print_, chosen.title(args))
         except ModelUnavailable as error:
             raise ui.UserError(f"emotion: cannot load the model: {error}") from None
         except OSError as error:
@@ -239,10 +230,7 @@ class EmotionPlugin(BeetsPlugin):
         from pathlib import Path
 
         target = Path(directory).expanduser()
-        if opts.album:
-            items = [item for album in lib.albums(args) for item in album.items()]
-        else:
-            items = list(lib.items(args))
+        items = select_items(lib, opts, args).items
         if not items:
             # An empty match would blank every mood playlist the user has there.
             ui.print_(f"emotion: playlists in {target} left as they were (no tracks matched)")
@@ -283,21 +271,30 @@ class EmotionPlugin(BeetsPlugin):
         """A bad option stops the import before anything is imported or analysed."""
         if self.import_stages:
             self.settings()
-        from .progress import Summary
+        from .import_state import ImportState
 
-        self._import_summary = Summary()
+        self._import = ImportState()
+
+    def _import_state(self) -> ImportState:
+        """The import under way; one is started if beets ran a stage without import_begin."""
+        if self._import is None:
+            from .import_state import ImportState
+
+            self._import = ImportState()
+        return self._import
 
     def on_import_end(self, lib: Library, paths: list[bytes]) -> None:
         """The import's summary, as ``beet emotion`` prints one: one line per failure too."""
-        summary, self._import_summary = self._import_summary, None
-        if summary is None or not summary.seen:
+        state, self._import = self._import, None
+        if state is None or not state.summary.seen:
             return
-        for line in summary.lines():
+        for line in state.summary.lines():
             ui.print_(line)
 
     def imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse new items; files are written later, in the library."""
-        if self._import_failed or task.skip:
+        state = self._import_state()
+        if state.model_failed or task.skip:
             return
         items = list(task.imported_items())
         for item in items:
@@ -308,20 +305,19 @@ class EmotionPlugin(BeetsPlugin):
         # import is quiet (-q): the summary at the end says what happened.
         quiet = session.config["quiet"].get(bool)
         options = self._options(
-            write=False, defer_files=True, progress=self.settings().progress and not quiet
+            write=False, deferred=state.deferred, progress=self.settings().progress and not quiet
         )
         try:
-            summary = analyzer.run(items, options, albums)
+            summary = analyzer.run(session.lib, items, options, albums)
         except ModelUnavailable as error:
-            self._import_failed = True
+            state.model_failed = True
             self._log.error("cannot load the model, no analysis during this import: {}", error)
             return
         for reason in summary.failed:
             self._log.warning("{}", reason)
         for line in summary.lines():
             self._log.debug("{}", line.removeprefix("emotion: "))
-        if self._import_summary is not None:
-            self._import_summary.merge(summary)
+        state.summary.merge(summary)
 
     def _adopt_file_tags(self, item: Item) -> None:
         """Values already in the file (from an earlier analysis, or a MOOD set elsewhere)
@@ -347,61 +343,49 @@ class EmotionPlugin(BeetsPlugin):
         """Files are in place (copied, moved or left where they were): write our tags there
         when the importer did not (as-is imports never write), and any pending sidecar."""
         write = session.config["write"].get(bool)
-        analyzer = self._analyzer
         for item in task.imported_items():
             if write and fields.own_value(item, fields.MODEL):
-                values = tags.values_to_write(item)
-                id3 = {
-                    "id3v23": beets_config["id3v23"].get(bool),
-                    "mood_frame": self.settings().id3_mood_frame,
-                }
-                try:
-                    if tags.tags_differ(item.path, values, **id3):
-                        tags.write_tags(item.path, values, **id3)
-                        item.mtime = item.current_mtime()
-                        item.store(["mtime"])
-                except tags.TagError as error:
-                    self._log.warning("{}", error)
-                    if self._import_summary is not None:
-                        self._import_summary.write_failed.append(str(error))
-            if analyzer is None:
-                continue
-            if item.id in analyzer.pending_sidecars:
-                from .analysis import write_sidecar
+                self._write_imported(item)
+            if self._import is not None:
+                self._place_sidecar(item, self._import.deferred)
 
-                write_sidecar(item, analyzer.pending_sidecars.pop(item.id), self._log)
-            origin = analyzer.sidecar_origins.pop(item.id, None)
-            if origin is not None and self.settings().copy_lrc:
-                from .analysis import copy_sidecar
+    def _write_imported(self, item: Item) -> None:
+        values = tags.values_to_write(item)
+        id3 = {"id3v23": id3v23(), "mood_frame": self.settings().id3_mood_frame}
+        try:
+            if tags.tags_differ(item.path, values, **id3):
+                tags.write_tags(item.path, values, **id3)
+                item.mtime = item.current_mtime()
+                item.store(["mtime"])
+        except tags.TagError as error:
+            self._log.warning("{}", error)
+            if self._import is not None:
+                from .failures import WRITE, Failure
 
-                copy_sidecar(origin, item, self._log)
+                self._import.summary.write_failed.append(Failure.from_tag_error(error, WRITE))
+
+    def _place_sidecar(self, item: Item, deferred: DeferredFiles) -> None:
+        """The ``.lrc`` the analysis left for ``item``, now that its file is in place."""
+        text = deferred.sidecars.pop(item.id, None)
+        if text is not None:
+            from .analysis import write_sidecar
+
+            write_sidecar(item, text, self._log)
+        origin = deferred.origins.pop(item.id, None)
+        if origin is not None and self.settings().copy_lrc:
+            from .analysis import copy_sidecar
+
+            copy_sidecar(origin, item, self._log)
+
+
+def id3v23() -> bool:
+    """beets' own ``id3v23`` option (ID3 v2.3 instead of v2.4 for every write)."""
+    return beets_config["id3v23"].get(bool)
 
 
 def tracks(count: int) -> str:
     return f"{count} track" if count == 1 else f"{count} tracks"
 
 
-def no_match(args: list[str], opts: optparse.Values) -> str:
-    """What to say when the query matched nothing: the query, and the likely slip when its
-    only word came right after ``--playlist`` (a folder that does not exist yet)."""
-    what = "albums" if getattr(opts, "album", False) else "tracks"
-    if not args:
-        return f"emotion: the library has no {what}"
-    query = " ".join(args)
-    line = f'emotion: no {what} match the query "{query}"'
-    if getattr(opts, "playlist", None) == "" and len(args) == 1 and ":" not in args[0]:
-        line += (
-            f"; for playlists in a new folder {args[0]!r}, write --playlist={args[0]} "
-            f"or --playlist ./{args[0]}"
-        )
-    return line
-
-
 def items_failed(count: int) -> str:
     return "1 track failed" if count == 1 else f"{count} tracks failed"
-
-
-def albums_of(lib: Library, items: list[Item]) -> list[Any]:
-    """The albums ``items`` belong to, each once (singletons have none)."""
-    ids = sorted({item.album_id for item in items if item.album_id})
-    return [album for album in (lib.get_album(album_id) for album_id in ids) if album]

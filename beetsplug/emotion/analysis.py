@@ -13,18 +13,20 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import fields, tags
+from .albums import AlbumTracker
+from .failures import READ, RESULT, WRITE, Failure
+from .import_state import DeferredFiles
 from .lyrics_sources import LyricsFinder, LyricsOutcome
 from .model import ModelHandle
-from .parallel import ordered_map
+from .model_inputs import LyricsInputs, predict_stream
 from .progress import Progress, Summary
+from .settings import DEFAULTS
 from .store_batch import Pending, StoreBatch, StoreFailed, commit
-
-STORE_LYRICS_CHOICES = ("no", "field", "lrc")
 
 
 @dataclass
@@ -33,19 +35,35 @@ class RunOptions:
     write: bool = False
     pretend: bool = False
     overwrite_mood: bool = False
-    store_lyrics: str = "no"
+    store_lyrics: str = DEFAULTS["store_lyrics"]
     id3v23: bool = False
-    id3_mood_frame: str = "auto"
+    id3_mood_frame: str = DEFAULTS["id3_mood_frame"]
     progress: bool = True
-    defer_files: bool = False
-    """Import mode: leave files alone (they may still be the user's originals); the plugin
-    writes tags and sidecars once the importer has put the files in place."""
+    deferred: DeferredFiles | None = None
+    """Import mode: leave files alone (they may still be the user's originals); what belongs
+    beside them waits here, and the plugin writes tags and sidecars once the importer has put
+    the files in place."""
+
+    @property
+    def defer_files(self) -> bool:
+        return self.deferred is not None
+
+    @property
+    def writes_now(self) -> bool:
+        """Tags go into the files during this run."""
+        return self.write and not self.pretend and not self.defer_files
 
 
 @dataclass
-class _Work:
-    item: Any
-    outcome: LyricsOutcome | None = None
+class _Run:
+    """One run's state, handed to the steps instead of a parameter each."""
+
+    library: Any
+    options: RunOptions
+    summary: Summary
+    version: str
+    albums: AlbumTracker | None = None
+    stores: StoreBatch | None = None
 
 
 @dataclass
@@ -54,21 +72,19 @@ class Analyzer:
     finder: LyricsFinder
     log: Any
     printer: Callable[[str], None] = print
-    pending_sidecars: dict[int, str] = field(default_factory=dict)
-    """Import mode: LRC text to write beside an item once its file is in the library."""
-    sidecar_origins: dict[int, Path] = field(default_factory=dict)
-    """Import mode: the ``.lrc`` each item's lyrics came from, to copy beside the new file."""
     last_summary: Summary | None = None
     """The summary of the latest run, also when it was interrupted."""
 
     def run(
         self,
+        library: Any,
         items: Sequence[Any],
         options: RunOptions,
         albums: Sequence[Any] = (),
         related_albums: Sequence[Any] = (),
     ) -> Summary:
-        """Analyse ``items`` (and aggregate ``albums`` once all their tracks are done).
+        """Analyse ``items`` of ``library`` (and aggregate ``albums`` once all their tracks are
+        done).
 
         ``related_albums`` (the albums the items belong to) are aggregated again only when
         one of their tracks is re-analysed: an album must never keep the mood and model of
@@ -77,119 +93,60 @@ class Analyzer:
         Raises ``ModelUnavailable`` before touching anything when the model cannot load.
         """
         summary = self.last_summary = Summary(pretend=options.pretend)
-        version = self.model.version() if items else ""
-        summary.version = version
-        todo: list[Any] = []
-        for item in items:
-            if not options.force and fields.is_current(item, version):
-                summary.skipped += 1
-                if (
-                    options.write
-                    and not options.pretend
-                    and not options.defer_files
-                    and not summary.store_error
-                ):
-                    try:
-                        self._sync_file(item, summary, options)
-                    except StoreFailed as error:
-                        _not_stored(summary, error)
-            else:
-                todo.append(item)
-
-        fresh: dict[int, dict[str, Any]] = {}
-        album_of: dict[int, Any] = {}
-        waiting: dict[int, set[int]] = {}
-        albums = [*albums, *_touched(related_albums, todo, {a.id for a in albums})]
-        for album in albums:
-            waiting[album.id] = set()
-            for track in album.items():
-                album_of[track.id] = album
-        for item in todo:
-            album = album_of.get(item.id)
-            if album is not None:
-                waiting[album.id].add(item.id)
-
+        summary.version = self.model.version() if items else ""
+        run = _Run(library, options, summary, summary.version)
+        todo = self._skip_current(items, run)
+        run.albums = AlbumTracker(albums, related_albums, todo)
         try:
             if todo and not summary.store_error:  # a library that refuses writes: stop here
                 with _watch_interrupts() as interrupted:
-                    self._predict(
-                        todo, version, options, summary, fresh, album_of, waiting, interrupted
-                    )
+                    self._predict(todo, run, interrupted)
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
         finally:
             if not summary.interrupted and not summary.store_error:
                 try:
-                    for album in albums:
-                        if waiting.get(album.id) == set():
-                            self._finish_album(album, options, summary, fresh)
+                    for album in run.albums.complete():
+                        self._finish_album(album, run)
                 except StoreFailed as error:
                     _not_stored(summary, error)
         return summary
 
+    def _skip_current(self, items: Sequence[Any], run: _Run) -> list[Any]:
+        """The items to analyse; those current already only get their file's tags synced."""
+        todo: list[Any] = []
+        for item in items:
+            if run.options.force or not fields.is_current(item, run.version):
+                todo.append(item)
+                continue
+            run.summary.skipped += 1
+            if run.options.writes_now and not run.summary.store_error:
+                try:
+                    self._sync_file(item, run)
+                except StoreFailed as error:
+                    _not_stored(run.summary, error)
+        return todo
+
     # -- per item -----------------------------------------------------------------------------
 
     def _predict(
-        self,
-        todo: list[Any],
-        version: str,
-        options: RunOptions,
-        summary: Summary,
-        fresh: dict[int, dict[str, Any]],
-        album_of: dict[int, Any],
-        waiting: dict[int, set[int]],
-        interrupted: Callable[[], bool] = lambda: False,
+        self, todo: list[Any], run: _Run, interrupted: Callable[[], bool] = lambda: False
     ) -> None:
-        from lgfn_model.runtime.predictor import TrackInput
-
-        predictor = self.model.predictor()
-        predictor.warn = summary.warnings.append
-        work = [_Work(item) for item in todo]
-
-        def lookup(index: int) -> int:
-            work[index].outcome = self.finder.find(work[index].item, force=options.force)
-            return index
-
-        def inputs() -> Iterator[Any]:
-            threads = self.finder.settings.threads if self.finder.uses_network else 0
-            for index in ordered_map(lookup, range(len(work)), threads):
-                outcome = work[index].outcome
-                path = Path(os.fsdecode(work[index].item.path))
-                yield TrackInput(path, outcome.lyrics if outcome else None, index)
-
-        progress = Progress(len(todo), enabled=options.progress)
+        summary = run.summary
+        inputs = LyricsInputs(self.finder, todo, force=run.options.force)
+        progress = Progress(len(todo), enabled=run.options.progress)
         already_off = set(self.finder.network.disabled_reasons)
-        results = predictor.predict_many(inputs())
-        stores = StoreBatch(defer_interrupts)
+        results = predict_stream(self.model.predictor(), inputs, warn=summary.warnings.append)
+        stores = run.stores = StoreBatch(defer_interrupts, run.library)
         try:
             for result in results:
-                entry = work[result.input.key]
-                item, outcome = entry.item, entry.outcome or LyricsOutcome()
-                if result.error or result.prediction is None:
-                    # One line per bad file: its lyrics errors (embedded tags of a broken
-                    # file, say) would only repeat the failure.
-                    summary.failed.append(_failure(item, result.error or "no result"))
-                else:
-                    summary.lyrics_errors.extend(outcome.errors)
-                    _check_length(item, result.prediction, summary)
-                    values = self._apply(
-                        item, result.prediction, outcome, version, options, summary, stores
-                    )
-                    if values is not None:
-                        fresh[item.id] = values
+                item = self._take(result, inputs, run)
                 progress.advance()
                 stores.flush_if_due()
                 if interrupted():
                     raise KeyboardInterrupt  # one swallowed on its way still stops the run
-                album = album_of.get(item.id)
-                if album is not None and item.id in waiting.get(album.id, set()):
-                    waiting[album.id].discard(item.id)
-                    if not waiting[album.id]:
-                        stores.flush()  # the album reads its tracks from the database
-                        self._finish_album(album, options, summary, fresh)
-                        waiting.pop(album.id)
-                entry.item = entry.outcome = None  # free memory on long runs
+                self._track_done(item, run)
         except StoreFailed as error:
             # The database refuses writes (disk full, say): every later item would be one
             # more file written and not stored, so the run stops and lists those it has.
@@ -205,147 +162,145 @@ class Analyzer:
                 if name not in already_off:
                     summary.lyrics_errors.append(f"{name}: not asked again in this run ({reason})")
 
+    def _take(self, result: Any, inputs: LyricsInputs, run: _Run) -> Any:
+        """One result from the model: stored and written, or listed as failed."""
+        item, outcome = inputs.take(result.input.key)
+        if result.error or result.prediction is None:
+            # One line per bad file: its lyrics errors (embedded tags of a broken file, say)
+            # would only repeat the failure.
+            run.summary.failed.append(Failure.from_model(item, result.error))
+            return item
+        run.summary.lyrics_errors.extend(outcome.errors)
+        _check_length(item, result.prediction, run.summary)
+        values = self._apply(run, item, result.prediction, outcome)
+        if values is not None and run.albums is not None:
+            run.albums.record(item, values)
+        return item
+
+    def _track_done(self, item: Any, run: _Run) -> None:
+        album = run.albums.done(item) if run.albums is not None else None
+        if album is not None:
+            if run.stores is not None:
+                run.stores.flush()  # the album reads its tracks from the database
+            self._finish_album(album, run)
+
     def _apply(
-        self,
-        item: Any,
-        prediction: Any,
-        outcome: LyricsOutcome,
-        version: str,
-        options: RunOptions,
-        summary: Summary,
-        stores: StoreBatch,
+        self, run: _Run, item: Any, prediction: Any, outcome: LyricsOutcome
     ) -> dict[str, Any] | None:
-        """Write one result to the file and queue it in ``stores``; None when the file could not
-        be written, in which case the item is left exactly as it was, in the database and in
-        the file."""
+        """Write one result to the file and queue it in the run's store batch; None when the
+        file could not be written, in which case the item is left exactly as it was, in the
+        database and in the file."""
         try:
-            values = fields.prediction_fields(prediction, outcome.label, version)
+            values = fields.prediction_fields(prediction, outcome.label, run.version)
         except fields.NonFinitePrediction as error:
             # Nothing of a NaN result is kept: the item stays as it was and is not marked
             # current, so the next run analyses it again.
-            summary.failed.append(_failure(item, str(error)))
+            run.summary.failed.append(Failure.of(item, RESULT, str(error)))
             return None
-        kept_mood = False
-        if fields.has_user_mood(item):
-            if options.force or options.overwrite_mood:
-                self.log.info(
-                    "{}: replacing mood {!r} set by hand with {!r}",
-                    item.filepath,
-                    fields.own_value(item, fields.MOOD),
-                    values[fields.MOOD],
-                )
-            else:
-                values.pop(fields.MOOD)
-                kept_mood = True
-        if options.pretend:
-            summary.tagged += 1
-            summary.lyrics[outcome.label] += 1
-            summary.kept_mood += kept_mood
+        kept_mood = self._keep_hand_set_mood(item, values, run.options)
+
+        def counted() -> None:
+            # Counted when stored: an interrupt must not leave a stored item out of the
+            # summary, nor count one that is not.
+            run.summary.tagged += 1
+            run.summary.lyrics[outcome.label] += 1
+            run.summary.kept_mood += kept_mood
+
+        if run.options.pretend:
+            counted()
             self.printer(_describe(item, values, fields.own_value(item, fields.MOOD)))
             return values
-
-        item.update(values)
-        if options.defer_files and outcome.origin is not None:
-            self.sidecar_origins[item.id] = outcome.origin
-        if outcome.misses:
-            item[fields.LYRICS_MISSES] = fields.format_misses(outcome.misses)
-        elif fields.LYRICS_MISSES in item:
-            del item[fields.LYRICS_MISSES]
-        fetched = outcome.fetched
-        sidecar = None
-        if fetched is not None and fetched.synced:
-            has_lyrics = bool((fields.own_value(item, "lyrics") or "").strip())
-            if options.store_lyrics == "field" and not has_lyrics:
-                item["lyrics"] = fetched.text
-            elif options.store_lyrics == "lrc":
-                if options.defer_files:
-                    self.pending_sidecars[item.id] = fetched.text
-                else:
-                    sidecar = fetched.text
+        sidecar = _update_item(item, values, outcome, run.options)
         # File first, then the database: a file that cannot be written leaves the item as it
         # was (it is retried on the next run). Ctrl-C is held back while the file is written,
         # and an interrupted run still stores the queued items (see store_batch).
         with defer_interrupts():
-            written = options.write and not options.defer_files
-            if written:
-                try:
-                    tags.write_tags(
-                        item.path,
-                        tags.values_to_write(item),
-                        id3v23=options.id3v23,
-                        mood_frame=options.id3_mood_frame,
-                    )
-                except tags.TagError as error:
-                    item.load()  # drop the unsaved values
-                    summary.failed.append(
-                        _failure(item, f"{error}; nothing stored (-W stores without writing)")
-                    )
-                    return None
-                item.mtime = item.current_mtime()
-                summary.written += 1
-
-            def stored() -> None:
-                # Counted when stored: an interrupt must not leave a stored item out of the
-                # summary, nor count one that is not.
-                summary.tagged += 1
-                summary.lyrics[outcome.label] += 1
-                summary.kept_mood += kept_mood
-
-            stores.add(item, stored, written=written)
+            written = run.options.write and not run.options.defer_files
+            if written and not self._write_new_tags(item, run):
+                return None
+            assert run.stores is not None
+            run.stores.add(item, counted, written=written)
         if sidecar is not None:
             write_sidecar(item, sidecar, self.log)
         return values
 
-    def _write(self, item: Any, summary: Summary, options: RunOptions) -> None:
+    def _keep_hand_set_mood(self, item: Any, values: dict[str, Any], options: RunOptions) -> bool:
+        """Drop the new mood from ``values`` when the item's was set by hand (and not to be
+        replaced); True when it was kept."""
+        if not fields.has_user_mood(item):
+            return False
+        if options.force or options.overwrite_mood:
+            self.log.info(
+                "{}: replacing mood {!r} set by hand with {!r}",
+                item.filepath,
+                fields.own_value(item, fields.MOOD),
+                values[fields.MOOD],
+            )
+            return False
+        values.pop(fields.MOOD)
+        return True
+
+    def _write_new_tags(self, item: Any, run: _Run) -> bool:
+        """The analysed item's tags into its file; False (the item reloaded) when refused."""
+        try:
+            self._write_tags(item, run.options)
+        except tags.TagError as error:
+            item.load()  # drop the unsaved values
+            note = "; nothing stored (-W stores without writing)"
+            run.summary.failed.append(Failure.from_tag_error(error, WRITE, note))
+            return False
+        item.mtime = item.current_mtime()
+        run.summary.written += 1
+        return True
+
+    @staticmethod
+    def _write_tags(item: Any, options: RunOptions) -> None:
+        tags.write_tags(
+            item.path,
+            tags.values_to_write(item),
+            id3v23=options.id3v23,
+            mood_frame=options.id3_mood_frame,
+        )
+
+    def _write(self, item: Any, run: _Run) -> None:
         with defer_interrupts():
             try:
-                tags.write_tags(
-                    item.path,
-                    tags.values_to_write(item),
-                    id3v23=options.id3v23,
-                    mood_frame=options.id3_mood_frame,
-                )
+                self._write_tags(item, run.options)
             except tags.TagError as error:
-                summary.write_failed.append(str(error))
+                run.summary.write_failed.append(Failure.from_tag_error(error, WRITE))
                 self.log.warning("{}", error)
                 return
             item.mtime = item.current_mtime()
-            summary.written += 1
+            run.summary.written += 1
             try:
-                commit(item._db, lambda: item.store(["mtime"]))
+                commit(run.library, lambda: item.store(["mtime"]))
             except StoreFailed as error:
                 error.pending = [Pending(item, lambda: None, written=True)]
                 raise
 
-    def _sync_file(self, item: Any, summary: Summary, options: RunOptions) -> None:
+    def _sync_file(self, item: Any, run: _Run) -> None:
         """An item skipped as current still gets its tags written when its file lacks them."""
+        options = run.options
         values = tags.values_to_write(item)
         try:
             differ = tags.tags_differ(
                 item.path, values, id3v23=options.id3v23, mood_frame=options.id3_mood_frame
             )
         except tags.TagError as error:
-            summary.write_failed.append(str(error))
+            run.summary.write_failed.append(Failure.from_tag_error(error, READ))
             return
         if differ:
-            self._write(item, summary, options)
+            self._write(item, run)
 
     # -- albums -------------------------------------------------------------------------------
 
-    def _finish_album(
-        self, album: Any, options: RunOptions, summary: Summary, fresh: dict[int, dict[str, Any]]
-    ) -> None:
-        wanted = (*fields.ALBUM_FLOAT_FIELDS.values(), fields.MODEL, "length")
-        rows = []
-        for track in album.items():
-            row = {name: fields.own_value(track, name) for name in wanted}
-            row.update({k: v for k, v in fresh.get(track.id, {}).items() if k in wanted})
-            rows.append(row)
-        values = fields.aggregate_album(rows)
+    def _finish_album(self, album: Any, run: _Run) -> None:
+        assert run.albums is not None
+        values = run.albums.aggregate(album)
         if values is None:
             return
-        summary.albums += 1
-        if options.pretend:
+        run.summary.albums += 1
+        if run.options.pretend:
             self.printer(
                 f"album {label(album)}: {fields.ALBUM_MOOD} {values[fields.ALBUM_MOOD]}, "
                 f"valence {values['album_emotion_valence']:+.2f}, "
@@ -356,16 +311,36 @@ class Analyzer:
         # inherit=False: Album.store() would otherwise copy the album's flexible fields onto
         # every track.
         try:
-            commit(album._db, lambda: album.store(inherit=False))
+            commit(run.library, lambda: album.store(inherit=False))
         except StoreFailed:
-            summary.albums -= 1
+            run.summary.albums -= 1
             raise
 
 
-def _touched(albums: Sequence[Any], todo: Sequence[Any], known: set[int]) -> list[Any]:
-    """The albums (not already in ``known``) with at least one track in ``todo``."""
-    redone = {getattr(item, "album_id", None) for item in todo}
-    return [album for album in albums if album.id in redone and album.id not in known]
+def _update_item(
+    item: Any, values: dict[str, Any], outcome: LyricsOutcome, options: RunOptions
+) -> str | None:
+    """Put a result in ``item`` (not stored yet), with what the lyrics lookup left to keep;
+    returns LRC text to write beside the file now, if any."""
+    item.update(values)
+    deferred = options.deferred
+    if deferred is not None and outcome.origin is not None:
+        deferred.origins[item.id] = outcome.origin
+    if outcome.misses:
+        item[fields.LYRICS_MISSES] = fields.format_misses(outcome.misses)
+    elif fields.LYRICS_MISSES in item:
+        del item[fields.LYRICS_MISSES]
+    fetched = outcome.fetched
+    if fetched is None or not fetched.synced:
+        return None
+    if options.store_lyrics == "field":
+        if not (fields.own_value(item, "lyrics") or "").strip():
+            item["lyrics"] = fetched.text
+    elif options.store_lyrics == "lrc":
+        if deferred is None:
+            return fetched.text
+        deferred.sidecars[item.id] = fetched.text
+    return None
 
 
 @contextmanager
@@ -473,21 +448,6 @@ def label(model: Any) -> str:
     if path is None and hasattr(model, "item_dir"):
         path = model.item_dir()
     return os.fsdecode(path) if path else str(model)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _failure(item: Any, error: str) -> str:
-    """One line that starts with the file's full path (the model may name only its base)."""
-    path = os.fsdecode(item.path)
-    reason = _one_line(error)
-    for prefix in (path, Path(path).name, str(Path(path))):
-        if reason.startswith(prefix + ":"):
-            reason = reason[len(prefix) + 1 :].strip()
-            break
-    return f"{path}: {reason}"
 
 
 def _describe(item: Any, values: dict[str, Any], current_mood: str | None) -> str:

@@ -9,15 +9,16 @@ database field, no file tag, no lyrics cache, no sidecar.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import fields
 from .analysis import Analyzer, label
+from .failures import Failure
 from .lyrics_sources import LyricsOutcome
-from .parallel import ordered_map
+from .model_inputs import LyricsInputs, predict_stream
 
 
 @dataclass
@@ -25,7 +26,7 @@ class ExplainResult:
     tracks: list[Any] = field(default_factory=list)
     """``lgfn_model.explain.TrackFiles`` per explained item, in query order."""
     overview: tuple[Path, Path] | None = None
-    failed: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
     lyrics_errors: list[str] = field(default_factory=list)
 
 
@@ -74,37 +75,21 @@ def explain_items(
     text report of each track when ``show_text``."""
     from lgfn_model.explain import unique_stem
     from lgfn_model.explain.writer import explain_track, write_overview, write_track
-    from lgfn_model.runtime.predictor import TrackInput
 
     result = ExplainResult()
     if not items:
         return result
     predictor = analyzer.model.predictor()  # ModelUnavailable before anything is looked up
-    finder = analyzer.finder
-    outcomes: list[LyricsOutcome] = [LyricsOutcome() for _ in items]
-
-    def lookup(index: int) -> int:
-        # force=False: sources that said "not found" before are not asked again, as in a run.
-        outcomes[index] = finder.find(items[index], force=False)
-        return index
-
-    def inputs() -> Iterator[Any]:
-        threads = finder.settings.threads if finder.uses_network else 0
-        for index in ordered_map(lookup, range(len(items)), threads):
-            path = Path(os.fsdecode(items[index].path))
-            yield TrackInput(path, outcomes[index].lyrics, index)
-
+    # force=False: sources that said "not found" before are not asked again, as in a run.
+    inputs = LyricsInputs(analyzer.finder, items, force=False)
     taken: set[str] = {"overview"}
-    results = predictor.predict_many(inputs())
+    results = predict_stream(predictor, inputs)
     try:
         for track in results:
-            index = track.input.key
-            item, outcome = items[index], outcomes[index]
+            item, outcome = inputs.take(track.input.key)
             result.lyrics_errors.extend(outcome.errors)
             if track.prediction is None:
-                path = os.fsdecode(item.path)
-                reason = " ".join(str(track.error or "no result").split())
-                result.failed.append(reason if reason.startswith(path) else f"{path}: {reason}")
+                result.failed.append(Failure.from_model(item, track.error))
                 continue
             info = _info(item, outcome)
             if out is not None:

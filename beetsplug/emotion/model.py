@@ -13,6 +13,8 @@ import threading
 from contextlib import suppress
 from typing import Any
 
+from .settings import DEFAULTS
+
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
 
@@ -28,7 +30,7 @@ class ModelHandle:
         self,
         checkpoint: str | None = None,
         device: str = "auto",
-        batch_size: int = 16,
+        batch_size: int = DEFAULTS["batch_size"],
         workers: int | None = None,
         precision: str = "auto",
         threads: int | None = None,

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from .failures import Failure
+
 
 def _clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
@@ -91,8 +93,8 @@ class Summary:
     written: int = 0
     albums: int = 0
     interrupted: bool = False
-    failed: list[str] = field(default_factory=list)
-    write_failed: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    write_failed: list[Failure] = field(default_factory=list)
     lyrics: Counter[str] = field(default_factory=Counter)
     lyrics_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import confuse
+
 # Kept here rather than imported from lyrics_network/lyrics_sources: those pull in requests,
 # and reading the settings must stay cheap (beet ls loads the plugin). A test checks they
 # agree with the modules that use them.
@@ -27,28 +29,6 @@ ID3_MOOD_FRAMES: tuple[str, ...] = ("auto", "tmoo", "txxx", "both")
 """Where ID3 files get the mood: ``auto`` TMOO in v2.4, TXXX:MOOD in v2.3 (see tags)."""
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
 
-DEFAULTS: dict[str, Any] = {
-    "auto": True,
-    "force": False,
-    "overwrite_mood": False,
-    "checkpoint": "",
-    "device": "auto",
-    "batch_size": 16,
-    "workers": "auto",
-    "threads": "auto",
-    "precision": "auto",
-    "lyrics_sources": list(LYRICS_SOURCE_NAMES),
-    "syncedlyrics_providers": ["lrclib", "musixmatch", "netease"],
-    "genius_token": "",
-    "lyrics_timeout": 10.0,
-    "lyrics_threads": 4,
-    "store_lyrics": "no",
-    "copy_lrc": True,
-    "playlist_dir": ".",
-    "playlist_relative": False,
-    "progress": True,
-    "id3_mood_frame": "auto",
-}
 
 MAX_BATCH = 4096
 MAX_WORKERS = 64
@@ -202,58 +182,118 @@ def _checkpoint(value: Any, as_path: Callable[[], str]) -> str | None:
     return str(folder)
 
 
+class Option(confuse.Template):
+    """One option: its default and its check, read through confuse (``view.get(option)``).
+
+    The check raises ``SettingsError`` with the plugin's one-line message; confuse's own
+    messages (``emotion.batch_size: must be a number``) would name the option twice and not
+    say what is allowed.
+    """
+
+    def __init__(self, default: Any, check: Callable[[str, Any, Any], Any]) -> None:
+        super().__init__(default)
+        self.check = check
+
+    def value(self, view: Any, template: Any = None) -> Any:
+        # Unlike confuse's templates, the default goes through the check too: ``workers:
+        # auto`` means None whether the user wrote it or left it out.
+        try:
+            found, _ = view.first()
+        except confuse.NotFoundError:
+            found = self.default
+        return self.check(str(view.key), found, view)
+
+
+def _plain(check: Callable[[str, Any], Any]) -> Callable[[str, Any, Any], Any]:
+    return lambda name, value, view: check(name, value)
+
+
+def _whole_from(low: int, high: int) -> Callable[[str, Any, Any], Any]:
+    return lambda name, value, view: _whole(name, value, low, high)
+
+
+def _choice_of(choices: Sequence[str]) -> Callable[[str, Any, Any], Any]:
+    return lambda name, value, view: _choice(name, value, choices)
+
+
+def _names_of(choices: Sequence[str]) -> Callable[[str, Any, Any], Any]:
+    return lambda name, value, view: _names(name, value, choices)
+
+
+def _path_of(view: Any, default: str) -> str:
+    """The option as a path, relative to the config file's folder, as everywhere in beets."""
+    try:
+        return str(confuse.Filename(default=default).value(view))
+    except confuse.ConfigError as error:
+        raise SettingsError(f"emotion: option {view.key}: {error}") from None
+
+
+def _store_lyrics(name: str, value: Any) -> str:
+    if value in (False, None, ""):
+        value = "no"  # YAML reads a bare ``no`` as false
+    return _choice(name, value, STORE_LYRICS_CHOICES)
+
+
+def _token(name: str, value: Any) -> str:
+    return "" if value in (None, False) else str(value)
+
+
+def _folder(name: str, value: Any, view: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(name, value, "use a folder")
+    return _path_of(view, value)
+
+
+OPTIONS: dict[str, Option] = {
+    "auto": Option(True, _plain(_boolean)),
+    "force": Option(False, _plain(_boolean)),
+    "overwrite_mood": Option(False, _plain(_boolean)),
+    "checkpoint": Option(
+        "", lambda name, value, view: _checkpoint(value, lambda: _path_of(view, value))
+    ),
+    "device": Option("auto", lambda name, value, view: _device(value)),
+    # The one batch size default (docs/user-guide.md): lgfn_model's Predictor has its own for
+    # callers that give none, but the plugin always passes this one.
+    "batch_size": Option(16, _whole_from(1, MAX_BATCH)),
+    "workers": Option("auto", lambda name, value, view: _workers(value)),
+    "threads": Option("auto", lambda name, value, view: _threads(value)),
+    "precision": Option(
+        "auto", lambda name, value, view: _choice(name, value or "auto", PRECISIONS)
+    ),
+    "lyrics_sources": Option(list(LYRICS_SOURCE_NAMES), _names_of(LYRICS_SOURCE_NAMES)),
+    "syncedlyrics_providers": Option(
+        ["lrclib", "musixmatch", "netease"], _names_of(PROVIDER_NAMES)
+    ),
+    "genius_token": Option("", _plain(_token)),
+    "lyrics_timeout": Option(
+        10.0, lambda name, value, view: _seconds(name, value, MAX_LYRICS_TIMEOUT)
+    ),
+    "lyrics_threads": Option(4, _whole_from(0, MAX_LYRICS_THREADS)),
+    "store_lyrics": Option("no", _plain(_store_lyrics)),
+    "copy_lrc": Option(True, _plain(_boolean)),
+    "playlist_dir": Option(".", _folder),
+    "playlist_relative": Option(False, _plain(_boolean)),
+    "progress": Option(True, _plain(_boolean)),
+    "id3_mood_frame": Option("auto", _choice_of(ID3_MOOD_FRAMES)),
+}
+"""Every option: its default (``DEFAULTS``, what a fresh config holds) and its check."""
+
+DEFAULTS: dict[str, Any] = {name: option.default for name, option in OPTIONS.items()}
+
+
+def read_option(view: Any, name: str) -> Any:
+    """One option of ``view`` (the plugin's confuse view), checked; raises SettingsError."""
+    try:
+        return view[name].get(OPTIONS[name])
+    except confuse.ConfigError as error:  # a YAML shape confuse refuses
+        raise SettingsError(f"emotion: option {name}: {error}") from None
+
+
 def read_settings(view: Any) -> Settings:
     """Every option of ``view`` (the plugin's confuse view), checked; raises SettingsError."""
-
-    def get(name: str) -> Any:
-        try:
-            return view[name].get()
-        except Exception as error:  # confuse.ConfigError: a YAML shape confuse refuses
-            raise SettingsError(f"emotion: option {name}: {error}") from None
-
-    def path_of(name: str) -> str:
-        try:
-            return str(view[name].as_filename())
-        except Exception as error:
-            raise SettingsError(f"emotion: option {name}: {error}") from None
-
-    store = get("store_lyrics")
-    if store in (False, None, ""):
-        store = "no"  # YAML reads a bare ``no`` as false
-    token = get("genius_token")
-    playlist_dir = get("playlist_dir")
-    if not isinstance(playlist_dir, str) or not playlist_dir.strip():
-        raise _fail("playlist_dir", playlist_dir, "use a folder")
-    return Settings(
-        auto=_boolean("auto", get("auto")),
-        force=_boolean("force", get("force")),
-        overwrite_mood=_boolean("overwrite_mood", get("overwrite_mood")),
-        checkpoint=_checkpoint(get("checkpoint"), lambda: path_of("checkpoint")),
-        device=_device(get("device")),
-        batch_size=_whole("batch_size", get("batch_size"), 1, MAX_BATCH),
-        workers=_workers(get("workers")),
-        threads=_threads(get("threads")),
-        precision=_choice("precision", get("precision") or "auto", PRECISIONS),
-        lyrics_sources=_names("lyrics_sources", get("lyrics_sources"), LYRICS_SOURCE_NAMES),
-        syncedlyrics_providers=_names(
-            "syncedlyrics_providers", get("syncedlyrics_providers"), PROVIDER_NAMES
-        ),
-        genius_token="" if token in (None, False) else str(token),
-        lyrics_timeout=_seconds("lyrics_timeout", get("lyrics_timeout"), MAX_LYRICS_TIMEOUT),
-        lyrics_threads=_whole("lyrics_threads", get("lyrics_threads"), 0, MAX_LYRICS_THREADS),
-        store_lyrics=_choice("store_lyrics", store, STORE_LYRICS_CHOICES),
-        copy_lrc=_boolean("copy_lrc", get("copy_lrc")),
-        playlist_dir=path_of("playlist_dir"),
-        playlist_relative=_boolean("playlist_relative", get("playlist_relative")),
-        progress=_boolean("progress", get("progress")),
-        id3_mood_frame=id3_mood_frame(view),
-    )
+    return Settings(**{name: read_option(view, name) for name in OPTIONS})
 
 
 def id3_mood_frame(view: Any) -> str:
     """The ``id3_mood_frame`` option alone, checked (every write beets makes reads it)."""
-    try:
-        value = view["id3_mood_frame"].get()
-    except Exception as error:
-        raise SettingsError(f"emotion: option id3_mood_frame: {error}") from None
-    return _choice("id3_mood_frame", value, ID3_MOOD_FRAMES)
+    return read_option(view, "id3_mood_frame")

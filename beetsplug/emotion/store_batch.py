@@ -86,11 +86,14 @@ class StoreBatch:
     def __init__(
         self,
         defer_interrupts: Callable[[], Any],
+        library: Any,
         seconds: float = FLUSH_SECONDS,
         max_items: int = FLUSH_ITEMS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._defer = defer_interrupts
+        self.library = library
+        """The beets Library the items belong to (their commits are its transactions)."""
         self.seconds = seconds
         self.max_items = max_items
         self._clock = clock
@@ -135,7 +138,7 @@ class StoreBatch:
                     entry.item.store()
 
             try:
-                commit(pending[0].item._db, store)
+                commit(self.library, store)
             except StoreFailed as error:
                 error.pending = pending
                 raise

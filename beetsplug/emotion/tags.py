@@ -58,7 +58,16 @@ FILE_FIELDS: tuple[str, ...] = fields.TRACK_FIELDS
 
 
 class TagError(Exception):
-    """A file whose tags cannot be read or written; the message is one line."""
+    """A file whose tags cannot be read or written; the message is one line, ``PATH: REASON``.
+
+    ``path`` and ``reason`` are kept apart too, so a summary can list the failure without
+    parsing the message back apart.
+    """
+
+    def __init__(self, path: str | bytes, reason: str) -> None:
+        self.path = os.fsdecode(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
 
 
 def _float_styles(key: str) -> list[mediafile.StorageStyle]:
@@ -190,9 +199,9 @@ def _open(path: str | bytes, id3v23: bool = False) -> MediaFile:
     try:
         return MediaFile(os.fsdecode(path), id3v23=id3v23)
     except mediafile.UnreadableFileError as error:
-        raise TagError(f"{os.fsdecode(path)}: cannot read tags ({_reason(error, path)})") from None
+        raise TagError(path, f"cannot read tags ({_reason(error, path)})") from None
     except OSError as error:
-        raise TagError(f"{os.fsdecode(path)}: cannot read tags ({error.strerror})") from None
+        raise TagError(path, f"cannot read tags ({error.strerror})") from None
 
 
 def read_tags(path: str | bytes) -> dict[str, Any]:
@@ -236,7 +245,7 @@ def write_tags(
             _save(os.fsdecode(path), media, wanted, id3v23)
         except (mediafile.UnreadableFileError, OSError) as error:
             reason = _reason(error, path)
-            raise TagError(f"{os.fsdecode(path)}: cannot write tags ({reason})") from None
+            raise TagError(path, f"cannot write tags ({reason})") from None
     finally:
         _mood_frame_now.reset(token)
 

@@ -12,8 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
-from unittest.mock import Mock, patch
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,8 +24,8 @@ import beets  # noqa: E402
 import beets.plugins  # noqa: E402
 import beets.ui  # noqa: E402
 from audio_factory import make_audio_file  # noqa: E402
-from beets.library import Item, Library  # noqa: E402
-from beets.test.helper import ConfigMixin  # noqa: E402
+from beets.library import Item  # noqa: E402
+from beets.test.helper import PluginMixin, TestHelper  # noqa: E402
 from beets.util import cached_classproperty  # noqa: E402
 from mediafile import MediaFile  # noqa: E402
 
@@ -50,8 +49,18 @@ def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-class BeetsEnv:
-    """One isolated beets setup: config, library on disk, music folder, input folder."""
+class BeetsEnv(PluginMixin, TestHelper):
+    """One isolated beets setup: config, library on disk, music folder, input folder.
+
+    Built on beets' own test helpers (fresh config, environment, library, plugin loading);
+    what is added here: the library on disk in pytest's ``tmp_path`` (the plugin's lock file
+    sits beside it, and ``beet`` subprocesses and a second connection read it), the plugin's
+    test options, and clearing beets' ``cached_classproperty`` cache (beets' own conftest
+    does that per test, and it holds the item types the plugin adds).
+    """
+
+    plugin: ClassVar[str] = "emotion"
+    db_on_disk: ClassVar[bool] = True
 
     def __init__(self, root: Path, checkpoint: Path) -> None:
         self.root = root
@@ -59,63 +68,68 @@ class BeetsEnv:
         self.incoming.mkdir()
         self.music = root / "music"
         self.music.mkdir()
-        config = beets.config
-        config.clear()
-        config._materialized = True
-        config.sources.extend(ConfigMixin.default_config_sources())
+        self.checkpoint = checkpoint
+        self.last_output = ""
+
+    def create_temp_dir(self, **kwargs: Any) -> str:
+        return str(self.root)
+
+    def remove_temp_dir(self) -> None:
+        """pytest removes ``tmp_path`` itself (and keeps the last ones for a look)."""
+
+    @property
+    def lib_path(self) -> Path:  # type: ignore[override]
+        return self.music
+
+    def setup_beets(self) -> None:
+        config = self.config  # a fresh baseline, as beets' tests have it
         config["verbose"] = 0
-        config["directory"] = str(self.music)
-        config["library"] = str(root / "library.db")
-        config["plugins"] = ["emotion"]
+        config["library"] = str(self.root / "library.db")
         config["import"].set(
             {"write": True, "copy": True, "quiet": True, "quiet_fallback": "asis", "log": None}
         )
         config["emotion"].set(
             {
-                "checkpoint": str(checkpoint),
+                "checkpoint": str(self.checkpoint),
                 "workers": 0,
-                "batch_size": 16,
                 "lyrics_sources": ["beets", "lrc", "embedded"],
                 "lyrics_threads": 2,
                 "lyrics_timeout": 2.0,
             }
         )
-        self.lib: Library | None = None
-        self.last_output = ""
+        super().setup_beets()
+        cached_classproperty.cache.clear()
+
+    def teardown_beets(self) -> None:
+        super().teardown_beets()
+        cached_classproperty.cache.clear()
 
     def configure(self, **options: Any) -> None:
         for key, value in options.items():
-            beets.config["emotion"][key] = value
+            self.config["emotion"][key] = value
 
     def start(self) -> BeetsEnv:
-        self.lib = Library(str(self.root / "library.db"), str(self.music))
-        beets.plugins.load_plugins()
-        cached_classproperty.cache.clear()
+        self.setup_beets()
         return self
 
     def restart(self, **options: Any) -> None:
         """Reload the plugin with new options (a new beets process would do the same)."""
-        unload_plugins()
+        self.unload_plugins()
         self.configure(**options)
-        beets.plugins.load_plugins()
+        self.load_plugins()
         cached_classproperty.cache.clear()
 
     @property
-    def plugin(self) -> Any:
+    def emotion(self) -> Any:
+        """The loaded emotion plugin."""
         return next(p for p in beets.plugins.find_plugins() if p.name == "emotion")
 
     def run(self, *args: str) -> str:
         """``beet ARGS`` in-process; returns what it printed on stdout."""
-        assert self.lib is not None
-        sys.argv = ["beet", *args]
         out = io.StringIO()
         try:
-            with (
-                patch.object(self.lib, "_close", Mock()),
-                patch("beets.ui._open_library", return_value=self.lib),
-                redirect_stdout(out),
-            ):
-                beets.ui._raw_main(list(args))
+            with redirect_stdout(out):
+                self.run_command(*args)
         finally:
             self.last_output = out.getvalue()  # also when the command raised
         return self.last_output
@@ -175,24 +189,13 @@ class BeetsEnv:
         return list(self.lib.items(query))
 
     def close(self) -> None:
-        unload_plugins()
-        if self.lib is not None:
-            self.lib._close()
-
-
-def unload_plugins() -> None:
-    beets.plugins.BeetsPlugin.listeners.clear()
-    beets.plugins.BeetsPlugin._raw_listeners.clear()
-    beets.plugins._instances.clear()
-    cached_classproperty.cache.clear()
+        self.teardown_beets()
 
 
 @pytest.fixture
 def env(
     tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BeetsEnv]:
-    monkeypatch.setenv("BEETSDIR", str(tmp_path))
-    monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     setup = BeetsEnv(tmp_path, tiny_checkpoint)
     setup.start()

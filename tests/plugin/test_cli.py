@@ -324,7 +324,7 @@ def test_precision_option(env: BeetsEnv) -> None:
     assert str(caught.value) == "emotion: option precision is 'fp16'; use one of auto, fp32, bf16"
     env.restart(precision="fp32")
     assert "tagged 1, skipped 0, failed 0" in env.run("emotion", "-W")
-    predictor = env.plugin.analyzer().model.predictor()
+    predictor = env.emotion.analyzer().model.predictor()
     assert str(predictor.dtype) == "torch.float32"
 
 

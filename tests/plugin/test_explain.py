@@ -32,7 +32,7 @@ class HashEncoder:
 @pytest.fixture
 def explain_env(env: BeetsEnv, monkeypatch: pytest.MonkeyPatch) -> BeetsEnv:
     torch.set_num_threads(1)
-    predictor = env.plugin.analyzer().model.predictor()
+    predictor = env.emotion.analyzer().model.predictor()
     monkeypatch.setattr(predictor, "_text_encoder", HashEncoder())
     monkeypatch.setenv("DISPLAY", ":0")  # files only, unless a test says otherwise
     return env

@@ -222,7 +222,7 @@ def test_a_refused_commit_stores_none_of_its_group_and_frees_the_library(
         item = Item(title=f"T{n}", path=str(tmp_path / f"{n}.flac").encode())
         lib.add(item)
         items.append(item)
-    batch = StoreBatch(nullcontext)
+    batch = StoreBatch(nullcontext, lib)
     stored: list[str] = []
     for item in items:
         item["mood"] = "sad"

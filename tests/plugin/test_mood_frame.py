@@ -266,9 +266,9 @@ def test_a_bad_choice_is_one_line(env: BeetsEnv) -> None:
 
 
 def test_settings_read_the_choice(env: BeetsEnv) -> None:
-    assert env.plugin.settings().id3_mood_frame == "auto"
+    assert env.emotion.settings().id3_mood_frame == "auto"
     env.configure(id3_mood_frame="TXXX")
-    assert env.plugin.settings().id3_mood_frame == "txxx"
+    assert env.emotion.settings().id3_mood_frame == "txxx"
 
 
 # --------------------------------------------------------------------------- reading

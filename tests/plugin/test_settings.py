@@ -69,7 +69,7 @@ def test_good_values_in_every_spelling(env: BeetsEnv, tiny_checkpoint: Path) -> 
         lyrics_sources="lrc",
         auto="yes",
     )
-    chosen = env.plugin.settings()
+    chosen = env.emotion.settings()
     assert chosen.device == "cpu" and chosen.batch_size == 8 and chosen.workers == 0
     assert chosen.threads == 1
     assert chosen.lyrics_timeout == 2.5 and chosen.store_lyrics == "no"
@@ -77,7 +77,7 @@ def test_good_values_in_every_spelling(env: BeetsEnv, tiny_checkpoint: Path) -> 
     assert chosen.checkpoint == str(tiny_checkpoint)
     env.add(env.make_track("one.flac", folder=env.music))
     assert "tagged 1" in env.run("emotion", "-W")
-    predictor = env.plugin._analyzer.model.predictor()
+    predictor = env.emotion._analyzer.model.predictor()
     assert predictor.threads == 1 and predictor.threads_reason == "asked for"
 
 

@@ -40,7 +40,7 @@ def test_items_are_stored_together_once_due(tmp_path: Path) -> None:
     lib, items = _library(tmp_path)
     clock = FakeClock()
     stored: list[str] = []
-    batch = StoreBatch(nullcontext, seconds=1.0, max_items=10, clock=clock)
+    batch = StoreBatch(nullcontext, lib, seconds=1.0, max_items=10, clock=clock)
     for item in items:
         item["mood"] = "sad"
         batch.add(item, lambda title=item.title: stored.append(title))
@@ -59,7 +59,7 @@ def test_items_are_stored_together_once_due(tmp_path: Path) -> None:
 
 def test_a_full_batch_is_due_at_once_and_an_empty_one_never(tmp_path: Path) -> None:
     lib, items = _library(tmp_path)
-    batch = StoreBatch(nullcontext, seconds=60.0, max_items=2, clock=FakeClock())
+    batch = StoreBatch(nullcontext, lib, seconds=60.0, max_items=2, clock=FakeClock())
     assert not batch.due()
     batch.flush()  # nothing queued: no commit
     assert batch.commits == 0

@@ -13,6 +13,7 @@ from beets.library import Item
 
 from beetsplug.emotion import fields, tags
 from beetsplug.emotion.cli import build_command
+from beetsplug.emotion.failures import Failure
 from beetsplug.emotion.parallel import ordered_map
 from beetsplug.emotion.playlists import build_playlists, render
 from beetsplug.emotion.progress import Progress, Summary
@@ -188,7 +189,7 @@ def test_progress_text() -> None:
 def test_summary_lines() -> None:
     summary = Summary(version="v1", tagged=2, skipped=1)
     summary.lyrics.update({"lrc": 1, "none": 1})
-    summary.failed.append("x.mp3: not an audio file")
+    summary.failed.append(Failure("x.mp3", "analyse", "not an audio file"))
     lines = summary.lines()
     assert lines[0] == "emotion: tagged 2, skipped 1 (already analysed by v1), failed 1"
     assert "  lyrics by source: lrc 1, none 1" in lines
