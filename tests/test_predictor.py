@@ -80,7 +80,8 @@ def test_batch_results_equal_one_at_a_time(checkpoint: Path, songs: dict[str, Pa
     inputs = [TrackInput(p, ly, key=i) for i, (p, ly) in enumerate(zip(paths, lyrics, strict=True))]
     one = Predictor.load(checkpoint, device="cpu", batch_size=1, workers=0)
     one.overlap_text = False  # lyrics encoded in line, against the text thread of `many`
-    many = Predictor.load(checkpoint, device="cpu", batch_size=64, workers=1)
+    # Two threads asked for: `auto` on a busy machine gives one, and then no text thread.
+    many = Predictor.load(checkpoint, device="cpu", batch_size=64, workers=1, threads=2)
     assert many.overlap_text
     alone = list(one.predict_many(inputs))
     together = list(many.predict_many(inputs))

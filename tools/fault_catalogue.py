@@ -1405,7 +1405,7 @@ def decoded(path: Path) -> str | None:
 
 
 def temp_leftovers(folder: Path) -> list[str]:
-    from beetsplug.emotion.tags import TEMP_SUFFIX
+    from beetsplug.emotion.safe_save import TEMP_SUFFIX
 
     return sorted(p.name for p in folder.iterdir() if TEMP_SUFFIX in p.name)
 

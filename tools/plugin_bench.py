@@ -230,8 +230,8 @@ def import_copies(files: Sequence[Path]) -> dict[str, Path]:
     import beets.plugins
     from beets import logging as beets_logging
 
-    from beetsplug.emotion.analysis import copy_sidecar
     from beetsplug.emotion.lyrics_sources import find_sidecar
+    from beetsplug.emotion.sidecars import copy_sidecar
 
     origin_of: dict[str, Path] = {}
 

@@ -368,12 +368,12 @@ class EmotionPlugin(BeetsPlugin):
         """The ``.lrc`` the analysis left for ``item``, now that its file is in place."""
         text = deferred.sidecars.pop(item.id, None)
         if text is not None:
-            from .analysis import write_sidecar
+            from .sidecars import write_sidecar
 
             write_sidecar(item, text, self._log)
         origin = deferred.origins.pop(item.id, None)
         if origin is not None and self.settings().copy_lrc:
-            from .analysis import copy_sidecar
+            from .sidecars import copy_sidecar
 
             copy_sidecar(origin, item, self._log)
 

@@ -9,23 +9,21 @@ interrupted run keeps everything finished so far.
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import fields, tags
 from .albums import AlbumTracker
 from .failures import READ, RESULT, WRITE, Failure
 from .import_state import DeferredFiles
+from .interrupts import defer_interrupts, watch_interrupts
 from .lyrics_sources import LyricsFinder, LyricsOutcome
 from .model import ModelHandle
 from .model_inputs import LyricsInputs, predict_stream
 from .progress import Progress, Summary
 from .settings import DEFAULTS
+from .sidecars import write_sidecar
 from .store_batch import Pending, StoreBatch, StoreFailed, commit
 
 
@@ -99,7 +97,7 @@ class Analyzer:
         run.albums = AlbumTracker(albums, related_albums, todo)
         try:
             if todo and not summary.store_error:  # a library that refuses writes: stop here
-                with _watch_interrupts() as interrupted:
+                with watch_interrupts() as interrupted:
                     self._predict(todo, run, interrupted)
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -343,57 +341,6 @@ def _update_item(
     return None
 
 
-@contextmanager
-def _watch_interrupts() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C during a run raises KeyboardInterrupt at once, as usual, and is remembered too.
-
-    Python drops an exception raised while a ``__del__`` method or a garbage-collector
-    callback runs, so a Ctrl-C landing there would be lost; the run asks after each item.
-    """
-    seen: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        yield lambda: False  # someone else handles Ctrl-C: leave it to them
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        seen.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(seen)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def defer_interrupts() -> Iterator[None]:
-    """Hold SIGINT (Ctrl-C) back until the block is done, then act on it.
-
-    Around "write the file, store the item": a KeyboardInterrupt between the two, or inside
-    mutagen's in-place rewrite of a file, would leave a half-updated item or a damaged file.
-    Only the main thread can handle signals; elsewhere the block runs as it is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            elif previous == signal.SIG_DFL:
-                raise KeyboardInterrupt
-
-
 def _not_stored(summary: Summary, error: StoreFailed) -> None:
     """Note a refused database write: the first reason, and every item it left unstored."""
     summary.store_error = summary.store_error or error.reason
@@ -420,25 +367,6 @@ def _check_length(item: Any, prediction: Any, summary: Summary) -> None:
         )
 
 
-def write_sidecar(item: Any, text: str, log: Any) -> bool:
-    """Write ``song.lrc`` beside the file unless one exists already (never overwrite)."""
-    from .lyrics_sources import sidecar_paths
-
-    audio = Path(os.fsdecode(item.path))
-    if any(path.exists() for path in sidecar_paths(audio)):
-        return False
-    target = sidecar_paths(audio)[0]
-    try:
-        with open(target, "x", encoding="utf-8") as out:
-            out.write(text.rstrip("\n") + "\n")
-    except FileExistsError:
-        return False
-    except OSError as error:
-        log.warning("{}: cannot write lyrics ({})", target, error.strerror or error)
-        return False
-    return True
-
-
 def label(model: Any) -> str:
     """How an item or album is named in messages: beets' format, or its path when untitled."""
     title = fields.own_value(model, "title" if hasattr(model, "title") else "album")
@@ -462,21 +390,3 @@ def _describe(item: Any, values: dict[str, Any], current_mood: str | None) -> st
         f"gate audio {values[fields.GATE_AUDIO]:.2f} lyrics {values[fields.GATE_LYRICS]:.2f} "
         f"(lyrics: {values[fields.LYRICS_SOURCE]})"
     )
-
-
-def copy_sidecar(origin: Path, item: Any, log: Any) -> bool:
-    """Copy the ``.lrc`` an import read beside the library file (never over an existing one)."""
-    import shutil
-
-    from .lyrics_sources import find_sidecar, sidecar_paths
-
-    audio = Path(os.fsdecode(item.path))
-    target = sidecar_paths(audio)[0]
-    if find_sidecar(audio) is not None or not origin.is_file():
-        return False  # already there (in-place import) or gone (moved by someone else)
-    try:
-        shutil.copyfile(origin, target)
-    except OSError as error:
-        log.warning("{}: cannot copy lyrics to {} ({})", origin, target, error.strerror or error)
-        return False
-    return True

@@ -8,6 +8,11 @@ forever after HTTP 401 in syncedlyrics) is replaced by a single attempt. HTTP 40
 5xx answers raise instead of reading as "not found", so a transient failure is never
 remembered as a negative answer. A source that is refused (401/403/429) or fails three times
 in a row is switched off for the rest of the run.
+
+Why this module is long: the deadline machinery (a watchdog over urllib3's sockets, the
+guarded session) and the two providers share one set of failure types and one health
+record, which decide together whether a source is "not found", failed or switched off; split
+apart, each half would need the other's internals.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from audio_factory import FORMATS, make_format_file
 from beets.library import Item, Library
 from mediafile import MediaFile
 
-from beetsplug.emotion import tags
+from beetsplug.emotion import safe_save, tags
 from beetsplug.emotion.store_batch import StoreBatch, StoreFailed
 from tools import fault_catalogue as catalogue
 
@@ -257,7 +257,7 @@ def test_a_refused_commit_stores_none_of_its_group_and_frees_the_library(
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
-@pytest.mark.parametrize("plan_limit", [tags.PLAN_LIMIT, 64 * 1024])
+@pytest.mark.parametrize("plan_limit", [safe_save.PLAN_LIMIT, 64 * 1024])
 @pytest.mark.parametrize("hard_link", [False, True])
 def test_every_rewrite_path_gives_mutagens_own_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, plan_limit: int, hard_link: bool
@@ -265,7 +265,7 @@ def test_every_rewrite_path_gives_mutagens_own_bytes(
     """Planned in memory or not (a small limit sends growing files down the copy / backup
     paths), replaced or rewritten in place (hard link): the file ends byte for byte as
     mutagen's own in-place save leaves it."""
-    monkeypatch.setattr(tags._Plan.__init__, "__defaults__", (plan_limit,))
+    monkeypatch.setattr(safe_save._Plan.__init__, "__defaults__", (plan_limit,))
     source = make_format_file(tmp_path, name, seconds=1.0)
     ours = tmp_path / f"ours{source.suffix}"
     reference = tmp_path / f"reference{source.suffix}"
@@ -315,9 +315,9 @@ def test_a_failing_copy_leaves_the_file_and_no_temp(
         raise full
 
     if where == "write":
-        monkeypatch.setattr(tags._Plan, "chunks", lambda self: refuse())
+        monkeypatch.setattr(safe_save._Plan, "chunks", lambda self: refuse())
     else:
-        monkeypatch.setattr(tags.os, where if where == "fsync" else "replace", refuse)
+        monkeypatch.setattr(safe_save.os, where if where == "fsync" else "replace", refuse)
 
     with pytest.raises(tags.TagError, match=r"cannot write tags \(no space left on device\)$"):
         tags.write_tags(path, VALUES)
@@ -325,13 +325,13 @@ def test_a_failing_copy_leaves_the_file_and_no_temp(
     assert catalogue.temp_leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("plan_limit", [tags.PLAN_LIMIT, 64 * 1024])
+@pytest.mark.parametrize("plan_limit", [safe_save.PLAN_LIMIT, 64 * 1024])
 def test_in_place_rewrite_puts_the_bytes_back_on_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan_limit: int
 ) -> None:
     """A hard-linked file cannot be replaced: rewritten in place (planned pages, or mutagen
     with a backup), and on a failure half-way its size and bytes are put back."""
-    monkeypatch.setattr(tags._Plan.__init__, "__defaults__", (plan_limit,))
+    monkeypatch.setattr(safe_save._Plan.__init__, "__defaults__", (plan_limit,))
     path = catalogue.no_padding(catalogue.synth(tmp_path / "song.flac", seconds=3))
     os.link(path, tmp_path / "link.flac")
     before = _digest(path)
@@ -352,8 +352,8 @@ def test_in_place_rewrite_puts_the_bytes_back_on_error(
         target.flush()
         raise full
 
-    monkeypatch.setattr(tags.os, "pwrite", pwrite)
-    monkeypatch.setattr(tags, "_save_into", save_into)
+    monkeypatch.setattr(safe_save.os, "pwrite", pwrite)
+    monkeypatch.setattr(safe_save, "_save_into", save_into)
 
     with pytest.raises(tags.TagError, match="no space left on device"):
         tags.write_tags(path, BIGGER)

@@ -16,7 +16,7 @@ import pytest
 from audio_factory import make_audio_file
 
 from beetsplug.emotion import fields
-from beetsplug.emotion.analysis import defer_interrupts
+from beetsplug.emotion.interrupts import defer_interrupts
 from tools import fault_catalogue as catalogue
 
 from .conftest import TEST_MODEL_VERSION, BeetsEnv
@@ -247,7 +247,7 @@ class _InterruptedFinaliser:
 @pytest.mark.usefixtures("ctrl_c_raises")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_swallowed_ctrl_c_is_still_seen() -> None:
-    from beetsplug.emotion.analysis import _watch_interrupts
+    from beetsplug.emotion.interrupts import watch_interrupts as _watch_interrupts
 
     with _watch_interrupts() as interrupted:
         finaliser = _InterruptedFinaliser()
