@@ -1,0 +1,81 @@
+"""Adapting the mood head to a listener's labels: exact start, held near the shipped head,
+chosen by cross-validation, and no change when the labels do not support one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lgfn_model.training.adaptation import Head, adapt, choose_strength, fit_head
+
+D, K = 16, 4
+
+
+def _world(seed: int = 0) -> tuple[np.ndarray, Head]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(K, D))
+    weight = centres.copy()
+    weight[3] = centres[0] * 1.1  # the shipped head calls this listener's happy "relaxed"
+    return centres, Head(weight, np.zeros(K))
+
+
+def _labelled(centres: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3  # happy / angry / sad: this listener never says relaxed
+    return centres[labels] + 0.8 * rng.normal(size=(n, D)), labels
+
+
+def test_the_shipped_head_reproduces_softmax_of_the_mean_logits() -> None:
+    rng = np.random.default_rng(1)
+    head = Head(rng.normal(size=(K, D)), rng.normal(size=K))
+    windows = rng.normal(size=(5, D))
+    logits = windows @ head.weight.T + head.bias
+    mean = logits.mean(axis=0)
+    expected = np.exp(mean - mean.max()) / np.exp(mean - mean.max()).sum()
+    np.testing.assert_allclose(head.probabilities(windows.mean(axis=0, keepdims=True))[0], expected)
+
+
+def test_a_strong_penalty_stays_at_the_shipped_head_and_a_weak_one_follows_the_labels() -> None:
+    centres, shipped = _world()
+    x, y = _labelled(centres, 60, seed=2)
+    near = fit_head(x, y, shipped, strength=100.0)
+    far = fit_head(x, y, shipped, strength=1e-3)
+    assert np.abs(near.weight - shipped.weight).max() < np.abs(far.weight - shipped.weight).max()
+    assert (far.predict(x) == y).mean() > (shipped.predict(x) == y).mean() + 0.2
+    assert fit_head(x, y, shipped, float("inf")) is shipped
+
+
+def test_adapting_to_fifty_labels_fits_the_rest_of_the_library_better() -> None:
+    centres, shipped = _world()
+    x, y = _labelled(centres, 50, seed=3)
+    rest_x, rest_y = _labelled(centres, 600, seed=4)
+    result = adapt(x, y, shipped)
+    assert result.changed and result.labels == 50
+    adapted = (result.head.predict(rest_x) == rest_y).mean()
+    as_shipped = (shipped.predict(rest_x) == rest_y).mean()
+    assert adapted > as_shipped + 0.15
+    assert result.cv_accuracy_adapted is not None and result.cv_accuracy_shipped is not None
+    assert result.cv_accuracy_adapted > result.cv_accuracy_shipped
+
+
+def test_labels_that_agree_with_the_shipped_head_leave_it_as_shipped() -> None:
+    rng = np.random.default_rng(5)
+    shipped = Head(rng.normal(size=(K, D)) * 4, np.zeros(K))
+    x = rng.normal(size=(40, D))
+    y = shipped.predict(x)  # the listener agrees with the model everywhere
+    assert choose_strength(x, y, shipped) == float("inf")
+
+
+def test_too_few_labels_to_cross_validate_change_nothing() -> None:
+    centres, shipped = _world()
+    x, y = _labelled(centres, 3, seed=6)  # one of each: no fold can hold one out
+    result = adapt(x, y, shipped)
+    assert not result.changed and result.head is shipped
+    assert result.cv_accuracy_adapted is None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_choice_is_reproducible(seed: int) -> None:
+    centres, shipped = _world()
+    x, y = _labelled(centres, 30, seed=7)
+    assert adapt(x, y, shipped, seed=seed).strength == adapt(x, y, shipped, seed=seed).strength
