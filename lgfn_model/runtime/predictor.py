@@ -329,49 +329,29 @@ class Predictor:
     # -- per-track preparation and aggregation ---------------------------------------------
 
     def _prepare(self, index: int, item: TrackInput, audio: DecodedAudio) -> PendingTrack:
-        lyrics = item.lyrics
-        use_lyrics = bool(lyrics) and self.config.fusion != "audio_only"
+        lyrics = item.lyrics if self.config.fusion != "audio_only" else None
         has_audio = len(audio.samples) > 0
         if has_audio:
             windows, starts = cut_windows(audio.samples, self.config.audio)
-        elif use_lyrics:
-            windows, starts = lyrics_only_windows(
-                lyrics,  # type: ignore[arg-type]
-                self.config.audio.window_samples,
-                self.config.audio.window_seconds,
-            )
+        elif lyrics:
+            windows, starts = lyrics_only_windows(lyrics, self.config.audio)
         else:
             raise ValueError("no audio and no lyrics to predict from")
-        lines: list[str] = []
-        line_starts: list[float | None] = []
-        batch = None
-        synced = False
-        job = None
-        if use_lyrics:
-            kept = lyrics.lines[: self.config.max_lines]  # type: ignore[union-attr]
-            lines = [line.text for line in kept]
-            line_starts = [line.start for line in kept]
-            synced = all(line.start is not None for line in kept)
-            duration = audio.duration if has_audio else None
+        track = PendingTrack(index, item, audio, windows, starts, None, [], False)
+        track.has_audio = has_audio
+        if lyrics:
+            kept = lyrics.lines[: self.config.max_lines]
+            track.lines = [line.text for line in kept]
+            track.line_starts = [line.start for line in kept]
+            track.synced = all(line.start is not None for line in kept)
             encoder = self.text_encoder  # loaded here, not in the text thread
+            job = (encoder, track.lines, track.line_starts, audio.duration or None)
             if self._text.active and self._overlap_pays():
-                job = self._text.submit(self._encode_lyrics, encoder, lines, line_starts, duration)
+                track.lyrics_job = self._text.submit(self._encode_lyrics, *job)
             else:
                 with one_thread_on(self.device):
-                    batch = self._encode_lyrics(encoder, lines, line_starts, duration)
-        return PendingTrack(
-            index,
-            item,
-            audio,
-            windows,
-            starts,
-            batch,
-            lines,
-            synced,
-            line_starts,
-            lyrics_job=job,
-            has_audio=has_audio,
-        )
+                    track.lyrics = self._encode_lyrics(*job)
+        return track
 
     def _overlap_pays(self) -> bool:
         """Whether the next lyrics go to the text thread (runtime/text_overlap.py)."""
@@ -391,19 +371,14 @@ class Predictor:
 
     def _finish(self, track: PendingTrack) -> TrackPrediction:
         parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}
-        window_seconds = self.config.audio.window_seconds
+        audio = self.config.audio
         # A track without audio: its windows' span stands for its duration.
-        duration = track.audio.duration if track.has_audio else track.starts[-1] + window_seconds
+        duration = (
+            track.audio.duration if track.has_audio else track.starts[-1] + audio.window_seconds
+        )
         self.stats.tracks += 1
         self.stats.audio_seconds += float(track.audio.duration)
         return track_prediction(
-            parts,
-            track.starts,
-            list(self.config.labels),
-            window_seconds,
-            float(duration),
-            self.version,
-            track.lines,
-            track.synced,
-            track.line_starts,
-        )
+            parts, track.starts, list(self.config.labels), audio.window_seconds, float(duration),
+            self.version, track.lines, track.synced, track.line_starts,
+        )  # fmt: skip

@@ -13,6 +13,7 @@ import numpy as np
 
 from lgfn_model.data.audio import DecodedAudio
 from lgfn_model.data.lyrics import Lyrics
+from lgfn_model.model.config import AudioConfig
 from lgfn_model.model.network import TrackLines
 from lgfn_model.model.outputs import TrackPrediction
 
@@ -136,15 +137,13 @@ LYRICS_ONLY_TAIL_SECONDS = 8.0
 """A track without audio is covered up to its last timed line's start plus this."""
 
 
-def lyrics_only_windows(
-    lyrics: Lyrics, window_samples: int, window_seconds: float
-) -> tuple[np.ndarray, np.ndarray]:
+def lyrics_only_windows(lyrics: Lyrics, audio: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
     """Placeholder windows (silent) of a track without audio: back to back over the span of
     its timed lines (all of them, as training lays them), one window when they are untimed."""
     starts = [line.start for line in lyrics.lines]
     span = 0.0
     if starts and all(s is not None and s == s for s in starts):
         span = max(float(s) for s in starts) + LYRICS_ONLY_TAIL_SECONDS  # type: ignore[arg-type]
-    count = max(1, int(np.ceil(span / window_seconds)))
-    windows = np.zeros((count, window_samples), dtype=np.float32)
-    return windows, np.arange(count, dtype=np.float32) * np.float32(window_seconds)
+    count = max(1, int(np.ceil(span / audio.window_seconds)))
+    windows = np.zeros((count, audio.window_samples), dtype=np.float32)
+    return windows, np.arange(count, dtype=np.float32) * np.float32(audio.window_seconds)
