@@ -73,13 +73,14 @@ def run_evaluation(
         "model": version,
         "precision": str(predictor.dtype).removeprefix("torch."),
         "text_precision": predictor.text_precision,
+        "threads": predictor.threads,
         "split": split.name,
         "n": len(clips),
         "clean": evaluate_model(predictor, clips, cache, seed=seed),
     }
     text = [
-        f"model {version} ({report['precision']}, lyrics {report['text_precision']}), "
-        f"{split.name} split, test part: {len(clips)} examples",
+        f"model {version} ({report['precision']}, lyrics {report['text_precision']}, "
+        f"{predictor.threads} threads), {split.name} split, test part: {len(clips)} examples",
         format_report(report["clean"], title="-- clean audio"),
     ]
     for snr in snrs or []:
@@ -88,6 +89,8 @@ def run_evaluation(
         text.append(
             format_report(report[key], title=f"-- white noise at {snr:g} dB SNR (seed {seed})")
         )
+    stats = predictor.stats
+    report["seconds"] = {"lyrics": round(stats.text_s, 1), "model": round(stats.model_s, 1)}
     headline = {
         name: result[list(result)[0]] for name, result in report.items() if isinstance(result, dict)
     }
