@@ -89,10 +89,10 @@ def run_evaluation(
         text.append(
             format_report(report[key], title=f"-- white noise at {snr:g} dB SNR (seed {seed})")
         )
-    stats = predictor.stats
-    report["seconds"] = {"lyrics": round(stats.text_s, 1), "model": round(stats.model_s, 1)}
     headline = {
         name: result[list(result)[0]] for name, result in report.items() if isinstance(result, dict)
     }
     text.append("-- summary (audio clips)\n" + summary_table(headline))
+    stats = predictor.stats
+    report["seconds"] = {"lyrics": round(stats.text_s, 1), "model": round(stats.model_s, 1)}
     return "\n".join(text), report
