@@ -139,3 +139,14 @@ def test_noise_is_added_to_the_samples_before_the_predictor(
     again = predict_examples(predictor, clips, cache, snr_db=0.0, seed=1)
     np.testing.assert_array_equal(noisy["probs"], again["probs"])
     assert not np.allclose(noisy["probs"], clean["probs"])
+
+
+def test_compare_shares_the_lyrics_encoder_only_when_it_computes_alike(
+    predictor: Predictor, tmp_path: Path
+) -> None:
+    other = write_tiny_checkpoint(tmp_path / "other", seed=1)
+    same = Predictor.load(other, device="cpu", workers=0, precision="fp32")
+    assert same.share_text_encoder(predictor)
+    assert same.text_encoder is predictor.text_encoder
+    bf16 = Predictor.load(other, device="cpu", workers=0, precision="bf16")
+    assert not bf16.share_text_encoder(predictor)

@@ -38,8 +38,11 @@ def run_comparison(
     split = make_split(split_name, load_examples(data))
     outcomes, versions = [], []
     loaded: dict[int, tuple[FeatureCache, list[Clip]]] = {}  # clips read once for both
+    previous = None
     for checkpoint in (first, second):
         predictor = measuring_predictor(checkpoint, device, precision, threads)
+        if previous is not None:  # the lyrics once, when both encode them alike
+            predictor.share_text_encoder(previous)
         rate = predictor.config.audio.sample_rate
         if rate not in loaded:
             cache = FeatureCache(cache_dir, sample_rate=rate)
@@ -54,7 +57,7 @@ def run_comparison(
             )
         )
         versions.append(predictor.version)
-        del predictor  # one model in memory at a time
+        previous = predictor
     report: dict[str, Any] = {"a": versions[0], "b": versions[1], "split": split.name}
     for label in LABELS:
         report[label] = paired_comparison(outcomes[0][label], outcomes[1][label], samples)

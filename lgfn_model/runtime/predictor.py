@@ -171,6 +171,18 @@ class Predictor:
             return "int8"
         return "float32"
 
+    def share_text_encoder(self, other: Predictor) -> bool:
+        """Use ``other``'s lyrics encoder (and its line cache) if it is the one this predictor
+        would load: the same encoder, device and precision. Whether it was shared."""
+        same = (self.config.text_encoder, self.device, self.text_precision) == (
+            other.config.text_encoder,
+            other.device,
+            other.text_precision,
+        )
+        if same:
+            self._text_encoder = other.text_encoder
+        return same
+
     # -- public API -------------------------------------------------------------------------
 
     def predict(self, audio: str | Path, lyrics: Lyrics | None = None) -> TrackPrediction:
