@@ -5,8 +5,9 @@ runs batched over the windows of several tracks at once, on CUDA when available 
 autocast) or the CPU. Results come back in input order as soon as a track is complete.
 
 This is the one inference path: the beets plugin, ``lgfn predict`` and every measurement
-(``lgfn evaluate``, ``compare``, ``robustness``, ``crossval``, which hand it already-decoded
-clips from the feature cache as ``TrackInput.samples``) predict through it. Its parts, one job
+predict through it (``lgfn robustness`` with files; ``lgfn evaluate``, ``compare`` and
+``crossval`` with clips already decoded into the feature cache, as ``TrackInput.samples``,
+lgfn_model/evaluation/predicting.py). Its parts, one job
 each: ``tracks`` (the values in and out), ``decoding`` (worker processes), ``text_overlap``
 (lyrics in a thread beside the model), ``oom`` (GPU out-of-memory fallback), ``pooling``
 (window outputs to a track's result), ``device`` (device and precision policy).
