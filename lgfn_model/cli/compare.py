@@ -45,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         precision=args.precision,
         samples=args.samples,
+        threads=args.threads,
     )
     print(format_comparison(report))
     if args.json:

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="measure a checkpoint on the held-out split",
         description="Mood accuracy / macro-F1 / per-class F1 / confusion, valence and arousal "
-        "accuracy and ROC-AUC, per subset (with and without lyrics).",
+        "accuracy and ROC-AUC, per subset (with and without lyrics). The clips go through the "
+        "predictor users run, their audio decoded once into the feature cache.",
     )
     evaluate.add_argument("--data", required=True, help="data root or manifest CSV")
     evaluate.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
@@ -58,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="compute dtype of musicnn's front end, as the predictor picks it (default auto: "
-        "bf16 on a GPU or a CPU with AMX or AVX512-BF16, else fp32)",
+        help="the predictor's precision (default auto: bf16 on a GPU or a CPU with AMX or "
+        "AVX512-BF16, else fp32 with the lyrics encoder in int8)",
     )
     add_training_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
@@ -284,6 +285,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         precision=args.precision,
+        threads=args.threads,
     )
     print(text)
     if args.json:

@@ -4,7 +4,8 @@
 they disagree: this prints, per label, both accuracies, how many clips only one of them gets
 right, the exact McNemar p-value and a paired bootstrap 95 % interval of the difference
 (see ``lgfn_model/evaluation/paired.py``). Audio clips only (4Q + MIREX-like), as the
-summary of ``lgfn evaluate``.
+summary of ``lgfn evaluate``, and like it through the Predictor
+(``lgfn_model/evaluation/predicting.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lgfn_model.evaluation.paired import correct_per_example, paired_comparison
-from lgfn_model.runtime.checkpoint import load_checkpoint
+from lgfn_model.evaluation.predicting import Clip, load_clips, measuring_predictor, predict_examples
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import load_examples
 from lgfn_model.training.splits import make_split
-from lgfn_model.training.train import load_items, predict_items
 
 LABELS = ("mood", "valence", "arousal")
 
@@ -32,31 +32,32 @@ def run_comparison(
     workers: int = 2,
     precision: str = "auto",
     samples: int = 10_000,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    from lgfn_model.runtime.device import resolve_device, resolve_precision
-
-    resolved = resolve_device(device)
+    """Both checkpoints through the Predictor on the same clips (as `lgfn evaluate`)."""
     split = make_split(split_name, load_examples(data))
     outcomes, versions = [], []
-    loaded: dict[tuple[int, str], list] = {}  # the clips are read once for both models
+    loaded: dict[int, tuple[FeatureCache, list[Clip]]] = {}  # clips read once for both
+    previous = None
     for checkpoint in (first, second):
-        model = load_checkpoint(checkpoint, device=resolved)
-        model.set_compute_dtype(resolve_precision(precision, resolved))
-        key = (model.config.audio.sample_rate, model.config.text_encoder)
-        if key not in loaded:
-            cache = FeatureCache(cache_dir, sample_rate=key[0])
-            loaded[key] = [
-                i for i in load_items(split.test, cache, key[1], workers) if i.samples is not None
-            ]
-        items = loaded[key]
-        outputs = predict_items(model, items, resolved)
-        examples = [i.example for i in items]
+        predictor = measuring_predictor(checkpoint, device, precision, threads)
+        if previous is not None:  # the lyrics once, when both encode them alike
+            predictor.share_text_encoder(previous)
+        rate = predictor.config.audio.sample_rate
+        if rate not in loaded:
+            cache = FeatureCache(cache_dir, sample_rate=rate)
+            clips = [c for c in load_clips(split.test, cache, workers) if c.has_audio]
+            loaded[rate] = (cache, clips)
+        cache, clips = loaded[rate]
+        outputs = predict_examples(predictor, clips, cache)
+        examples = [c.example for c in clips]
         outcomes.append(
             correct_per_example(
                 examples, outputs["probs"], outputs["p_valence"], outputs["p_arousal"]
             )
         )
-        versions.append(model.config.version)
+        versions.append(predictor.version)
+        previous = predictor
     report: dict[str, Any] = {"a": versions[0], "b": versions[1], "split": split.name}
     for label in LABELS:
         report[label] = paired_comparison(outcomes[0][label], outcomes[1][label], samples)

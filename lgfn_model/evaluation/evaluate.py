@@ -1,4 +1,8 @@
-"""`lgfn evaluate`: the figures of a checkpoint on the held-out split, optionally with noise."""
+"""`lgfn evaluate`: the figures of a checkpoint on the held-out split, optionally with noise.
+
+The clips are predicted through the Predictor, as users' files are
+(``lgfn_model/evaluation/predicting.py``), from audio already decoded into the feature cache.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from lgfn_model.evaluation.metrics import evaluate_examples, format_report, summary_table
-from lgfn_model.model.network import LGFN
-from lgfn_model.runtime.checkpoint import load_checkpoint
-from lgfn_model.training.batches import LoadedExample
+from lgfn_model.evaluation.predicting import Clip, load_clips, measuring_predictor, predict_examples
+from lgfn_model.runtime.predictor import Predictor
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import load_examples
 from lgfn_model.training.splits import make_split
-from lgfn_model.training.train import load_items, predict_items
 
 
-def subsets(items: list[LoadedExample]) -> dict[str, np.ndarray]:
-    audio = np.array([i.samples is not None for i in items], dtype=bool)
-    lyrics = np.array([i.lyrics is not None and len(i.lyrics) > 0 for i in items], dtype=bool)
+def subsets(clips: list[Clip]) -> dict[str, np.ndarray]:
+    audio = np.array([c.has_audio for c in clips], dtype=bool)
+    lyrics = np.array([c.has_lyrics for c in clips], dtype=bool)
     return {
         "audio clips (4Q + MIREX-like)": audio,
         "audio clips with lyrics": audio & lyrics,
@@ -30,21 +31,21 @@ def subsets(items: list[LoadedExample]) -> dict[str, np.ndarray]:
 
 
 def evaluate_model(
-    model: LGFN,
-    items: list[LoadedExample],
-    device: torch.device,
+    predictor: Predictor,
+    clips: list[Clip],
+    cache: FeatureCache,
     snr_db: float | None = None,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    outputs = predict_items(model, items, device, snr_db=snr_db, seed=seed)
+    outputs = predict_examples(predictor, clips, cache, snr_db=snr_db, seed=seed)
     results = evaluate_examples(
-        [i.example for i in items],
+        [c.example for c in clips],
         outputs["probs"],
         outputs["p_valence"],
         outputs["p_arousal"],
-        subsets=subsets(items),
+        subsets=subsets(clips),
     )
-    for name, mask in subsets(items).items():
+    for name, mask in subsets(clips).items():
         gates = outputs["gate"][mask]
         results[name]["gate_audio_mean"] = float(gates.mean()) if len(gates) else None
     return results
@@ -60,31 +61,31 @@ def run_evaluation(
     workers: int = 2,
     seed: int = 0,
     precision: str = "auto",
+    threads: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    from lgfn_model.runtime.device import resolve_device, resolve_precision
-
-    resolved = resolve_device(device)
-    model = load_checkpoint(checkpoint, device=resolved)
-    dtype = resolve_precision(precision, resolved)
-    model.set_compute_dtype(dtype)
+    """``workers``: processes decoding clips into the cache (the first run only)."""
+    predictor = measuring_predictor(checkpoint, device, precision, threads)
     split = make_split(split_name, load_examples(data))
-    cache = FeatureCache(cache_dir, sample_rate=model.config.audio.sample_rate)
-    items = load_items(split.test, cache, model.config.text_encoder, workers)
+    cache = FeatureCache(cache_dir, sample_rate=predictor.config.audio.sample_rate)
+    clips = load_clips(split.test, cache, workers)
+    version = predictor.version
     report: dict[str, Any] = {
-        "model": model.config.version,
-        "precision": str(dtype).removeprefix("torch."),
+        "model": version,
+        "precision": str(predictor.dtype).removeprefix("torch."),
+        "text_precision": predictor.text_precision,
+        "threads": predictor.threads,
         "split": split.name,
-        "n": len(items),
-        "clean": evaluate_model(model, items, resolved, seed=seed),
+        "n": len(clips),
+        "clean": evaluate_model(predictor, clips, cache, seed=seed),
     }
     text = [
-        f"model {model.config.version} ({report['precision']}), {split.name} split, "
-        f"test part: {len(items)} examples",
+        f"model {version} ({report['precision']}, lyrics {report['text_precision']}, "
+        f"{predictor.threads} threads), {split.name} split, test part: {len(clips)} examples",
         format_report(report["clean"], title="-- clean audio"),
     ]
     for snr in snrs or []:
         key = f"snr_{snr:g}db"
-        report[key] = evaluate_model(model, items, resolved, snr_db=snr, seed=seed)
+        report[key] = evaluate_model(predictor, clips, cache, snr_db=snr, seed=seed)
         text.append(
             format_report(report[key], title=f"-- white noise at {snr:g} dB SNR (seed {seed})")
         )
@@ -92,4 +93,6 @@ def run_evaluation(
         name: result[list(result)[0]] for name, result in report.items() if isinstance(result, dict)
     }
     text.append("-- summary (audio clips)\n" + summary_table(headline))
+    stats = predictor.stats
+    report["seconds"] = {"lyrics": round(stats.text_s, 1), "model": round(stats.model_s, 1)}
     return "\n".join(text), report

@@ -237,7 +237,8 @@ class PretrainedTagger(nn.Module):
     FEATURES = 250
     TARGET_RMS = 0.1
     # One window's patches at a time: the front end's activations (~9 MB per patch in float32)
-    # then stay in the CPU's caches; measured 1.4x faster than 12 at a time on 1 or 2 threads.
+    # then stay in the CPU's caches, which on few threads beats larger chunks
+    # (docs/performance.md, "Where the time goes").
     PATCHES_PER_CHUNK = 3
 
     def __init__(self, d_model: int, frames: int) -> None:

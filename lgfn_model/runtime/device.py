@@ -27,9 +27,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 # CPU features with bf16 dot products in hardware, as torch.cpu names their probes: Intel AMX
-# (bf16 several times faster than float32 here) and AVX512-BF16 (AMD Zen 4 and later, Intel
-# Cooper Lake: the fast model 1.4-1.6x faster, docs/performance.md). Elsewhere CPU bf16 is
-# emulated and slower than float32.
+# and AVX512-BF16 (AMD Zen 4 and later, Intel Cooper Lake), where bf16 is clearly faster than
+# float32 (docs/performance.md#precision). Elsewhere CPU bf16 is emulated and slower.
 _HARDWARE_BF16_PROBES = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
 
 

@@ -1,8 +1,9 @@
 """Fold inference-time batch norms into the convolutions before them.
 
 In eval mode a batch norm after a convolution is a per-channel ``scale * v + shift``; folded
-into the convolution's weights and bias it costs nothing. On the CPU the fast model's batch
-norms were 11 % of its forward pass (torch's profiler, 32 windows). Only pairs whose order is
+into the convolution's weights and bias it costs nothing, where on the CPU the batch norms are
+a visible share of a forward pass (torch's profiler shows it; docs/performance.md has the
+current timings). Only pairs whose order is
 certain are folded: a convolution directly followed by a batch norm inside an
 ``nn.Sequential``, and the ``conv1``/``bn1``, ``conv2``/``bn2`` pairs of the ResNet's
 ``BasicBlock``. A model folded this way cannot be trained and has a different ``state_dict``.

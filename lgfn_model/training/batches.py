@@ -1,6 +1,6 @@
-"""Turning cached examples into model batches: random windows for training, every window
-of a clip for evaluation. Shared by `lgfn train` and `lgfn evaluate` so both see the data
-exactly as the predictor does (same windows, same lyric line times)."""
+"""Turning cached examples into training batches: one random window per example, with its
+lyric line times built as the predictor builds them (``stack_lines``). Evaluation does not
+batch here: it predicts through the Predictor (``lgfn_model/evaluation/predicting.py``)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lgfn_model.data.windows import cut_windows
 from lgfn_model.model.components import PretrainedTagger
 from lgfn_model.model.config import LGFNConfig
 from lgfn_model.model.network import LyricsBatch, TrackLines, stack_lines
+from lgfn_model.runtime.tracks import LYRICS_ONLY_TAIL_SECONDS
 from lgfn_model.training.cache import LyricFeatures
 from lgfn_model.training.datasets import Example
 
 PATCH_SAMPLES = PretrainedTagger.PATCH_SAMPLES
 PRETRAINED_FEATURES = PretrainedTagger.FEATURES
-# Lyrics-only examples (no audio) get pseudo-windows over the span of their lines.
-LYRICS_ONLY_TAIL_SECONDS = 8.0
 
 
 @dataclass
@@ -186,43 +184,6 @@ def training_batch(
         len(items),
         torch.from_numpy(features) if use_cache else None,
         None if clean is None else torch.from_numpy(clean),
-    )
-
-
-def evaluation_batch(
-    items: list[LoadedExample], config: LGFNConfig, noise: tuple[float, np.random.Generator] | None
-) -> Batch:
-    """Every window of each example, as the predictor cuts them; lyrics-only examples get
-    back-to-back pseudo-windows over their lines' span."""
-    audio = config.audio
-    size = audio.window_samples
-    all_waves, all_starts, present, index, parts = [], [], [], [], []
-    for i, item in enumerate(items):
-        if item.samples is not None:
-            samples = np.asarray(item.samples, dtype=np.float32)
-            if noise is not None:
-                samples = add_noise(samples, noise[0], noise[1])
-            windows, starts = cut_windows(samples, audio)
-            duration = len(samples) / audio.sample_rate
-            has_audio = True
-        else:
-            span = _lyrics_span(item.lyrics)
-            count = max(1, int(np.ceil(span / audio.window_seconds)))
-            windows = np.zeros((count, size), dtype=np.float32)
-            starts = np.arange(count, dtype=np.float32) * audio.window_seconds
-            duration, has_audio = None, False
-        all_waves.append(windows)
-        all_starts.append(starts)
-        present.extend([has_audio] * len(windows))
-        index.extend([i] * len(windows))
-        parts.append((item.lyrics, duration, len(windows)))
-    return Batch(
-        torch.from_numpy(np.concatenate(all_waves)),
-        torch.from_numpy(np.concatenate(all_starts).astype(np.float32)),
-        _stack_lyrics(parts, config),
-        torch.tensor(present),
-        torch.tensor(index, dtype=torch.long),
-        len(items),
     )
 
 

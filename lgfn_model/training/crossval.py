@@ -162,16 +162,16 @@ def dataset_masks(examples: Sequence[Example]) -> dict[str, Any]:
     return {n: np.array([e.dataset == n for e in examples], dtype=bool) for n in names}
 
 
-def measure(model: Any, items: list[Any], device: Any, snr_db: float | None) -> dict[str, Any]:
-    """Figures per dataset by the evaluation code of `lgfn evaluate` (labels as the readers
-    map them: MIREX clusters 1/5/3 as happy/angry/sad, valence over all five clusters, arousal
-    1/5 vs 3; the mood is the argmax over all four moods, and macro-F1 averages the moods
-    present)."""
+def measure(predictor: Any, clips: list[Any], cache: Any, snr_db: float | None) -> dict[str, Any]:
+    """Figures per dataset by the evaluation code of `lgfn evaluate`, through the Predictor
+    (lgfn_model/evaluation/predicting.py; labels as the readers map them: MIREX clusters 1/5/3
+    as happy/angry/sad, valence over all five clusters, arousal 1/5 vs 3; the mood is the
+    argmax over all four moods, and macro-F1 averages the moods present)."""
     from lgfn_model.evaluation.metrics import evaluate_examples
-    from lgfn_model.training.train import predict_items
+    from lgfn_model.evaluation.predicting import predict_examples
 
-    outputs = predict_items(model, items, device, snr_db=snr_db, seed=0)
-    examples = [i.example for i in items]
+    outputs = predict_examples(predictor, clips, cache, snr_db=snr_db, seed=0)
+    examples = [c.example for c in clips]
     return evaluate_examples(
         examples,
         outputs["probs"],
@@ -185,9 +185,11 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
     import torch
 
-    from lgfn_model.runtime.device import resolve_device, resolve_precision
+    from lgfn_model.evaluation.predicting import load_clips
+    from lgfn_model.runtime.device import resolve_device
+    from lgfn_model.runtime.predictor import Predictor
     from lgfn_model.training.cache import FeatureCache
-    from lgfn_model.training.train import load_items, train
+    from lgfn_model.training.train import train
 
     _worker_logging(job.index)
     if job.threads:
@@ -197,10 +199,13 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     model, metadata = train(job.recipe, split)
     trained = time.perf_counter()
     device = resolve_device(job.recipe.device)
-    dtype = resolve_precision(job.precision, device)
-    model.set_compute_dtype(dtype)
+    # The trained model is measured as users would run it (it is saved already: the
+    # predictor folds its batch norms, so it is not trained further).
+    predictor = Predictor(
+        model, device, workers=0, precision=job.precision, threads=torch.get_num_threads()
+    )
     cache = FeatureCache(job.recipe.cache, sample_rate=model.config.audio.sample_rate)
-    items = load_items(job.split.test, cache, model.config.text_encoder, job.recipe.workers)
+    clips = load_clips(job.split.test, cache, job.recipe.workers)
     result: dict[str, Any] = {
         "version": RESULT_VERSION,
         "fold": job.index,
@@ -209,17 +214,18 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         "fingerprint": job.fingerprint,
         "checkpoint": str(job.recipe.out),
         "train_examples": metadata["train_examples"],
-        "test_examples": len(items),
+        "test_examples": len(clips),
         "excluded_examples": len(job.split.excluded),
-        "precision": str(dtype).removeprefix("torch."),
+        "precision": str(predictor.dtype).removeprefix("torch."),
+        "text_precision": predictor.text_precision,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "loss_per_epoch": metadata["loss_per_epoch"],
-        "clean": measure(model, items, device, None),
+        "clean": measure(predictor, clips, cache, None),
     }
-    audio_items = [i for i in items if i.samples is not None]
-    for snr in job.snrs if audio_items else ():
-        result[_noise_key(snr)] = measure(model, audio_items, device, snr)
+    audio_clips = [c for c in clips if c.has_audio]
+    for snr in job.snrs if audio_clips else ():
+        result[_noise_key(snr)] = measure(predictor, audio_clips, cache, snr)
     result["train_seconds"] = round(trained - started, 1)
     result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
     write_json(job.result, result)

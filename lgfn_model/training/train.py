@@ -1,4 +1,11 @@
-"""`lgfn train`: train LGFN from scratch on labelled data, deterministically."""
+"""`lgfn train`: train LGFN from scratch on labelled data, deterministically.
+
+Training reads cached audio and cached float32 line vectors (``load_items``) and pools each
+example's windows with ``lgfn_model.model.network.pool_windows`` inside its loss (the mean of the
+window logits, as the predictor's ``lgfn_model/runtime/pooling.py``). There is no validation
+pass in here: every measurement of a trained model goes through the Predictor
+(``lgfn_model/evaluation/predicting.py``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from lgfn_model.model.config import LGFNConfig
 from lgfn_model.model.network import LGFN, build_lgfn, pool_windows
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
-from lgfn_model.training.batches import LoadedExample, evaluation_batch, targets_of, training_batch
+from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
 from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
@@ -404,33 +411,3 @@ def _autocast(device: torch.device) -> Any:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
-
-
-@torch.inference_mode()
-def predict_items(
-    model: LGFN,
-    items: list[LoadedExample],
-    device: torch.device,
-    snr_db: float | None = None,
-    seed: int = 0,
-    examples_per_batch: int = 8,
-) -> dict[str, np.ndarray]:
-    """Track-level outputs for ``items``, pooled over all their windows like the predictor."""
-    model.eval()
-    rng = np.random.default_rng(seed)
-    noise = None if snr_db is None else (snr_db, rng)
-    parts: dict[str, list[np.ndarray]] = {"probs": [], "p_valence": [], "p_arousal": [], "gate": []}
-    for start in range(0, len(items), examples_per_batch):
-        chunk = items[start : start + examples_per_batch]
-        batch = evaluation_batch(chunk, model.config, noise).to(device)
-        with _autocast(device):
-            out = model(batch.waveforms, batch.starts, batch.lyrics, batch.audio_present)
-        logits = pool_windows(out.mood_logits.float(), batch.track_index, batch.n_tracks)
-        valence = pool_windows(out.valence.float(), batch.track_index, batch.n_tracks)
-        arousal = pool_windows(out.arousal.float(), batch.track_index, batch.n_tracks)
-        gate = pool_windows(out.gate.float().mean(-1), batch.track_index, batch.n_tracks)
-        parts["probs"].append(torch.softmax(logits, -1).cpu().numpy())
-        parts["p_valence"].append(((valence + 1) / 2).cpu().numpy())
-        parts["p_arousal"].append(((arousal + 1) / 2).cpu().numpy())
-        parts["gate"].append(gate.cpu().numpy())
-    return {key: np.concatenate(value) for key, value in parts.items()}
