@@ -331,3 +331,21 @@ def test_bench_names_the_cpu_model(tmp_path: Path) -> None:
     assert cpu_model_name(cpuinfo) is None
     assert cpu_model_name(tmp_path / "missing") is None
     assert cpu_description().endswith(("cores", "cores, hardware bf16"))
+
+
+def test_each_stream_gets_its_own_warnings(checkpoint: Path, songs, monkeypatch) -> None:
+    predictor = Predictor.load(checkpoint, device="cpu", workers=0)
+    shared: list[str] = []
+    predictor.warn = shared.append
+    run = predictor._oom.run
+
+    def warning_run(part, forward, stats, warn) -> None:  # as a GPU out of memory would warn
+        warn("split a batch")
+        run(part, forward, stats, warn)
+
+    monkeypatch.setattr(predictor._oom, "run", warning_run)
+    mine: list[str] = []
+    results = list(predictor.predict_many([TrackInput(songs["mp3"])], warn=mine.append))
+    assert results[0].ok and mine and set(mine) == {"split a batch"} and shared == []
+    list(predictor.predict_many([TrackInput(songs["mp3"])]))  # no warn given: the attribute
+    assert shared and set(shared) == {"split a batch"}

@@ -54,19 +54,11 @@ def predict_stream(
     predictor: Any, inputs: Iterable[Any], warn: Callable[[str], None] | None = None
 ) -> Iterator[Any]:
     """``predictor.predict_many(inputs)``, its warnings (GPU out of memory) going to ``warn``
-    for this stream only.
-
-    The loaded predictor is shared by every run of the process (model.py caches it), and
-    lgfn_model's Predictor takes its warning callback only as an attribute; it is set while
-    this stream runs and put back after, so a later run's (or ``--explain``'s) warnings never
-    land in an earlier run's summary.
-    """
-    previous = predictor.warn
-    if warn is not None:
-        predictor.warn = warn
-    results = predictor.predict_many(inputs)
+    for this stream only: the loaded predictor is shared by every run of the process
+    (model.py caches it), so a later run's (or ``--explain``'s) warnings never land in an
+    earlier run's summary."""
+    results = predictor.predict_many(inputs, warn=warn)
     try:
         yield from results
     finally:
         results.close()
-        predictor.warn = previous

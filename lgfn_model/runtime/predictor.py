@@ -104,7 +104,8 @@ class Predictor:
         self._text_encoder = text_encoder
         self.stats = PredictorStats()
         self.warn: Callable[[str], None] = _log.warning
-        """Where warnings go (GPU out of memory); the beets plugin points it at its summary."""
+        """Where warnings go (GPU out of memory) when ``predict_many`` is given no ``warn``."""
+        self._stream_warn = self.warn
         self._cpu_copy: LGFN | None = None
         self._oom = OutOfMemoryFallback(device)
         # On the CPU the lyrics of one track are encoded in a thread while the model runs on
@@ -195,11 +196,17 @@ class Predictor:
         return results[0].prediction  # type: ignore[return-value]
 
     def predict_many(
-        self, inputs: Iterable[TrackInput], on_decoded: Callable[[TrackInput], None] | None = None
+        self,
+        inputs: Iterable[TrackInput],
+        on_decoded: Callable[[TrackInput], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> Iterator[TrackResult]:
-        """Stream results in input order; a track that fails yields a result with ``error``."""
+        """Stream results in input order; a track that fails yields a result with ``error``.
+        ``warn``: where this stream's warnings go (default: :attr:`warn`), so a shared
+        predictor's callers each get their own."""
         decoded = decode_stream(iter(inputs), self.config.audio.sample_rate, self.workers)
         self._text = TextOverlap(enabled=self.overlap_text)
+        self._stream_warn = warn or self.warn
         with self._text.running():
             yield from self._batched(decoded, on_decoded)
 
@@ -283,7 +290,7 @@ class Predictor:
         started = time.perf_counter()
         try:
             for part in self._text.thread_shares(batch, self.batch_size):
-                self._oom.run(part, self._forward_part, self.stats, self.warn)
+                self._oom.run(part, self._forward_part, self.stats, self._stream_warn)
         finally:
             self.stats.model_s += time.perf_counter() - started
 

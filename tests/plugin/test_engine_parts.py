@@ -70,12 +70,14 @@ def test_failures_keep_path_stage_and_message_apart() -> None:
 
 
 class FakePredictor:
+    """Warns once per input, to the stream's ``warn`` when given one (as lgfn_model's does)."""
+
     def __init__(self) -> None:
         self.warn = print
 
-    def predict_many(self, inputs: Any) -> Iterator[str]:
+    def predict_many(self, inputs: Any, warn: Any = None) -> Iterator[str]:
         for name in inputs:
-            self.warn(f"warned about {name}")
+            (warn or self.warn)(f"warned about {name}")
             yield name
 
 
@@ -84,10 +86,10 @@ def test_warnings_go_to_the_stream_that_caused_them_only() -> None:
     seen: list[str] = []
     assert list(predict_stream(predictor, ["a", "b"], warn=seen.append)) == ["a", "b"]
     assert seen == ["warned about a", "warned about b"]
-    assert predictor.warn is print  # put back for the next run
+    assert predictor.warn is print  # the shared predictor is left as it was
     stream = predict_stream(predictor, ["c", "d"], warn=seen.append)
     next(stream)
-    stream.close()  # a run stopped half-way puts it back too
+    stream.close()
     assert predictor.warn is print and seen[-1] == "warned about c"
 
 
