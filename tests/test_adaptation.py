@@ -79,3 +79,25 @@ def test_the_choice_is_reproducible(seed: int) -> None:
     centres, shipped = _world()
     x, y = _labelled(centres, 30, seed=7)
     assert adapt(x, y, shipped, seed=seed).strength == adapt(x, y, shipped, seed=seed).strength
+
+
+def test_a_tracks_embedding_through_the_models_head_is_its_prediction(tmp_path) -> None:
+    from audio_factory import make_audio_file
+
+    from lgfn_model.data.lyrics import parse_plain
+    from lgfn_model.runtime.predictor import Predictor, TrackInput
+    from lgfn_model.testing import write_tiny_checkpoint
+
+    checkpoint = write_tiny_checkpoint(tmp_path / "ckpt")
+    predictor = Predictor.load(checkpoint, device="cpu", workers=0, precision="fp32")
+    song = make_audio_file(tmp_path / "song.flac", seconds=7.0)
+    head = predictor.model.mood_head
+    shipped = Head(head.weight.detach().double().numpy(), head.bias.detach().double().numpy())
+    for lyrics in (None, parse_plain("la la la\nhey hey")):
+        (result,) = predictor.predict_many([TrackInput(song, lyrics)])
+        prediction = result.prediction
+        assert prediction is not None and len(prediction.windows) > 1
+        embedding = np.asarray([prediction.embedding])
+        assert embedding.shape == (1, predictor.config.d_model)
+        expected = [prediction.probabilities[m] for m in predictor.config.labels]
+        np.testing.assert_allclose(shipped.probabilities(embedding)[0], expected, atol=1e-5)

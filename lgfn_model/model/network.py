@@ -97,13 +97,16 @@ def stack_lines(parts: list[tuple[TrackLines | None, int]], text_dim: int) -> Ly
 @dataclass
 class LGFNOutput:
     """Per window: mood_logits (W, 4); valence, arousal (W,) in [-1, 1]; gate (W, T) = audio
-    share per frame; attention (W, T, N) over lyric lines."""
+    share per frame; attention (W, T, N) over lyric lines; embedding (W, D): the vector the
+    heads read (the mood head is linear: the mean of a track's window embeddings through it
+    gives the track's mean mood logits, which is how a listener's own head is fitted)."""
 
     mood_logits: Tensor
     valence: Tensor
     arousal: Tensor
     gate: Tensor
     attention: Tensor
+    embedding: Tensor | None = None
 
 
 def pool_windows(values: Tensor, track_index: Tensor, n_tracks: int) -> Tensor:
@@ -293,6 +296,7 @@ class LGFN(nn.Module):
             arousal=affect[:, 1],
             gate=gate,
             attention=attention.float(),
+            embedding=pooled.float(),
         )
 
     def load_pretrained_weights(self, student_weights: str | Path | None = None) -> LGFN:

@@ -45,6 +45,10 @@ class TrackPrediction:
     lyrics_starts: list[float | None] = field(default_factory=list)
     """Start time (seconds) of each of ``lyrics_lines``; None for plain (untimed) lyrics."""
     windows: list[WindowPrediction] = field(default_factory=list)
+    embedding: list[float] = field(default_factory=list)
+    """The track embedding: the mean of its windows' vectors the heads read (float32 values).
+    The model's mood head of it gives ``probabilities``; a listener's adapted head
+    (lgfn_model/training/adaptation.py) gives theirs, without decoding the audio again."""
 
     def summary(self) -> dict[str, Any]:
         """The stable, compact record `lgfn predict` prints (no per-window detail)."""

@@ -31,13 +31,19 @@ class PooledTrack:
     arousal: float
     gate_audio: float
     """Mean audio share of the gate over all frames of all windows."""
+    embedding: np.ndarray | None = None
+    """(D,) float32: mean of the windows' embeddings (the mood head of it is the mean logits)."""
 
 
 def pool_track(
-    logits: np.ndarray, valence: np.ndarray, arousal: np.ndarray, gate: np.ndarray
+    logits: np.ndarray,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    gate: np.ndarray,
+    embedding: np.ndarray | None = None,
 ) -> PooledTrack:
     """Pool one track's windows: ``logits`` (W, labels), ``valence`` and ``arousal`` (W,),
-    ``gate`` (W, T) or (W,)."""
+    ``gate`` (W, T) or (W,), ``embedding`` (W, D)."""
     mean_logits = np.asarray(logits, dtype=np.float32).mean(axis=0).astype(np.float64)
     probabilities = np.exp(mean_logits - mean_logits.max())
     probabilities /= probabilities.sum()
@@ -46,6 +52,9 @@ def pool_track(
         valence=float(np.asarray(valence, dtype=np.float32).mean()),
         arousal=float(np.asarray(arousal, dtype=np.float32).mean()),
         gate_audio=float(np.asarray(gate, dtype=np.float32).mean()),
+        embedding=None
+        if embedding is None
+        else np.asarray(embedding, dtype=np.float32).mean(axis=0),
     )
 
 
@@ -62,7 +71,9 @@ def track_prediction(
 ) -> TrackPrediction:
     """The TrackPrediction of one track from its windows' outputs ``parts`` (``logits``,
     ``probabilities``, ``valence``, ``arousal``, ``gate``, ``attention``, window-major)."""
-    pooled = pool_track(parts["logits"], parts["valence"], parts["arousal"], parts["gate"])
+    pooled = pool_track(
+        parts["logits"], parts["valence"], parts["arousal"], parts["gate"], parts.get("embedding")
+    )
     windows = [
         WindowPrediction(
             start=float(start),
@@ -89,6 +100,7 @@ def track_prediction(
         lyrics_synced=synced,
         lyrics_starts=line_starts,
         windows=windows,
+        embedding=[] if pooled.embedding is None else pooled.embedding.tolist(),
     )
 
 

@@ -336,6 +336,7 @@ class Predictor:
             "arousal": out.arousal.float().cpu().numpy(),
             "gate": out.gate.float().cpu().numpy(),
             "attention": out.attention.float().cpu().numpy(),
+            "embedding": out.embedding.float().cpu().numpy(),
         }
         offset = 0
         for track, a, b in batch:
