@@ -82,7 +82,8 @@ def predict_examples(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Track outputs of ``clips`` through ``predictor``, in order: ``probs`` (n, labels),
-    ``p_valence`` and ``p_arousal`` (n,) as P(positive), ``gate`` (n,) the mean audio gate.
+    ``p_valence`` and ``p_arousal`` (n,) as P(positive), ``gate`` (n,) the mean audio gate,
+    ``embedding`` (n, D) the track embeddings.
 
     With ``snr_db``, white noise at that SNR is added to each clip's samples, drawn in clip
     order from one generator seeded by ``seed``. A clip the predictor fails on is an error
@@ -106,6 +107,7 @@ def predict_examples(
     valence = np.zeros(len(clips), dtype=np.float64)
     arousal = np.zeros(len(clips), dtype=np.float64)
     gate = np.zeros(len(clips), dtype=np.float64)
+    embedding = np.zeros((len(clips), predictor.config.d_model), dtype=np.float32)
     for result in predictor.predict_many(inputs()):
         if result.prediction is None:
             raise RuntimeError(f"the predictor failed on a clip: {result.error}")
@@ -114,11 +116,13 @@ def predict_examples(
         valence[index] = prediction.valence
         arousal[index] = prediction.arousal
         gate[index] = prediction.gate_audio
+        embedding[index] = prediction.embedding
     return {
         "probs": probs,
         "p_valence": (valence + 1) / 2,
         "p_arousal": (arousal + 1) / 2,
         "gate": gate,
+        "embedding": embedding,
     }
 
 
