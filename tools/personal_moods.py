@@ -2,7 +2,7 @@
 library better than the shipped model.
 
     python -m tools.personal_moods --data ../shared/data [--checkpoint default] [--seeds 10]
-        [--labels 20 50 100] [--json FILE]
+        [--labels 20 50 100] [--libraries mirex 4q] [--json FILE]
 
 Each development set with audio plays one listener's library, labelled by its own scheme:
 the MIREX-like clips with clusters 1/5/3 as happy/angry/sad (clusters 2 and 4 name no mood
@@ -15,9 +15,10 @@ the listener's hand-set moods, the head is adapted to them
 cross-validation on those labels alone), and both heads are scored on every other clip of
 the library: mood accuracy, argmax over all four moods, as ``lgfn evaluate`` scores.
 
-Caveat, printed with the table: the shipped models were trained on 80 % of these clips (the
-held-out split), so the shipped head is better on them than on a stranger's library, and the
-gain measured here errs low.
+The shipped models were trained on 80 % of these clips (the held-out split), so their head is
+better on them than on a stranger's library: to see a listener the model has never heard, pass
+a checkpoint trained without the library (``lgfn train --split cross-dataset`` learns from 4Q
+and NJU only, so the MIREX-like clips are new to it) with ``--libraries mirex``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="default", help="the shipped model to adapt")
     parser.add_argument("--labels", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
     parser.add_argument("--json", help="write the report here")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = {"mirex": "MIREX-like, clusters 1/5/3", "4q": "4Q"}
     report: dict[str, Any] = {"checkpoint": args.checkpoint, "libraries": {}}
-    for library in LIBRARIES:
+    for library in args.libraries:
         examples = library_examples(Path(args.data), library)
         cache = Path(args.cache) if args.cache else None
         embeddings, probs, predictor = embeddings_of(
@@ -179,11 +181,6 @@ def main(argv: list[str] | None = None) -> int:
             "by_labels": simulate(embeddings, truth, shipped, args.labels, args.seeds),
         }
     print(format_table(report))
-    print(
-        "caveat: the shipped model was trained on 80 % of these clips, so the shipped head is "
-        "better here than on a new library and the gain errs low",
-        file=sys.stderr,
-    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
