@@ -5,8 +5,10 @@ Torch-free and beets-light, so ``beet ls`` pays nothing for it.
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Iterable, Mapping
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from beets.dbcore import types
@@ -22,6 +24,10 @@ GATE_AUDIO = "emotion_gate_audio"
 GATE_LYRICS = "emotion_gate_lyrics"
 LYRICS_SOURCE = "emotion_lyrics"
 MODEL = "emotion_model"
+EMBEDDING = "emotion_embedding"
+"""The track embedding (docs/adaptation.md): kept in the database only, never in the files,
+so the moods can later be recomputed for a listener's own head without decoding again."""
+EMBEDDING_PREFIX = "f16:"
 LYRICS_MISSES = "emotion_lyrics_miss"
 """Network lyrics sources that answered "not found" (comma separated): not asked again."""
 
@@ -58,6 +64,7 @@ ITEM_TYPES: dict[str, types.Type] = {
     **dict.fromkeys(FLOAT_FIELDS, FLOAT),
     LYRICS_SOURCE: STRING,
     MODEL: STRING,
+    EMBEDDING: STRING,
 }
 ALBUM_TYPES: dict[str, types.Type] = {
     ALBUM_MOOD: STRING,
@@ -102,7 +109,33 @@ def prediction_fields(prediction: Any, lyrics_source: str, version: str) -> dict
     values[GATE_LYRICS] = round(raw["gate_lyrics"], DIGITS)
     values[LYRICS_SOURCE] = lyrics_source
     values[MODEL] = version
+    embedding = getattr(prediction, "embedding", None)
+    if embedding:
+        if not all(math.isfinite(v) for v in embedding):
+            raise NonFinitePrediction("the model gave a non-finite result (embedding)")
+        values[EMBEDDING] = encode_embedding(embedding)
     return values
+
+
+def encode_embedding(values: Sequence[float]) -> str:
+    """``f16:`` and the values as little-endian float16, base64: 344 characters for 128
+    values (float16 keeps 3 significant digits, far finer than a mood head needs)."""
+    packed = struct.pack(f"<{len(values)}e", *(float(v) for v in values))
+    return EMBEDDING_PREFIX + base64.b64encode(packed).decode("ascii")
+
+
+def decode_embedding(text: object) -> list[float] | None:
+    """The values of :func:`encode_embedding`; None for anything else (a field set by hand,
+    or by another version of this plugin)."""
+    if not isinstance(text, str) or not text.startswith(EMBEDDING_PREFIX):
+        return None
+    try:
+        packed = base64.b64decode(text[len(EMBEDDING_PREFIX) :], validate=True)
+    except ValueError:
+        return None
+    if not packed or len(packed) % 2:
+        return None
+    return list(struct.unpack(f"<{len(packed) // 2}e", packed))
 
 
 def stored_mood(values: Mapping[str, Any]) -> str | None:

@@ -363,3 +363,29 @@ def test_interrupt_keeps_what_was_stored(env: BeetsEnv, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(Analyzer, "_apply", original)
     assert "tagged 2, skipped 1" in env.run("emotion")  # the next run picks up the rest
+
+
+def test_the_track_embedding_is_in_the_library_not_in_the_files(
+    env: BeetsEnv, tiny_checkpoint: Path
+) -> None:
+    mp3 = env.make_track("one.mp3", lrc=LRC)
+    flac = env.make_track("two.flac")
+    env.add(mp3, flac)
+    env.run("emotion", "-w")
+    for written in (mp3, flac):
+        names = list(mutagen.File(written).tags.keys())  # FLAC's tags iterate as pairs
+        assert names and not [name for name in names if "EMBEDDING" in name.upper()]
+    # The model's mood head of the stored embedding gives the stored probabilities, so a
+    # listener's own head can re-tag from it without decoding (float16 keeps 3 digits).
+    from lgfn_model.runtime.checkpoint import load_checkpoint
+    from lgfn_model.training.adaptation import Head
+
+    model = load_checkpoint(tiny_checkpoint)
+    head = model.mood_head
+    shipped = Head(head.weight.detach().double().numpy(), head.bias.detach().double().numpy())
+    for item in env.items():
+        embedding = fields.decode_embedding(item.get(fields.EMBEDDING))
+        assert embedding is not None and len(embedding) == model.config.d_model
+        probabilities = shipped.probabilities([embedding])[0]
+        for label, p in zip(model.config.labels, probabilities, strict=True):
+            assert p == pytest.approx(item[fields.PROBABILITY_FIELDS[label]], abs=0.01)

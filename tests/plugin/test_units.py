@@ -50,7 +50,28 @@ def test_prediction_fields() -> None:
     assert values["mood"] == "sad"
     assert values["emotion_sad"] == 0.6 and values["emotion_valence"] == -0.1235
     assert values["emotion_lyrics"] == "lrc" and values["emotion_model"] == "v1"
-    assert set(values) == set(fields.TRACK_FIELDS)
+    assert set(values) == set(fields.TRACK_FIELDS)  # no embedding in this prediction
+
+
+def test_the_embedding_is_stored_in_the_database_only_and_reads_back() -> None:
+    prediction = _prediction()
+    prediction.embedding = [0.5, -1.25, 3.0e-3, 7.0] * 32
+    values = fields.prediction_fields(prediction, "lrc", "v1")
+    assert set(values) == {*fields.TRACK_FIELDS, fields.EMBEDDING}
+    assert fields.EMBEDDING not in tags.FILE_FIELDS
+    text = values[fields.EMBEDDING]
+    assert text.startswith("f16:") and len(text) == 4 + 344
+    back = fields.decode_embedding(text)
+    assert back is not None and len(back) == 128
+    assert all(
+        abs(a - b) <= 2e-3 * max(1.0, abs(b))
+        for a, b in zip(back, prediction.embedding, strict=True)
+    )
+    for foreign in (None, "", "f16:", "f16:not base64!", "relaxing", 3.5, "f16:AAE"):
+        assert fields.decode_embedding(foreign) is None
+    prediction.embedding = [float("nan")] * 4
+    with pytest.raises(fields.NonFinitePrediction, match="embedding"):
+        fields.prediction_fields(prediction, "lrc", "v1")
 
 
 def test_user_mood_detection() -> None:
