@@ -15,7 +15,7 @@ Valence and arousal are not adapted: users set moods, not valence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +115,22 @@ def _folds(labels: np.ndarray, seed: int) -> list[np.ndarray] | None:
     return [np.flatnonzero(fold_of == f) for f in range(k)]
 
 
+def _held_out_correct(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    folds: list[np.ndarray],
+    fit: Callable[[np.ndarray, np.ndarray], Head],
+) -> int:
+    """How many labels a head fitted by ``fit(embeddings, labels)`` on the other folds gets
+    right, summed over the folds."""
+    correct = 0
+    for test in folds:
+        train = np.setdiff1d(np.arange(len(labels)), test)
+        head = fit(embeddings[train], labels[train])
+        correct += int((head.predict(embeddings[test]) == labels[test]).sum())
+    return correct
+
+
 def choose_strength(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -127,14 +143,12 @@ def choose_strength(
     folds = _folds(labels, seed)
     if folds is None:
         return float("inf")
-    scores = []
-    for strength in strengths:
-        correct = 0
-        for test in folds:
-            train = np.setdiff1d(np.arange(len(labels)), test)
-            head = fit_head(embeddings[train], labels[train], shipped, strength)
-            correct += int((head.predict(embeddings[test]) == labels[test]).sum())
-        scores.append(correct)
+    scores = [
+        _held_out_correct(
+            embeddings, labels, folds, lambda x, y, s=strength: fit_head(x, y, shipped, s)
+        )
+        for strength in strengths
+    ]
     best = max(scores)
     return max(s for s, score in zip(strengths, scores, strict=True) if score == best)
 
@@ -151,17 +165,15 @@ def adapt(
     procedure gains, by cross-validation around the choice itself (nested)."""
     embeddings = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels, dtype=int)
+
+    def procedure(x: np.ndarray, y: np.ndarray) -> Head:
+        return fit_head(x, y, shipped, choose_strength(x, y, shipped, strengths, seed))
+
     strength = choose_strength(embeddings, labels, shipped, strengths, seed)
     head = fit_head(embeddings, labels, shipped, strength)
     adapted_cv = shipped_cv = None
     folds = _folds(labels, seed + 1)
     if folds is not None:
-        correct = 0
-        for test in folds:
-            train = np.setdiff1d(np.arange(len(labels)), test)
-            inner = choose_strength(embeddings[train], labels[train], shipped, strengths, seed)
-            fold_head = fit_head(embeddings[train], labels[train], shipped, inner)
-            correct += int((fold_head.predict(embeddings[test]) == labels[test]).sum())
-        adapted_cv = correct / len(labels)
+        adapted_cv = _held_out_correct(embeddings, labels, folds, procedure) / len(labels)
         shipped_cv = float((shipped.predict(embeddings) == labels).mean())
     return Adaptation(head, strength, len(labels), adapted_cv, shipped_cv)
