@@ -16,6 +16,7 @@ from beets.plugins import BeetsPlugin
 from . import fields, tags
 from .cli import build_command
 from .model import ModelHandle, ModelUnavailable
+from .personal import PersonalHeadUnusable
 from .selection import albums_of, no_match, select_items
 from .settings import DEFAULTS, Settings, SettingsError, id3_mood_frame, read_settings
 
@@ -93,7 +94,9 @@ class EmotionPlugin(BeetsPlugin):
                 precision=chosen.precision,
                 threads=chosen.threads,
             )
-            self._analyzer = Analyzer(model, finder, self._log)
+            from .personal import PersonalModel
+
+            self._analyzer = Analyzer(model, finder, self._log, personal=PersonalModel(model))
         self._analyzer.printer = printer
         return self._analyzer
 
@@ -120,6 +123,11 @@ class EmotionPlugin(BeetsPlugin):
         return [command]
 
     def command(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        if opts.learn:
+            self.learn(lib, opts, args)
+            return
+        if opts.reset:
+            raise ui.UserError("emotion: --reset goes with --learn (beet emotion --learn --reset)")
         if opts.explain:
             self.explain(lib, opts, args)
             return
@@ -161,11 +169,56 @@ class EmotionPlugin(BeetsPlugin):
             raise ui.UserError(f"emotion: {error}") from None
         except ModelUnavailable as error:
             raise ui.UserError(f"emotion: cannot load the model: {error}") from None
+        except PersonalHeadUnusable as error:
+            raise ui.UserError(f"emotion: {error}") from None
         except KeyboardInterrupt:
             if analyzer.last_summary is not None:
                 for line in analyzer.last_summary.lines():
                     ui.print_(line)
             raise
+
+    def learn(self, lib: Library, opts: optparse.Values, args: list[str]) -> None:
+        """``--learn [QUERY]``: fit the mood head to the moods set by hand; ``--reset``."""
+        clashing = [
+            name
+            for name, given in (
+                ("--explain", opts.explain),
+                ("--playlist", opts.playlist is not None),
+                ("-f/--force", opts.force),
+            )
+            if given
+        ]
+        if clashing:
+            raise ui.UserError(f"emotion: --learn does not go with {', '.join(clashing)}")
+        from .learning import Learner, LearningError
+        from .library_lock import LibraryBusy
+
+        options = self._options(
+            write=ui.should_write(opts.write),
+            pretend=opts.pretend,
+            progress=self.settings().progress and not opts.quiet,
+        )
+        learner = Learner(self.analyzer(printer=ui.print_), ui.print_, self.settings().mood_words)
+        try:
+            with self._library_lock(lib, options, opts.wait):
+                if opts.reset:
+                    summary = learner.reset(lib, options)
+                else:
+                    summary = learner.learn(lib, select_items(lib, opts, args).items, options)
+        except LibraryBusy as error:
+            raise ui.UserError(f"emotion: {error}") from None
+        except ModelUnavailable as error:
+            raise ui.UserError(f"emotion: cannot load the model: {error}") from None
+        except (LearningError, PersonalHeadUnusable) as error:
+            raise ui.UserError(f"emotion: {error}") from None
+        if summary is None:
+            return
+        for line in summary.lines():
+            ui.print_(line)
+        if summary.store_error:
+            raise ui.UserError(f"emotion: {summary.store_error}; run again when it can be written")
+        if summary.failed:
+            raise ui.UserError(f"emotion: {items_failed(len(summary.failed))} (listed above)")
 
     def _library_lock(self, lib: Library, options: RunOptions, wait: bool) -> Any:
         """One storing run per library at a time (see library_lock); pretend runs need none."""
@@ -312,6 +365,10 @@ class EmotionPlugin(BeetsPlugin):
         except ModelUnavailable as error:
             state.model_failed = True
             self._log.error("cannot load the model, no analysis during this import: {}", error)
+            return
+        except PersonalHeadUnusable as error:
+            state.model_failed = True
+            self._log.error("no analysis during this import: {}", error)
             return
         for reason in summary.failed:
             self._log.warning("{}", reason)

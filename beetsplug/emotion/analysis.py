@@ -1,9 +1,13 @@
 """One analysis run: pick the items that need it, find lyrics, predict, store, write.
 
-Shared by ``beet emotion`` and the import stage. Items stream through the model (lyrics
-lookups run ahead of it on a small thread pool); each item's file is written as soon as its
-result arrives and the database gets the items about once a second (``store_batch``), so an
-interrupted run keeps everything finished so far.
+Shared by ``beet emotion``, ``--learn`` and the import stage. Items stream through the model
+(lyrics lookups run ahead of it on a small thread pool); each item's file is written as soon
+as its result arrives and the database gets the items about once a second (``store_batch``),
+so an interrupted run keeps everything finished so far.
+
+Items analysed by the model in use but tagged through another mood head (before ``--learn``,
+or before ``--learn --reset``) are re-tagged from their stored embedding: no audio is decoded
+and no model is loaded (personal.py).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from .albums import AlbumTracker
 from .failures import READ, RESULT, WRITE, Failure
 from .import_state import DeferredFiles
 from .interrupts import defer_interrupts, watch_interrupts
+from .item_values import check_length, describe, label, personal_values, stored_values, update_item
 from .lyrics_sources import LyricsFinder, LyricsOutcome
 from .model import ModelHandle
 from .model_inputs import LyricsInputs, predict_stream
+from .personal import PersonalModel, Scorer, stored_embedding
 from .progress import Progress, Summary
 from .settings import DEFAULTS
 from .sidecars import write_sidecar
@@ -37,6 +43,9 @@ class RunOptions:
     id3v23: bool = False
     id3_mood_frame: str = DEFAULTS["id3_mood_frame"]
     progress: bool = True
+    reanalyse: bool = False
+    """Analyse items current already, keeping moods set by hand (``--learn`` needs the
+    embeddings of labelled tracks analysed before embeddings were stored)."""
     deferred: DeferredFiles | None = None
     """Import mode: leave files alone (they may still be the user's originals); what belongs
     beside them waits here, and the plugin writes tags and sidecars once the importer has put
@@ -60,6 +69,10 @@ class _Run:
     options: RunOptions
     summary: Summary
     version: str
+    base: str = ""
+    """The model's own version (``version`` is the listener's head's, when one is used)."""
+    personal: Scorer | None = None
+    """The listener's head, fitted to this model, when one is stored."""
     albums: AlbumTracker | None = None
     stores: StoreBatch | None = None
 
@@ -72,6 +85,8 @@ class Analyzer:
     printer: Callable[[str], None] = print
     last_summary: Summary | None = None
     """The summary of the latest run, also when it was interrupted."""
+    personal: PersonalModel | None = None
+    """Where the listener's learned head is kept (None: always the shipped head)."""
 
     def run(
         self,
@@ -88,17 +103,21 @@ class Analyzer:
         one of their tracks is re-analysed: an album must never keep the mood and model of
         tracks that have since changed.
 
-        Raises ``ModelUnavailable`` before touching anything when the model cannot load.
+        Raises ``ModelUnavailable`` before touching anything when the model cannot load, and
+        ``PersonalHeadUnusable`` when the listener's stored head cannot be read.
         """
         summary = self.last_summary = Summary(pretend=options.pretend)
-        summary.version = self.model.version() if items else ""
-        run = _Run(library, options, summary, summary.version)
-        todo = self._skip_current(items, run)
-        run.albums = AlbumTracker(albums, related_albums, todo)
+        run = self._start(library, items, options, summary)
+        todo, retag = self._skip_current(items, run)
+        run.albums = AlbumTracker(albums, related_albums, [*retag, *todo])
+        run.stores = StoreBatch(defer_interrupts, library)
         try:
-            if todo and not summary.store_error:  # a library that refuses writes: stop here
+            if (todo or retag) and not summary.store_error:  # a library refusing writes: stop
                 with watch_interrupts() as interrupted:
-                    self._predict(todo, run, interrupted)
+                    if retag:
+                        self._retag(retag, run, interrupted)
+                    if todo and not summary.store_error:
+                        self._predict(todo, run, interrupted)
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
@@ -111,12 +130,31 @@ class Analyzer:
                     _not_stored(summary, error)
         return summary
 
-    def _skip_current(self, items: Sequence[Any], run: _Run) -> list[Any]:
-        """The items to analyse; those current already only get their file's tags synced."""
+    def _start(
+        self, library: Any, items: Sequence[Any], options: RunOptions, summary: Summary
+    ) -> _Run:
+        """The run's versions: the model's, and the listener's head's when one fits it."""
+        base = self.model.version() if items else ""
+        personal = None
+        if items and self.personal is not None:
+            personal, warning = self.personal.active(base)
+            if warning:
+                summary.warnings.append(warning)
+        summary.version = personal.version if personal is not None else base
+        return _Run(library, options, summary, summary.version, base, personal)
+
+    def _skip_current(self, items: Sequence[Any], run: _Run) -> tuple[list[Any], list[Any]]:
+        """The items to analyse, and those to re-tag from their stored embedding; the items
+        current already only get their file's tags synced."""
         todo: list[Any] = []
+        retag: list[Any] = []
+        again = run.options.force or run.options.reanalyse
         for item in items:
-            if run.options.force or not fields.is_current(item, run.version):
+            if again:
                 todo.append(item)
+                continue
+            if not fields.is_current(item, run.version):
+                (retag if self._embedding_of(item, run) is not None else todo).append(item)
                 continue
             run.summary.skipped += 1
             if run.options.writes_now and not run.summary.store_error:
@@ -124,7 +162,38 @@ class Analyzer:
                     self._sync_file(item, run)
                 except StoreFailed as error:
                     _not_stored(run.summary, error)
-        return todo
+        return todo, retag
+
+    def _embedding_of(self, item: Any, run: _Run) -> list[float] | None:
+        """The item's stored embedding, when the model in use made it and a head can read it."""
+        if self.personal is None:
+            return None
+        return stored_embedding(item, run.base, self.personal.scorer(run.personal).dim)
+
+    def _retag(self, retag: list[Any], run: _Run, interrupted: Callable[[], bool]) -> None:
+        """Items the model in use analysed through another head: their mood from the stored
+        embedding (the listener's head, or the shipped one), without decoding anything."""
+        assert self.personal is not None and run.stores is not None
+        scorer = self.personal.scorer(run.personal)
+        try:
+            for item in retag:
+                embedding = self._embedding_of(item, run)
+                assert embedding is not None  # checked by _skip_current
+                values = fields.mood_fields(scorer.probabilities(embedding), run.version)
+                stored = self._store(run, item, values, None)
+                if stored is not None and run.albums is not None:
+                    run.albums.record(item, stored)
+                run.stores.flush_if_due()
+                if interrupted():
+                    raise KeyboardInterrupt
+                self._track_done(item, run)
+        except StoreFailed as error:
+            _not_stored(run.summary, error)
+        finally:
+            try:
+                run.stores.flush()
+            except StoreFailed as error:
+                _not_stored(run.summary, error)
 
     # -- per item -----------------------------------------------------------------------------
 
@@ -136,7 +205,8 @@ class Analyzer:
         progress = Progress(len(todo), enabled=run.options.progress)
         already_off = set(self.finder.network.disabled_reasons)
         results = predict_stream(self.model.predictor(), inputs, warn=summary.warnings.append)
-        stores = run.stores = StoreBatch(defer_interrupts, run.library)
+        stores = run.stores
+        assert stores is not None
         try:
             for result in results:
                 item = self._take(result, inputs, run)
@@ -169,7 +239,7 @@ class Analyzer:
             run.summary.failed.append(Failure.from_model(item, result.error))
             return item
         run.summary.lyrics_errors.extend(outcome.errors)
-        _check_length(item, result.prediction, run.summary)
+        check_length(item, result.prediction, run.summary)
         values = self._apply(run, item, result.prediction, outcome)
         if values is not None and run.albums is not None:
             run.albums.record(item, values)
@@ -190,25 +260,40 @@ class Analyzer:
         database and in the file."""
         try:
             values = fields.prediction_fields(prediction, outcome.label, run.version)
+            if run.personal is not None:
+                values.update(personal_values(prediction, run.personal, run.version))
         except fields.NonFinitePrediction as error:
             # Nothing of a NaN result is kept: the item stays as it was and is not marked
             # current, so the next run analyses it again.
             run.summary.failed.append(Failure.of(item, RESULT, str(error)))
             return None
+        return self._store(run, item, values, outcome)
+
+    def _store(
+        self, run: _Run, item: Any, values: dict[str, Any], outcome: LyricsOutcome | None
+    ) -> dict[str, Any] | None:
+        """``values`` into the item's file and the run's store batch (``outcome`` None: a
+        re-tag from the stored embedding); None when the file could not be written."""
         kept_mood = self._keep_hand_set_mood(item, values, run.options)
 
         def counted() -> None:
             # Counted when stored: an interrupt must not leave a stored item out of the
             # summary, nor count one that is not.
             run.summary.tagged += 1
-            run.summary.lyrics[outcome.label] += 1
+            if outcome is None:
+                run.summary.retagged += 1
+            else:
+                run.summary.lyrics[outcome.label] += 1
             run.summary.kept_mood += kept_mood
 
         if run.options.pretend:
             counted()
-            self.printer(_describe(item, values, fields.own_value(item, fields.MOOD)))
+            shown = {**stored_values(item), **values}
+            if fields.MOOD not in values:
+                shown.pop(fields.MOOD, None)  # kept: _describe says so
+            self.printer(describe(item, shown, fields.own_value(item, fields.MOOD)))
             return values
-        sidecar = _update_item(item, values, outcome, run.options)
+        sidecar = update_item(item, values, outcome, run.options)
         # File first, then the database: a file that cannot be written leaves the item as it
         # was (it is retried on the next run). Ctrl-C is held back while the file is written,
         # and an interrupted run still stores the queued items (see store_batch).
@@ -227,7 +312,7 @@ class Analyzer:
         replaced); True when it was kept."""
         if not fields.has_user_mood(item):
             return False
-        if options.force or options.overwrite_mood:
+        if (options.force or options.overwrite_mood) and not options.reanalyse:
             self.log.info(
                 "{}: replacing mood {!r} set by hand with {!r}",
                 item.filepath,
@@ -236,6 +321,8 @@ class Analyzer:
             )
             return False
         values.pop(fields.MOOD)
+        # Marked: once a model agrees with it, the mood would otherwise look like its own.
+        values[fields.MOOD_BY_HAND] = True
         return True
 
     def _write_new_tags(self, item: Any, run: _Run) -> bool:
@@ -315,32 +402,6 @@ class Analyzer:
             raise
 
 
-def _update_item(
-    item: Any, values: dict[str, Any], outcome: LyricsOutcome, options: RunOptions
-) -> str | None:
-    """Put a result in ``item`` (not stored yet), with what the lyrics lookup left to keep;
-    returns LRC text to write beside the file now, if any."""
-    item.update(values)
-    deferred = options.deferred
-    if deferred is not None and outcome.origin is not None:
-        deferred.origins[item.id] = outcome.origin
-    if outcome.misses:
-        item[fields.LYRICS_MISSES] = fields.format_misses(outcome.misses)
-    elif fields.LYRICS_MISSES in item:
-        del item[fields.LYRICS_MISSES]
-    fetched = outcome.fetched
-    if fetched is None or not fetched.synced:
-        return None
-    if options.store_lyrics == "field":
-        if not (fields.own_value(item, "lyrics") or "").strip():
-            item["lyrics"] = fetched.text
-    elif options.store_lyrics == "lrc":
-        if deferred is None:
-            return fetched.text
-        deferred.sidecars[item.id] = fetched.text
-    return None
-
-
 def _not_stored(summary: Summary, error: StoreFailed) -> None:
     """Note a refused database write: the first reason, and every item it left unstored."""
     summary.store_error = summary.store_error or error.reason
@@ -349,44 +410,3 @@ def _not_stored(summary: Summary, error: StoreFailed) -> None:
         if entry.written:
             path += " (its file has the new tags; the next run stores them)"
         summary.not_stored.append(path)
-
-
-def _check_length(item: Any, prediction: Any, summary: Summary) -> None:
-    """A file that decodes to much less than its length is damaged or cut off: the result
-    covers only what could be decoded, and the summary says so."""
-    length = fields.own_value(item, "length")
-    try:
-        length = float(length or 0.0)
-    except (TypeError, ValueError):
-        return
-    decoded = float(prediction.duration)
-    if length > 0 and decoded < 0.9 * length - 1.0:
-        summary.warnings.append(
-            f"{os.fsdecode(item.path)}: only {decoded:.0f} s of {length:.0f} s could be decoded "
-            "(damaged or truncated file?); analysed what was there"
-        )
-
-
-def label(model: Any) -> str:
-    """How an item or album is named in messages: beets' format, or its path when untitled."""
-    title = fields.own_value(model, "title" if hasattr(model, "title") else "album")
-    if title:
-        return str(model)
-    path = getattr(model, "path", None)
-    if path is None and hasattr(model, "item_dir"):
-        path = model.item_dir()
-    return os.fsdecode(path) if path else str(model)
-
-
-def _describe(item: Any, values: dict[str, Any], current_mood: str | None) -> str:
-    mood = values.get(fields.MOOD)
-    mood_text = mood if mood is not None else f"{current_mood} (kept: set by hand)"
-    probabilities = " ".join(
-        f"{name} {values[column]:.2f}" for name, column in fields.PROBABILITY_FIELDS.items()
-    )
-    return (
-        f"{label(item)}: mood {mood_text} [{probabilities}] "
-        f"valence {values[fields.VALENCE]:+.2f} arousal {values[fields.AROUSAL]:+.2f} "
-        f"gate audio {values[fields.GATE_AUDIO]:.2f} lyrics {values[fields.GATE_LYRICS]:.2f} "
-        f"(lyrics: {values[fields.LYRICS_SOURCE]})"
-    )

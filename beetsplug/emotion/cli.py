@@ -118,6 +118,20 @@ def build_command() -> ui.Subcommand:
         "(default: stop with a message)",
     )
     add(
+        "--learn",
+        action="store_true",
+        default=False,
+        help="learn your sense of mood from the moods you set by hand (on the tracks of "
+        "QUERY; default: the whole library), then re-tag the library from stored "
+        "embeddings; with -p: show what it would change",
+    )
+    add(
+        "--reset",
+        action="store_true",
+        default=False,
+        help="with --learn: forget what was learned; back to the shipped model's moods",
+    )
+    add(
         "--explain",
         action="store_true",
         default=False,

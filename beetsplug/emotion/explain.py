@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import fields
-from .analysis import Analyzer, label
+from .analysis import Analyzer
 from .failures import Failure
+from .item_values import label
 from .lyrics_sources import LyricsOutcome
 from .model_inputs import LyricsInputs, predict_stream
 

@@ -28,6 +28,10 @@ EMBEDDING = "emotion_embedding"
 """The track embedding (docs/adaptation.md): kept in the database only, never in the files,
 so the moods can later be recomputed for a listener's own head without decoding again."""
 EMBEDDING_PREFIX = "f16:"
+MOOD_BY_HAND = "emotion_mood_by_hand"
+"""True on an item whose ``mood`` is the listener's: set when a run keeps a hand-set mood, and
+by the listener to confirm a mood the plugin set (a hand-set mood equal to the plugin's own
+cannot be told apart otherwise). Database only; ``--learn`` learns from these moods."""
 LYRICS_MISSES = "emotion_lyrics_miss"
 """Network lyrics sources that answered "not found" (comma separated): not asked again."""
 
@@ -65,6 +69,7 @@ ITEM_TYPES: dict[str, types.Type] = {
     LYRICS_SOURCE: STRING,
     MODEL: STRING,
     EMBEDDING: STRING,
+    MOOD_BY_HAND: types.BOOLEAN,
 }
 ALBUM_TYPES: dict[str, types.Type] = {
     ALBUM_MOOD: STRING,
@@ -117,6 +122,19 @@ def prediction_fields(prediction: Any, lyrics_source: str, version: str) -> dict
     return values
 
 
+def mood_fields(probabilities: Mapping[str, float], version: str) -> dict[str, Any]:
+    """The fields a mood head decides (probabilities, mood, model version), for a track whose
+    probabilities come from a listener's head or from re-tagging a stored embedding; valence,
+    arousal and the gates are the model's and stay as they are."""
+    values: dict[str, Any] = {
+        field: round(float(probabilities[mood]), DIGITS)
+        for mood, field in PROBABILITY_FIELDS.items()
+    }
+    values[MOOD] = max(PROBABILITY_FIELDS, key=lambda mood: float(probabilities[mood]))
+    values[MODEL] = version
+    return values
+
+
 def encode_embedding(values: Sequence[float]) -> str:
     """``f16:`` and the values as little-endian float16, base64: 344 characters for 128
     values (float16 keeps 3 significant digits, far finer than a mood head needs)."""
@@ -152,11 +170,14 @@ def has_user_mood(item: Mapping[str, Any]) -> bool:
 
     The plugin's own mood is always the arg-max of the stored probabilities, so a mood that
     differs from it (or one on an item this plugin never analysed) came from the user, a file
-    tag or another tool.
+    tag or another tool. Once a run has kept such a mood it marks the item (``MOOD_BY_HAND``):
+    the mood stays the user's even when a later model agrees with it.
     """
     mood = own_value(item, MOOD)
     if not mood:
         return False
+    if own_value(item, MOOD_BY_HAND):
+        return True
     return mood != stored_mood({f: own_value(item, f) for f in PROBABILITY_FIELDS.values()})
 
 

@@ -88,6 +88,8 @@ class Summary:
     pretend: bool = False
     version: str = ""
     tagged: int = 0
+    retagged: int = 0
+    """Of ``tagged``: re-tagged from their stored embedding, no audio decoded."""
     skipped: int = 0
     kept_mood: int = 0
     written: int = 0
@@ -108,7 +110,7 @@ class Summary:
 
     def merge(self, other: Summary) -> None:
         """Add ``other`` (one import task's run) into this one (the whole import's)."""
-        for name in ("tagged", "skipped", "kept_mood", "written", "albums"):
+        for name in ("tagged", "retagged", "skipped", "kept_mood", "written", "albums"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("failed", "write_failed", "lyrics_errors", "warnings", "not_stored"):
             getattr(self, name).extend(getattr(other, name))
@@ -138,6 +140,10 @@ class Summary:
         if self.lyrics:
             parts = ", ".join(f"{source} {count}" for source, count in sorted(self.lyrics.items()))
             out.append(f"  lyrics by source: {parts}")
+        if self.retagged:
+            out.append(
+                f"  {self.retagged} of them re-tagged from stored embeddings (no audio decoded)"
+            )
         if self.written:
             out.append(f"  tags written to {self.written} file(s)")
         if self.kept_mood:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class Settings:
     playlist_relative: bool
     progress: bool
     id3_mood_frame: str = "auto"
+    mood_words: dict[str, str] = field(default_factory=dict)
+    """Words of hand-set moods -> the four, over mood_words.SYNONYMS (``--learn``)."""
 
 
 def _shown(value: Any) -> str:
@@ -244,6 +246,27 @@ def _folder(name: str, value: Any, view: Any) -> str:
     return _path_of(view, value)
 
 
+MOOD_NAMES: tuple[str, ...] = ("happy", "angry", "sad", "relaxed")
+"""As fields.MOODS (a test checks): fields imports beets' types, settings must stay light."""
+
+
+def _mood_words(name: str, value: Any) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(name, value, "use a mapping of words to moods, e.g. {epic: happy}")
+    table: dict[str, str] = {}
+    for word, mood in value.items():
+        chosen = str(mood).strip().lower() if isinstance(mood, str) else None
+        if chosen not in MOOD_NAMES or not str(word).strip():
+            raise SettingsError(
+                f"emotion: option {name} maps {_shown(word)} to {_shown(mood)}; "
+                f"map words to {', '.join(MOOD_NAMES)}"
+            )
+        table[str(word)] = chosen
+    return table
+
+
 OPTIONS: dict[str, Option] = {
     "auto": Option(True, _plain(_boolean)),
     "force": Option(False, _plain(_boolean)),
@@ -275,6 +298,7 @@ OPTIONS: dict[str, Option] = {
     "playlist_relative": Option(False, _plain(_boolean)),
     "progress": Option(True, _plain(_boolean)),
     "id3_mood_frame": Option("auto", _choice_of(ID3_MOOD_FRAMES)),
+    "mood_words": Option({}, _plain(_mood_words)),
 }
 """Every option: its default (``DEFAULTS``, what a fresh config holds) and its check."""
 

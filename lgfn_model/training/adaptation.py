@@ -20,26 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lgfn_model.runtime.personal_head import Head
+
+__all__ = ["Adaptation", "Head", "adapt", "choose_strength", "fit_head"]
+
 #: Penalty strengths tried, strongest last; ``inf`` is the shipped head unchanged.
 STRENGTHS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, float("inf"))
 MAX_FOLDS = 5
-
-
-@dataclass(frozen=True)
-class Head:
-    """A mood head: logits = embeddings @ weight.T + bias."""
-
-    weight: np.ndarray  # (K, D)
-    bias: np.ndarray  # (K,)
-
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        logits = np.asarray(embeddings, dtype=np.float64) @ self.weight.T + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-    def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.probabilities(embeddings).argmax(axis=1)
 
 
 @dataclass(frozen=True)
