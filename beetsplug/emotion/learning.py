@@ -212,9 +212,11 @@ class Learner:
 
     def _show_moves(self, tracks: Sequence[Any], base: str, target: Scorer) -> None:
         moves: Counter[tuple[str, str]] = Counter()
+        own = 0
         for item in tracks:
             if fields.has_user_mood(item):
                 continue  # stays as the listener set it
+            own += 1
             embedding = stored_embedding(item, base, target.dim)
             assert embedding is not None
             probabilities = target.probabilities(embedding)
@@ -224,15 +226,15 @@ class Learner:
                 moves[(old or "none", new)] += 1
         total = sum(moves.values())
         if not total:
-            self.printer(f"emotion: no mood changes on the {len(tracks)} track(s) it re-tags")
+            self.printer(f"emotion: no mood the plugin set changes ({own} track(s))")
             return
         listed = ", ".join(f"{a} -> {b} {n}" for (a, b), n in moves.most_common(MOVES_SHOWN))
         rest = total - sum(n for _, n in moves.most_common(MOVES_SHOWN))
         if rest:
             listed += f", other {rest}"
         self.printer(
-            f"emotion: {total} of {len(tracks)} track(s) change mood ({listed}); moods set by "
-            "hand stay"
+            f"emotion: {total} of the {own} mood(s) the plugin set change ({listed}); moods set "
+            "by hand stay"
         )
 
 

@@ -161,7 +161,7 @@ def test_pretend_shows_the_moves_and_changes_nothing(env: BeetsEnv, library: lis
     _label(env, library)
     before = {item.id: dict(item) for item in env.items()}
     out = env.run("emotion", "--learn", "-p")
-    assert "change mood" in out or "no mood changes" in out
+    assert "mood(s) the plugin set change" in out or "no mood the plugin set changes" in out
     assert "pretend: nothing saved, nothing re-tagged" in out
     assert load_personal_head(head_folder()) is None
     assert {item.id: dict(item) for item in env.items()} == before
