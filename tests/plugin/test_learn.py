@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 from beets.ui import UserError
+from mediafile import MediaFile
 
 from beetsplug.emotion import fields
 from beetsplug.emotion.personal import head_folder
@@ -216,3 +217,19 @@ def test_a_head_of_another_model_is_not_used(
     out = env.run("emotion", "-W", f"id:{library[0].id}")
     assert f"fitted to {personal.base}, not to the model in use (lgfn-test-v2)" in out
     assert env.items()[0][fields.MODEL] == "lgfn-test-v2"
+
+
+def test_imports_use_the_learned_head(env: BeetsEnv, library: list[Any]) -> None:
+    _label(env, library)
+    env.run("emotion", "--learn", "-W")
+    personal = load_personal_head(head_folder())
+    assert personal is not None
+    folder = env.incoming / "later"
+    folder.mkdir()
+    media = MediaFile(str(_tone(folder / "imported.flac", 41)))
+    media.update({"title": "imported", "artist": "Someone", "album": "Later"})
+    media.save()
+    env.run("import", "-A", str(folder))
+    (imported,) = env.items("title:imported")
+    assert imported[fields.MODEL] == personal.version
+    assert mutagen.File(imported.path)["EMOTION_MODEL"] == [personal.version]
