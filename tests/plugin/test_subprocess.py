@@ -77,6 +77,58 @@ def test_beet_ls_and_skipping_never_import_torch(tmp_path: Path, tiny_checkpoint
     assert lines[-1] == "NO TORCH"
 
 
+def test_re_tagging_from_stored_embeddings_never_imports_torch(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    import numpy as np
+
+    from beetsplug.emotion.fields import MOODS, decode_embedding, encode_embedding
+    from lgfn_model.runtime.personal_head import Head, PersonalHead, save_personal_head
+
+    env = _config(tmp_path, tiny_checkpoint)
+    rng = np.random.default_rng(0)
+    personal = PersonalHead(
+        TEST_MODEL_VERSION, MOODS, Head(rng.standard_normal((4, 32)), rng.standard_normal(4))
+    )
+    save_personal_head(tmp_path / "emotion", personal)  # <config folder>/emotion
+    library = Library(str(tmp_path / "library.db"), str(tmp_path / "music"))
+    embedding = decode_embedding(encode_embedding(list(rng.standard_normal(32))))
+    assert embedding is not None
+    library.add(
+        Item(
+            path=str(tmp_path / "x.mp3"),
+            title="Calm One",
+            mood="relaxed",
+            emotion_relaxed=0.8,
+            emotion_model=TEST_MODEL_VERSION,
+            emotion_embedding=encode_embedding(embedding),
+        )
+    )
+    library._close()
+    probe = textwrap.dedent(
+        """\
+        import sys
+        from beets import ui
+        try:
+            ui.main(["emotion", "-W"])
+        except SystemExit as done:
+            assert not done.code, done.code
+        print("TORCH LOADED" if "torch" in sys.modules else "NO TORCH")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 of them re-tagged from stored embeddings (no audio decoded)" in result.stdout
+    assert result.stdout.splitlines()[-1] == "NO TORCH"
+    library = Library(str(tmp_path / "library.db"), str(tmp_path / "music"))
+    (item,) = library.items()
+    assert item.get("emotion_model") == personal.version
+    expected = personal.probabilities(embedding)
+    assert item.get("mood") == max(expected, key=expected.__getitem__)
+
+
 @pytest.mark.parametrize("workers", [1])
 def test_real_beet_import_and_query(tmp_path: Path, tiny_checkpoint: Path, workers: int) -> None:
     env = _config(tmp_path, tiny_checkpoint, workers=workers)
