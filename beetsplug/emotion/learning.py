@@ -108,7 +108,12 @@ class Learner:
     ) -> Labels:
         """The labels whose track has (or, analysed now, gets) the model's embedding."""
         missing = [item for item, _ in labels.moods if stored_embedding(item, base, dim) is None]
-        if missing:
+        if missing and options.pretend:
+            self.printer(
+                f"emotion: {len(missing)} labelled track(s) have no stored embedding of {base}: "
+                "left out here; --learn without -p analyses them first"
+            )
+        elif missing:
             self.printer(
                 f"emotion: analysing {len(missing)} labelled track(s) with no stored embedding "
                 f"of {base} (their moods are kept)"
@@ -124,13 +129,13 @@ class Learner:
         for item, mood in labels.moods:
             if stored_embedding(item, base, dim) is not None:
                 kept.moods.append((item, mood))
-        if len(kept.moods) < len(labels.moods):
+        if len(kept.moods) < len(labels.moods) and not options.pretend:
             self.printer(
                 f"emotion: {len(labels.moods) - len(kept.moods)} labelled track(s) left out: "
                 "they could not be analysed (listed above)"
             )
         if not kept.moods:
-            raise LearningError("no labelled track could be analysed; nothing learned")
+            raise LearningError("no labelled track has an embedding yet; nothing learned")
         return kept
 
     def _fit(self, labels: Labels, shipped: Scorer) -> Any:

@@ -175,6 +175,10 @@ def test_a_labelled_track_without_an_embedding_is_analysed_first(
     old = env.items()[0]  # as analysed by a release that stored no embedding
     del old[fields.EMBEDDING]
     old.store()
+    out = env.run("emotion", "--learn", "-p")  # -p: analyses nothing
+    assert "1 labelled track(s) have no stored embedding" in out
+    old.load()
+    assert fields.EMBEDDING not in old
     out = env.run("emotion", "--learn", "-W")
     assert "analysing 1 labelled track(s) with no stored embedding" in out
     old.load()
@@ -233,3 +237,12 @@ def test_imports_use_the_learned_head(env: BeetsEnv, library: list[Any]) -> None
     (imported,) = env.items("title:imported")
     assert imported[fields.MODEL] == personal.version
     assert mutagen.File(imported.path)["EMOTION_MODEL"] == [personal.version]
+
+
+def test_the_query_chooses_the_labels(env: BeetsEnv, library: list[Any]) -> None:
+    chosen = _label(env, library)
+    some = sorted(chosen)[:6]
+    query = "id::^(" + "|".join(map(str, some)) + ")$"
+    out = env.run("emotion", "--learn", "-p", query)
+    assert "learning from 6 mood(s) set by hand" in out
+    assert load_personal_head(head_folder()) is None  # -p: nothing saved
