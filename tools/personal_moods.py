@@ -17,8 +17,9 @@ the library: mood accuracy, argmax over all four moods, as ``lgfn evaluate`` sco
 
 The shipped models were trained on 80 % of these clips (the held-out split), so their head is
 better on them than on a stranger's library: to see a listener the model has never heard, pass
-a checkpoint trained without the library (``lgfn train --split cross-dataset`` learns from 4Q
-and NJU only, so the MIREX-like clips are new to it) with ``--libraries mirex``.
+a checkpoint trained without the library with ``--libraries mirex``
+(``lgfn train --split cross-dataset`` learns from 4Q and NJU only) or ``--libraries 4q``
+(``lgfn crossval --leave-out 4q`` leaves its model in ``OUT/leave-out-4q/model``).
 """
 
 from __future__ import annotations
