@@ -213,7 +213,9 @@ def port_one(source: Path, name: str, out: Path, license_text: str) -> dict[str,
     save_file(
         {k: v.contiguous() for k, v in state.items()},
         str(weights),
-        metadata={"source": f"sota-music-tagging models/jamendo/{name}", "license": "MIT"},
+        # One metadata entry: safetensors writes a map's entries in a per-process hash order,
+        # so two would make the file (and its sha256) differ from run to run.
+        metadata={"source": f"sota-music-tagging models/jamendo/{name} (MIT, see LICENSE.md)"},
     )
     attribution = ATTRIBUTION.format(name=DISPLAY[name])
     config = {
