@@ -149,3 +149,19 @@ def test_package_never_unpickles():
             ):
                 offenders.append(f"{path.relative_to(ROOT)}: allow_pickle not False")
     assert not offenders, offenders
+
+
+SOURCE = ROOT.parent / "shared" / "pretrained" / "sota-music-tagging"
+
+
+@pytest.mark.skipif(not (SOURCE / "models").is_dir(), reason="upstream weights not here")
+def test_port_reproduces_shipped_files(tmp_path):
+    from tools.port_sota_taggers import port
+
+    torch.set_num_threads(1)
+    port(SOURCE, tmp_path, tmp_path / "reference.json")
+    for name in MODELS:
+        for file in ("model.safetensors", "config.json", "LICENSE.md"):
+            shipped = jamendo_weights_dir(name) / file
+            assert (tmp_path / f"jamendo_{name}" / file).read_bytes() == shipped.read_bytes()
+    assert (tmp_path / "reference.json").read_bytes() == FIXTURE.read_bytes()
