@@ -2,6 +2,7 @@
 
 from lgfn_model.pretrained.jamendo import (
     JAMENDO_TAGS,
+    JamendoCRNN,
     JamendoFCN,
     JamendoMusicnn,
     load_jamendo_tagger,
@@ -17,6 +18,7 @@ from lgfn_model.pretrained.musicnn import (
 __all__ = [
     "JAMENDO_TAGS",
     "MSD_TAGS",
+    "JamendoCRNN",
     "JamendoFCN",
     "JamendoMusicnn",
     "MusicnnMSD",

@@ -1,16 +1,17 @@
-"""The MTG-Jamendo taggers of Won et al. 2020 (musicnn and FCN-5, MIT licence) in PyTorch.
+"""The MTG-Jamendo taggers of Won et al. 2020 (musicnn, FCN-5, CRNN; MIT licence) in PyTorch.
 
 Ported from "Evaluation of CNN-based automatic music tagging models" (Won, Ferraro, Bogdanov,
 Serra, SMC 2020; code and weights by the Music Technology Group, Universitat Pompeu Fabra). The
 weights were converted once, offline, by :mod:`tools.port_sota_taggers` and ship as safetensors
-in ``lgfn_model/weights/jamendo_musicnn/`` and ``jamendo_fcn/`` with their licence; this module
-is the project's own code and never unpickles anything.
+in ``lgfn_model/weights/jamendo_musicnn/``, ``jamendo_fcn/`` and ``jamendo_crnn/`` with their
+licence; this module is the project's own code and never unpickles anything.
 
-Both models take 16 kHz mono waveforms ``(batch, samples)`` and share upstream's front end
+All three take 16 kHz mono waveforms ``(batch, samples)`` and share upstream's front end
 (:class:`MelFrontEnd`): power STFT (n_fft 512, hop 256, periodic Hann, centred, reflect-padded),
 96 mel bands through the filterbank *saved with the weights*, ``10 * log10(max(x, 1e-10))``, a
-one-channel batch norm. The shipped weights of both models have 96 bands (the FCN's saved
-filterbank is 257 x 96, upstream's default, though the porting notes said 128).
+one-channel batch norm (:mod:`.jamendo_input`). The shipped weights of all three have 96 bands
+(the FCN's and CRNN's saved filterbanks are 257 x 96, upstream's default, though the porting
+notes said 128).
 
 - :class:`JamendoMusicnn` (Pons et al.'s musicnn as upstream rewrote it, 64-channel back end):
   trained on 3 s crops (48,000 samples); any length of at least a few frames works, since the
@@ -18,8 +19,11 @@ filterbank is 257 x 96, upstream's default, though the porting notes said 128).
 - :class:`JamendoFCN` (Choi et al.'s FCN-5): trained on 29 s crops (464,000 samples); its five
   poolings must shrink the input to one time step, which holds from about 20.5 s to 40.9 s.
   ``embedding``: the 64 values left after the last convolution block.
+- :class:`JamendoCRNN` (Choi et al.'s CRNN): four conv blocks, then a 2-layer GRU over time;
+  trained on 29 s crops, works on any length of about 1.5 s or more. ``embedding``: the GRU's
+  32-d output at the last time step.
 
-Both return the 50 tag probabilities in :data:`JAMENDO_TAGS` order (upstream
+All return the 50 tag probabilities in :data:`JAMENDO_TAGS` order (upstream
 ``training/eval.py``). Upstream tags a whole track by averaging its outputs over 16 evenly
 spaced crops; :func:`crops` cuts them.
 """
@@ -35,13 +39,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lgfn_model.pretrained.jamendo_input import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    SAMPLE_RATE,
+    MelFrontEnd,
+    crops,
+)
+
 __all__ = [
+    "CRNN_INPUT_LENGTH",
     "FCN_INPUT_LENGTH",
     "HOP_LENGTH",
     "JAMENDO_TAGS",
     "MUSICNN_INPUT_LENGTH",
     "N_FFT",
     "SAMPLE_RATE",
+    "JamendoCRNN",
     "JamendoFCN",
     "JamendoMusicnn",
     "MelFrontEnd",
@@ -50,16 +65,13 @@ __all__ = [
     "load_jamendo_tagger",
 ]
 
-SAMPLE_RATE = 16_000
-N_FFT = 512
-HOP_LENGTH = 256  # torchaudio's default, win_length // 2
-N_MELS = 96
 MUSICNN_INPUT_LENGTH = 3 * SAMPLE_RATE  # upstream's 48,000-sample crops
 FCN_INPUT_LENGTH = 29 * SAMPLE_RATE  # upstream's 464,000-sample crops
+CRNN_INPUT_LENGTH = 29 * SAMPLE_RATE
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-MODELS = ("musicnn", "fcn")
+MODELS = ("musicnn", "fcn", "crnn")
 
 # The 50 outputs of the Jamendo models, in order (upstream training/eval.py, MTG-Jamendo top 50).
 JAMENDO_TAGS: tuple[str, ...] = (
@@ -79,61 +91,12 @@ JAMENDO_TAGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- front end
-
-
-class MelFrontEnd(nn.Module):
-    """``(B, samples)`` 16 kHz -> ``(B, 1, n_mels, frames)`` batch-normed dB mel power.
-
-    Computes what upstream's torchaudio ``MelSpectrogram -> AmplitudeToDB -> BatchNorm2d(1)``
-    computed, without torchaudio's modules: the filterbank is a buffer loaded from the shipped
-    weights (``mel_fb``), because that is the one the models were trained with; a freshly
-    computed torchaudio filterbank differs from it by up to ~1.3e-5 (tools/port_sota_taggers
-    measures it). ``AmplitudeToDB`` with its defaults (power, ref 1, no ``top_db``) is a plain
-    ``10 * log10(max(x, 1e-10))``, so nothing depends on the rest of the batch.
-    """
-
-    def __init__(self, n_mels: int = N_MELS, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH):
-        super().__init__()
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.register_buffer("mel_fb", torch.zeros(n_fft // 2 + 1, n_mels))
-        # Not saved: torch.hann_window is exactly the window upstream saved (the port checks).
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.bn = nn.BatchNorm2d(1)
-
-    @property
-    def n_mels(self) -> int:
-        return self.mel_fb.shape[1]
-
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        if waveform.dim() != 2:
-            raise ValueError(f"expected (batch, samples), got {tuple(waveform.shape)}")
-        # STFT in float32 even under autocast: half-precision FFTs lose the quiet bands.
-        with torch.autocast(device_type=waveform.device.type, enabled=False):
-            stft = torch.stft(
-                waveform.float(),
-                n_fft=self.n_fft,
-                hop_length=self.hop_length,
-                window=self.window,
-                center=True,
-                pad_mode="reflect",
-                return_complex=True,
-            )
-            # |X|^2 as re^2 + im^2: torchaudio's abs-then-square rounds the same to ~1e-7 and
-            # costs a square root per bin.
-            power = stft.real.square() + stft.imag.square()  # (B, freqs, frames)
-            mel = torch.matmul(power.transpose(1, 2), self.mel_fb).transpose(1, 2)
-            db = 10.0 * torch.log10(mel.clamp(min=1e-10))
-        return self.bn(db.unsqueeze(1))
-
-
 def _as_batch(waveform: torch.Tensor) -> torch.Tensor:
     return waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
 
 
 class _Tagger(nn.Module):
-    """What both taggers share: the front end, the tag read-out and the convenience calls."""
+    """What the taggers share: the front end, the tag read-out and the convenience calls."""
 
     embedding_dim: int
     input_length: int
@@ -302,19 +265,50 @@ class JamendoFCN(_Tagger):
         return self.blocks(mel).flatten(1)
 
 
+# --------------------------------------------------------------------------- CRNN
+
+# (out channels, (frequency, time) pooling) of the CRNN's convolutions: 96 bands down to 1.
+CRNN_BLOCKS: tuple[tuple[int, tuple[int, int]], ...] = (
+    (64, (2, 2)),
+    (128, (3, 3)),
+    (128, (4, 4)),
+    (128, (4, 4)),
+)
+
+
+class JamendoCRNN(_Tagger):
+    """CRNN (Choi et al. 2017): four conv blocks take the bands to one row ``(B, 128, 1, T')``
+    (T' = 18 for 29 s), a 2-layer GRU (32 units) summarises time, and its output at the last
+    step is the ``embedding``; dropout 0.5, dense 50, sigmoid."""
+
+    input_length = CRNN_INPUT_LENGTH
+
+    def __init__(self, n_tags: int = 50, n_mels: int = N_MELS):
+        super().__init__(n_tags, n_mels)
+        blocks, channels = [], 1
+        for out, pooling in CRNN_BLOCKS:
+            blocks.append(_Conv2dBlock(channels, out, pooling))
+            channels = out
+        self.blocks = nn.Sequential(*blocks)
+        self.gru = nn.GRU(channels, 32, num_layers=2, batch_first=True)
+        self.embedding_dim = 32
+        self.dropout = nn.Dropout(0.5)
+        self.classifier = nn.Linear(self.embedding_dim, n_tags)
+
+    def features(self, mel: torch.Tensor) -> torch.Tensor:
+        bands, frames = mel.shape[2:]
+        for _, (pool_f, pool_t) in CRNN_BLOCKS:
+            bands, frames = bands // pool_f, frames // pool_t
+        if bands != 1 or frames < 1:
+            raise ValueError(
+                f"CRNN input pools to ({bands}, {frames}) bands x frames, not (1, >= 1):"
+                " it needs 96 bands and at least 96 frames (about 1.5 s)"
+            )
+        out = self.blocks(mel).squeeze(2).transpose(1, 2)  # (B, T', 128)
+        return self.gru(out)[0][:, -1]
+
+
 # --------------------------------------------------------------------------- use
-
-
-def crops(waveform_16k: torch.Tensor, length: int, count: int = 16) -> torch.Tensor:
-    """``count`` evenly spaced crops of ``length`` samples from a 1-D track, ``(count, length)``,
-    as upstream's evaluation tags a track (then averages the outputs). A track shorter than
-    one crop is zero-padded at the end (upstream never met one)."""
-    if waveform_16k.dim() != 1:
-        raise ValueError(f"expected one mono track (samples,), got {tuple(waveform_16k.shape)}")
-    if waveform_16k.shape[0] < length:
-        return F.pad(waveform_16k, (0, length - waveform_16k.shape[0]))[None]
-    hop = (waveform_16k.shape[0] - length) // count
-    return torch.stack([waveform_16k[i * hop : i * hop + length] for i in range(count)])
 
 
 def jamendo_weights_dir(model: str) -> Path:
@@ -329,8 +323,8 @@ def load_jamendo_tagger(
     device: str | torch.device | None = None,
     path: str | Path | None = None,
     check: bool = True,
-) -> JamendoMusicnn | JamendoFCN:
-    """``model`` ``"musicnn"`` or ``"fcn"`` with its shipped weights, in ``eval()`` mode.
+) -> JamendoMusicnn | JamendoFCN | JamendoCRNN:
+    """``model`` (``"musicnn"``, ``"fcn"``, ``"crnn"``) with its shipped weights, in eval mode.
 
     ``path``: a folder holding ``model.safetensors`` and ``config.json`` (default: the
     package's own). ``check`` verifies the weights' sha256 against the config. Never unpickles.
@@ -348,7 +342,8 @@ def load_jamendo_tagger(
         if digest != expected:
             raise ValueError(f"{weights}: sha256 {digest} does not match config {expected}")
     n_tags, n_mels = len(config["tags"]), config["architecture"]["n_mels"]
-    tagger = JamendoMusicnn(n_tags, n_mels) if model == "musicnn" else JamendoFCN(n_tags, n_mels)
+    kinds = {"musicnn": JamendoMusicnn, "fcn": JamendoFCN, "crnn": JamendoCRNN}
+    tagger = kinds[model](n_tags, n_mels)
     tagger.load_state_dict(load_file(str(weights)), strict=True)
     tagger.eval()
     if device is not None:
