@@ -3,9 +3,10 @@
     python -m tools.port_sota_taggers --source ../shared/pretrained/sota-music-tagging \\
         --out lgfn_model/weights [--fixture tests/fixtures/jamendo_reference.json]
 
-``--source``: the folder with upstream's ``models/jamendo/{musicnn,fcn}/best_model.pth`` (torch
-state dicts, read once here with ``torch.load(..., weights_only=True)``), ``reference/`` (the
-upstream implementation, imported only here, with torchaudio) and ``LICENSE`` (MIT).
+``--source``: the folder with upstream's ``models/jamendo/{musicnn,fcn,crnn}/best_model.pth``
+(torch state dicts, read once here with ``torch.load(..., weights_only=True)``),
+``reference/`` (the upstream implementation, imported only here, with torchaudio) and
+``LICENSE`` (MIT).
 
 For each model it writes ``jamendo_<model>/model.safetensors`` (float32, the project's names),
 ``config.json`` (tags, architecture, input, sha256 of source and weights, licence) and
@@ -29,6 +30,7 @@ import torch
 
 from lgfn_model.pretrained.jamendo import (
     CONFIG_FILE,
+    CRNN_INPUT_LENGTH,
     FCN_INPUT_LENGTH,
     HOP_LENGTH,
     JAMENDO_TAGS,
@@ -36,6 +38,7 @@ from lgfn_model.pretrained.jamendo import (
     N_FFT,
     SAMPLE_RATE,
     WEIGHTS_FILE,
+    JamendoCRNN,
     JamendoFCN,
     JamendoMusicnn,
     load_jamendo_tagger,
@@ -54,9 +57,12 @@ ATTRIBUTION = (
     "dict to safetensors unchanged (float32), with the parameters renamed for beets-lgfn's own "
     "modules."
 )
-DISPLAY = {"musicnn": "musicnn", "fcn": "FCN-5"}
+DISPLAY = {"musicnn": "musicnn", "fcn": "FCN-5", "crnn": "CRNN"}
 ARCH = {"musicnn": {"backend_channels": 64, "embedding": "dense 200 -> batch norm -> ReLU"}}
 ARCH["fcn"] = {"embedding": "last conv block's output, 64 x 1 x 1 flattened"}
+ARCH["crnn"] = {"embedding": "2-layer GRU's 32-d output at the last time step"}
+CLASSES = {"musicnn": JamendoMusicnn, "fcn": JamendoFCN, "crnn": JamendoCRNN}
+LENGTHS = {"musicnn": MUSICNN_INPUT_LENGTH, "fcn": FCN_INPUT_LENGTH, "crnn": CRNN_INPUT_LENGTH}
 
 
 # --------------------------------------------------------------------------- the input
@@ -103,9 +109,12 @@ def convert(name: str, upstream: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         renames |= {f"layers.{i}.": f"temporal.{i - 2}." for i in (2, 3, 4)}
         renames |= {f"layer{i}.": f"midend.{i - 1}." for i in (1, 2, 3)}
         renames |= {"dense1.": "dense.", "bn.": "dense_bn.", "dense2.": "classifier."}
-    else:
+    elif name == "fcn":
         renames |= {f"layer{i}.": f"blocks.{i - 1}." for i in range(1, 6)}
         renames |= {"dense.": "classifier."}
+    else:
+        renames |= {f"layer{i}.": f"blocks.{i - 1}." for i in range(1, 5)}
+        renames |= {"layer5.": "gru.", "dense.": "classifier."}
     window = upstream["spec.spectrogram.window"]
     if not torch.equal(window, torch.hann_window(N_FFT)):
         raise ValueError("upstream's STFT window is not torch.hann_window(512)")
@@ -150,7 +159,10 @@ def upstream_outputs(
     with _reference_on_path(source):
         import model as reference  # upstream's model.py, only here
 
-        net = reference.Musicnn(dataset="jamendo") if name == "musicnn" else reference.FCN()
+        if name == "musicnn":
+            net = reference.Musicnn(dataset="jamendo")
+        else:
+            net = getattr(reference, name.upper())()  # FCN(), CRNN(): 96 bands by default
         net.load_state_dict(state, strict=True)
         net.eval()
         last = net.dense2 if name == "musicnn" else net.dense
@@ -198,10 +210,10 @@ def port_one(source: Path, name: str, out: Path, license_text: str) -> dict[str,
     upstream = torch.load(pth, map_location="cpu", weights_only=True)
     state = convert(name, upstream)
     n_mels = state["front.mel_fb"].shape[1]
-    ours = JamendoMusicnn(n_mels=n_mels) if name == "musicnn" else JamendoFCN(n_mels=n_mels)
+    ours = CLASSES[name](n_mels=n_mels)
     ours.load_state_dict(state, strict=True)  # names and shapes must match exactly
 
-    length = MUSICNN_INPUT_LENGTH if name == "musicnn" else FCN_INPUT_LENGTH
+    length = LENGTHS[name]
     wave = torch.from_numpy(synthetic_input(length))
     reference = upstream_outputs(source, name, upstream, wave)
 
@@ -269,7 +281,7 @@ def port_one(source: Path, name: str, out: Path, license_text: str) -> dict[str,
 
 def port(source: Path, out: Path, fixture: Path) -> None:
     license_text = (source / "LICENSE").read_text(encoding="utf-8")
-    cases = {name: port_one(source, name, out, license_text) for name in ("musicnn", "fcn")}
+    cases = {name: port_one(source, name, out, license_text) for name in CLASSES}
     fixture.parent.mkdir(parents=True, exist_ok=True)
     note = (
         "Outputs of upstream's reference classes (sota-music-tagging reference/model.py, "
