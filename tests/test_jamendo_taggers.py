@@ -19,6 +19,7 @@ from lgfn_model.pretrained.jamendo import (
     FCN_INPUT_LENGTH,
     JAMENDO_TAGS,
     MUSICNN_INPUT_LENGTH,
+    JamendoCRNN,
     JamendoFCN,
     JamendoMusicnn,
     crops,
@@ -29,7 +30,8 @@ from tools.port_sota_taggers import synthetic_input
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "jamendo_reference.json"
-MODELS = {"musicnn": (JamendoMusicnn, MUSICNN_INPUT_LENGTH, 200), "fcn": (JamendoFCN, None, 64)}
+# name -> embedding size
+MODELS = {"musicnn": 200, "fcn": 64, "crnn": 32}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def test_matches_upstream_reference(tagger, reference):
         out = model(wave)
     for key in ("tags", "embedding"):
         expected = torch.tensor(case[key], dtype=torch.float32)
-        assert out[key].shape == expected.shape == (2, 50 if key == "tags" else MODELS[name][2])
+        assert out[key].shape == expected.shape == (2, 50 if key == "tags" else MODELS[name])
         torch.testing.assert_close(out[key], expected, atol=1e-4, rtol=0)
     # The convenience calls are the same pass.
     with torch.no_grad():
@@ -98,7 +100,7 @@ def test_corrupt_weights_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not 'musicnn'"):
         load_jamendo_tagger("musicnn", path=tmp_path)
     with pytest.raises(ValueError, match="unknown"):
-        jamendo_weights_dir("crnn")
+        jamendo_weights_dir("samplecnn")
 
 
 def test_batch_independent_and_lengths():
@@ -114,6 +116,11 @@ def test_batch_independent_and_lengths():
     fcn = JamendoFCN().eval()
     with pytest.raises(ValueError, match="pools to"), torch.no_grad():
         fcn(torch.zeros(1, MUSICNN_INPUT_LENGTH))  # 3 s is too short for the FCN
+    crnn = JamendoCRNN().eval()
+    with torch.no_grad():
+        assert crnn.tags(torch.zeros(2, MUSICNN_INPUT_LENGTH)).shape == (2, 50)  # any length
+    with pytest.raises(ValueError, match="pools to"), torch.no_grad():
+        crnn(torch.zeros(1, 16_000))  # but not under ~1.5 s
 
 
 def test_crops_are_upstreams_evaluation_windows():
