@@ -139,11 +139,24 @@ def test_wheel_holds_only_the_runtime_packages_and_weights(tmp_path: Path) -> No
     assert all(
         n.startswith(("lgfn_model/", "beetsplug/emotion/")) for n in names if "dist-info" not in n
     )
-    harnesses = ("fault_catalogue", "plugin_bench", "port_musicnn", "tf_bundle", "lyric_lines")
+    harnesses = (
+        "fault_catalogue",
+        "plugin_bench",
+        "port_musicnn",
+        "port_sota_taggers",
+        "tf_bundle",
+        "lyric_lines",
+        "jamendo_reference",
+    )
     assert not [n for n in names if any(h in n for h in harnesses)]
     assert not [n for n in names if n.startswith("beetsplug/emotion/bench")]
-    for model in ("default", "fast", "musicnn_msd", "musicnn_student"):
+    jamendo = ("jamendo_musicnn", "jamendo_fcn", "jamendo_crnn")
+    models = ("default", "fast", "musicnn_msd", "musicnn_student", *jamendo)
+    for model in models:
         assert f"lgfn_model/weights/{model}/model.safetensors" in names
-    assert "lgfn_model/weights/musicnn_msd/LICENSE.md" in names
+    for licensed in ("musicnn_msd", *jamendo):
+        assert f"lgfn_model/weights/{licensed}/LICENSE.md" in names
+    weight_folders = {n.split("/")[2] for n in names if n.startswith("lgfn_model/weights/")}
+    assert weight_folders == set(models), weight_folders
     assert not any(n.endswith((".pt", ".pth", ".pkl", ".ckpt")) for n in names)
     assert not any("scikit-learn" in line for line in requires), requires
