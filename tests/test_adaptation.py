@@ -101,3 +101,19 @@ def test_a_tracks_embedding_through_the_models_head_is_its_prediction(tmp_path) 
         assert embedding.shape == (1, predictor.config.d_model)
         expected = [prediction.probabilities[m] for m in predictor.config.labels]
         np.testing.assert_allclose(shipped.probabilities(embedding)[0], expected, atol=1e-5)
+
+
+def test_the_other_rules_tools_compares_start_from_the_shipped_head() -> None:
+    from tools.adaptation_rules import em_head, fit_transform
+
+    rng = np.random.default_rng(0)
+    shipped = Head(rng.standard_normal((4, 6)), rng.standard_normal(4))
+    x = rng.standard_normal((40, 6))
+    y = rng.integers(0, 4, 40)
+    assert fit_transform(x, y, shipped, float("inf")) is shipped
+    # A logit transform is still a linear head on the embedding, and a strong hold keeps it.
+    held = fit_transform(x, y, shipped, 1e6)
+    assert np.allclose(held.probabilities(x), shipped.probabilities(x), atol=1e-4)
+    # EM on a library whose predictions are balanced already changes nothing.
+    balanced = Head(np.zeros((4, 6)), np.zeros(4))
+    assert np.allclose(em_head(balanced, x).bias, 0.0)
