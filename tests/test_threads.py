@@ -82,6 +82,9 @@ def test_another_program_spinning_is_seen_as_busy() -> None:
     if not Path("/proc/stat").exists():
         pytest.skip("needs Linux /proc/stat")
     quiet = threads.cores_busy_elsewhere(0.3)
+    if quiet > (os.cpu_count() or 1) - 1:
+        # Every core is busy already: one more spinner cannot show (the count saturates).
+        pytest.skip(f"no idle core to see a spinner on ({quiet:.1f} cores busy elsewhere)")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)  # let it start
@@ -99,7 +102,8 @@ def test_this_process_spinning_is_not_counted() -> None:
     assert before is not None
     started = time.monotonic()
     own = threads._own_cpu_seconds()
-    while time.monotonic() - started < 0.3:
+    # Spin until 0.2 s of our own CPU time (a busy machine gives us less than the wall clock).
+    while threads._own_cpu_seconds() - own <= 0.2 and time.monotonic() - started < 10:
         pass
     assert threads._own_cpu_seconds() - own > 0.2  # the clock we take off does move
 
