@@ -252,3 +252,39 @@ def test_a_teacher_with_another_frozen_branch_is_refused(tmp_path: Path) -> None
     cache = FeatureCache(tmp_path / "cache", sample_rate=16000)
     with pytest.raises(ValueError, match="same frozen pretrained branch"):
         load_teacher(settings, _config(), [], cache, torch.device("cpu"))
+
+
+def test_lgfn_train_with_the_branch_caches_it_and_keeps_it_frozen(tmp_path: Path) -> None:
+    import dataclasses
+
+    from lgfn_model.training.train import TrainSettings, train
+
+    rows = ["id,audio,lyrics,mood,split"]
+    for n, (mood, kind) in enumerate(
+        {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "chord"}.items()
+    ):
+        song = make_audio_file(tmp_path / f"{mood}.flac", seconds=3.5 + n / 4, kind=kind, seed=n)
+        rows.append(f"{mood},{song.name},,{mood},train")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    one_patch = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
+    overrides = dataclasses.asdict(_config(audio=one_patch))
+    overrides.pop("version")
+    overrides["audio"] = one_patch
+    settings = TrainSettings(
+        data=tmp_path / "manifest.csv",
+        out=tmp_path / "model",
+        cache=tmp_path / "cache",
+        epochs=1,
+        batch_size=4,
+        workers=0,
+        device="cpu",
+        config_overrides=overrides,
+    )
+    _, metadata = train(settings)
+    assert metadata["train_examples"] == 4
+    assert len(list((tmp_path / "cache" / "musicnn-jamendo-v1").rglob("*.npy"))) == 4
+    trained = load_checkpoint(tmp_path / "model")
+    assert trained.config.pretrained_audio == "musicnn-jamendo"
+    shipped = load_jamendo_tagger("musicnn").state_dict()
+    ours = trained.pretrained.tagger.state_dict()
+    assert all(torch.equal(ours[k], shipped[k]) for k in shipped)
