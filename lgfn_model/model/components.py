@@ -243,11 +243,20 @@ class PretrainedTagger(nn.Module):
 
     def __init__(self, d_model: int, frames: int) -> None:
         super().__init__()
-        from lgfn_model.pretrained.musicnn import MusicnnMSD
-
-        self.tagger = freeze(MusicnnMSD())
+        self.tagger = freeze(self._new_tagger())
         self.frames = frames
         self.project = nn.Sequential(nn.LayerNorm(self.FEATURES), nn.Linear(self.FEATURES, d_model))
+
+    def _new_tagger(self) -> nn.Module:
+        """The tagger at its initial weights (the shipped ones come from
+        :meth:`load_shipped_tagger`, or a checkpoint brings its own copy)."""
+        from lgfn_model.pretrained.musicnn import MusicnnMSD
+
+        return MusicnnMSD()
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> None:
+        """Inference in float32 or bfloat16: musicnn's own bf16 front end (network.py)."""
+        self.tagger.set_compute_dtype(dtype)
 
     def load_shipped_tagger(self) -> PretrainedTagger:
         """musicnn's shipped MSD weights into the (frozen) tagger."""
@@ -264,17 +273,22 @@ class PretrainedTagger(nn.Module):
         self.tagger.eval()  # frozen: its batch norms and dropouts never switch to training
         return self
 
+    def _patches(self, waveforms: Tensor) -> tuple[Tensor, int]:
+        """(W, S) -> (W * P, PATCH_SAMPLES) patches at ``TARGET_RMS``, and P."""
+        n_windows = waveforms.shape[0]
+        patches = max(1, waveforms.shape[1] // self.PATCH_SAMPLES)
+        x = waveforms[:, : patches * self.PATCH_SAMPLES].float()
+        x = x.reshape(n_windows * patches, -1)
+        rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt()
+        return x * (self.TARGET_RMS / rms.clamp_min(1e-4)), patches
+
     @torch.no_grad()
     def features(self, waveforms: Tensor) -> Tensor:
         """(W, S) -> (W, P, 250): penultimate + tag logits of each 3 s patch."""
         from lgfn_model.pretrained.musicnn import N_FRAMES, musicnn_log_mel
 
         n_windows = waveforms.shape[0]
-        patches = max(1, waveforms.shape[1] // self.PATCH_SAMPLES)
-        x = waveforms[:, : patches * self.PATCH_SAMPLES].float()
-        x = x.reshape(n_windows * patches, -1)
-        rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt()
-        x = x * (self.TARGET_RMS / rms.clamp_min(1e-4))
+        x, patches = self._patches(waveforms)
         parts = []
         with torch.autocast(device_type=x.device.type, enabled=False):
             # In chunks: a batch of 32 windows (96 patches) at once would need ~2.5 GB.
@@ -287,6 +301,56 @@ class PretrainedTagger(nn.Module):
         if features is None:
             features = self.features(waveforms)
         return spread_patches(self.project(features.float()), self.frames)
+
+
+class JamendoTagger(PretrainedTagger):
+    """(W, S) waveform -> (W, T, D) from the MTG-Jamendo musicnn (frozen), one vector per 3 s.
+
+    ``pretrained_audio: "musicnn-jamendo"``: :class:`PretrainedTagger` with another tagger
+    (``lgfn_model/pretrained/jamendo.py``, Won et al. 2020, trained on MTG-Jamendo's top-50
+    tags, five of them moods/themes). The same 3 s patch grid and per-patch RMS as musicnn's
+    MSD tagger (its input is dB mel power, which depends on gain as musicnn's does), so the
+    cache and the window crops are the same; the features are the tagger's 200-d embedding
+    (dense -> batch norm -> ReLU before its tag layer). Frozen and in eval mode; only the
+    projection trains. bfloat16 inference is a plain bf16 autocast around the tagger, whose
+    STFT and dB stay float32 (``MelFrontEnd``).
+    """
+
+    FEATURES = 200
+
+    def __init__(self, d_model: int, frames: int) -> None:
+        super().__init__(d_model, frames)
+        self.compute_dtype = torch.float32
+
+    def _new_tagger(self) -> nn.Module:
+        from lgfn_model.pretrained.jamendo import JamendoMusicnn
+
+        return JamendoMusicnn()
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> None:
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"the Jamendo musicnn computes in float32 or bfloat16, not {dtype}")
+        self.compute_dtype = dtype
+
+    def load_shipped_tagger(self) -> JamendoTagger:
+        """The shipped MTG-Jamendo musicnn weights (sha256-checked) into the frozen tagger."""
+        from lgfn_model.pretrained.jamendo import load_jamendo_tagger
+
+        with torch.random.fork_rng(devices=[]), torch.no_grad():  # as PretrainedTagger's
+            self.tagger.load_state_dict(load_jamendo_tagger("musicnn", "cpu").state_dict())
+        return self
+
+    @torch.no_grad()
+    def features(self, waveforms: Tensor) -> Tensor:
+        """(W, S) -> (W, P, 200): the embedding of each 3 s patch."""
+        n_windows = waveforms.shape[0]
+        x, patches = self._patches(waveforms)
+        bf16 = self.compute_dtype == torch.bfloat16 and not self.training
+        parts = []
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            for chunk in x.split(self.PATCHES_PER_CHUNK):
+                parts.append(self.tagger(chunk)["embedding"].float())
+        return torch.cat(parts).reshape(n_windows, patches, self.FEATURES)
 
 
 class DistilledTagger(nn.Module):

@@ -18,8 +18,15 @@ AVX512-BF16), fp32 elsewhere."""
 FusionKind = Literal["dgfm", "concat", "audio_only", "lyrics_only"]
 FUSIONS: tuple[str, ...] = get_args(FusionKind)
 
-PRETRAINED_AUDIO: tuple[str, ...] = ("musicnn-msd", "musicnn-student")
+PRETRAINED_AUDIO: tuple[str, ...] = ("musicnn-msd", "musicnn-student", "musicnn-jamendo")
 """The pretrained audio branches ``LGFN`` can build (``pretrained_audio``; None: no such branch)."""
+
+PRETRAINED_FEATURES: dict[str, int] = {
+    "musicnn-msd": 250,  # the MSD tagger's 200 penultimate units + its 50 tag logits
+    "musicnn-student": 250,  # the student predicts those 250
+    "musicnn-jamendo": 200,  # the MTG-Jamendo musicnn's 200-d embedding
+}
+"""The width of each pretrained branch's features per 3 s patch (what is cached and projected)."""
 
 TEXT_ENCODER_DIMS: dict[str, int] = {"multilingual-e5-small": 384, "all-minilm-l6-v2": 384}
 """The lyrics encoders ``lgfn_model.text.load_text_encoder`` knows, with the width of their
@@ -28,6 +35,13 @@ without importing the encoders; tests/test_config_bounds.py keeps it equal to ``
 
 MUSICNN_SAMPLE_RATE = 16000
 """musicnn's MSD tagger reads 16 kHz audio; a model with that branch must be fed 16 kHz."""
+
+PRETRAINED_SAMPLE_RATES: dict[str, int] = {
+    "musicnn-msd": MUSICNN_SAMPLE_RATE,
+    "musicnn-jamendo": 16000,  # the MTG-Jamendo taggers' rate (pretrained/jamendo_input.py)
+}
+"""The branches that read the waveform itself, with the rate they read (the student reads the
+model's own log-mel, at any rate)."""
 
 
 @dataclass
@@ -63,7 +77,9 @@ class LGFNConfig:
     use_waveform_branch: bool = True
     # The third, pretrained audio branch: "musicnn-msd" (default) is musicnn's MSD tagger,
     # frozen; "musicnn-student" the compact CNN distilled from it (pretrained/student.py,
-    # ~1/30 of the cost, less accurate so far: docs/performance.md); None: no such branch.
+    # ~1/30 of the cost, less accurate so far: docs/performance.md); "musicnn-jamendo" the
+    # MTG-Jamendo musicnn (pretrained/jamendo.py), frozen, on the same 3 s patches (not yet
+    # measured: docs/musicnn.md); None: no such branch.
     pretrained_audio: str | None = "musicnn-msd"
     use_aal: bool = True
     fusion: FusionKind = "dgfm"
@@ -82,6 +98,13 @@ class LGFNConfig:
     # checkpoint rebuilds its own copy; `lgfn train` fills it in from the student it starts from.
     student_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     student_hidden: int = 256
+
+    @property
+    def pretrained_features(self) -> int:
+        """The width of the pretrained branch's features per 3 s patch (0: no such branch)."""
+        if self.pretrained_audio is None:
+            return 0
+        return PRETRAINED_FEATURES[self.pretrained_audio]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -348,8 +371,8 @@ def check_config_dict(data: Any) -> None:
             f"text_dim is {data['text_dim']}; {encoder} gives {TEXT_ENCODER_DIMS[encoder]}"
         )
     rate = data["audio"]["sample_rate"]
-    if pretrained == "musicnn-msd" and rate != MUSICNN_SAMPLE_RATE:
+    needed = PRETRAINED_SAMPLE_RATES.get(pretrained)
+    if needed is not None and rate != needed:
         raise ConfigError(
-            f"audio.sample_rate is {rate}; pretrained_audio 'musicnn-msd' reads "
-            f"{MUSICNN_SAMPLE_RATE} Hz audio"
+            f"audio.sample_rate is {rate}; pretrained_audio {pretrained!r} reads {needed} Hz audio"
         )

@@ -18,6 +18,7 @@ from lgfn_model.data.lyrics import line_end_times
 from lgfn_model.model.components import (
     AttentionalAlignment,
     DistilledTagger,
+    JamendoTagger,
     LogMel,
     MelResNet,
     PretrainedTagger,
@@ -137,6 +138,8 @@ class LGFN(nn.Module):
         self.distilled: DistilledTagger | None = None
         if config.pretrained_audio == "musicnn-msd":
             self.pretrained = PretrainedTagger(d, frames)
+        elif config.pretrained_audio == "musicnn-jamendo":
+            self.pretrained = JamendoTagger(d, frames)
         elif config.pretrained_audio == "musicnn-student":
             from lgfn_model.pretrained.student import StudentConfig
 
@@ -162,7 +165,8 @@ class LGFN(nn.Module):
         """The dtype of the audio branches' convolutions at inference: float32 or bfloat16.
 
         In bfloat16, musicnn's front end (nearly all of the default model's cost) runs its own
-        bf16 path, and the mel ResNet, the waveform CNN and the distilled student run under
+        bf16 path (the Jamendo musicnn, "musicnn-jamendo", runs under bf16 autocast), and the
+        mel ResNet, the waveform CNN and the distilled student run under
         bf16 autocast. Log-mel, alignment, gate and heads stay float32; training always
         computes in float32. In both dtypes the 2-D branches run channels-last at inference:
         oneDNN's kernels are fastest so (fp32 on an AVX2 EPYC: the mel ResNet and the student
@@ -172,7 +176,7 @@ class LGFN(nn.Module):
             raise ValueError(f"LGFN computes in float32 or bfloat16, not {dtype}")
         self.compute_dtype = dtype
         if self.pretrained is not None:
-            self.pretrained.tagger.set_compute_dtype(dtype)
+            self.pretrained.set_compute_dtype(dtype)
         self.mel_resnet.to(memory_format=torch.channels_last)
         if self.distilled is not None:
             self.distilled.student.to(memory_format=torch.channels_last)
@@ -237,7 +241,8 @@ class LGFN(nn.Module):
     ) -> LGFNOutput:
         """waveforms (W, S) at ``config.audio.sample_rate``; window_starts (W,) seconds;
         lyrics per window or None; audio_present (W,) bool, default all True;
-        pretrained_features (W, P, 250): the pretrained branch's inputs, if precomputed;
+        pretrained_features (W, P, F): the pretrained branch's inputs, if precomputed (F:
+        ``config.pretrained_features``, 250 for "musicnn-msd", 200 for "musicnn-jamendo");
         pretrained_waveforms (W, S): what the pretrained or distilled branch reads instead of
         ``waveforms`` (training: the windows before noise, as cached musicnn features are)."""
         n_windows, frames = waveforms.shape[0], self.config.frames_per_window
@@ -300,9 +305,10 @@ class LGFN(nn.Module):
         )
 
     def load_pretrained_weights(self, student_weights: str | Path | None = None) -> LGFN:
-        """Start the pretrained branch from its weights on disk: musicnn's shipped tagger, or
-        the distilled student (``student_weights``: a student's folder, default the shipped
-        one). Training starts so; a checkpoint instead brings its own copy of them."""
+        """Start the pretrained branch from its weights on disk: musicnn's shipped tagger (MSD
+        or MTG-Jamendo), or the distilled student (``student_weights``: a student's folder,
+        default the shipped one). Training starts so; a checkpoint instead brings its own copy
+        of them."""
         if self.pretrained is not None:
             self.pretrained.load_shipped_tagger()
         if self.distilled is not None:

@@ -17,7 +17,6 @@ from lgfn_model.training.cache import LyricFeatures
 from lgfn_model.training.datasets import Example
 
 PATCH_SAMPLES = PretrainedTagger.PATCH_SAMPLES
-PRETRAINED_FEATURES = PretrainedTagger.FEATURES
 
 
 @dataclass
@@ -27,7 +26,8 @@ class LoadedExample:
     example: Example
     samples: np.ndarray | None
     lyrics: LyricFeatures | None
-    pretrained: np.ndarray | None = None  # (patches, 250) on the 3 s grid, see pretrained_cache
+    # (patches, F) on the 3 s grid, see pretrained_cache; F: 250 musicnn-msd, 200 musicnn-jamendo
+    pretrained: np.ndarray | None = None
 
     @property
     def duration(self) -> float | None:
@@ -49,7 +49,7 @@ class Batch:
     audio_present: torch.Tensor  # (W,) bool
     track_index: torch.Tensor  # (W,) long: which example each window belongs to
     n_tracks: int
-    pretrained: torch.Tensor | None = None  # (W, P, 250) cached pretrained-branch features
+    pretrained: torch.Tensor | None = None  # (W, P, F) cached pretrained-branch features
     # (W, S) the windows before noise and clipping, for a branch that should read clean audio
     clean_waveforms: torch.Tensor | None = None
 
@@ -140,7 +140,9 @@ def training_batch(
     use_cache = bool(with_audio) and all(item.pretrained is not None for item in with_audio)
     grid = PATCH_SAMPLES if use_cache else 1
     per_window = size // PATCH_SAMPLES
-    features = np.zeros((len(items), per_window, PRETRAINED_FEATURES), dtype=np.float32)
+    # The features' width is the branch's (config.PRETRAINED_FEATURES), as cached.
+    width = next((i.pretrained.shape[-1] for i in with_audio if i.pretrained is not None), 0)
+    features = np.zeros((len(items), per_window, width), dtype=np.float32)
     clean = np.zeros_like(waves) if keep_clean else None
     parts = []
     for i, item in enumerate(items):

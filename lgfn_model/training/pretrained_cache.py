@@ -2,7 +2,9 @@
 
 The musicnn tagger is frozen, and costs more than the rest of the model, so training computes
 its features once per clip (patches on a fixed 3 s grid) and crops windows on that grid.
-Stored next to the audio cache as ``<branch>-v1/<k[:2]>/<k>.npy`` (float16, (patches, 250)).
+Stored next to the audio cache as ``<branch>-v1/<k[:2]>/<k>.npy`` (float16, (patches, F)):
+the branch's name (``pretrained_audio``) is both the folder and part of the key, so each branch
+has its own features (F: 250 for "musicnn-msd", 200 for "musicnn-jamendo").
 """
 
 from __future__ import annotations

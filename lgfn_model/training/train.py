@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from lgfn_model.model.config import LGFNConfig
+from lgfn_model.model.config import PRETRAINED_SAMPLE_RATES, LGFNConfig
 from lgfn_model.model.network import LGFN, build_lgfn, pool_windows
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
@@ -242,6 +242,15 @@ def load_teacher(
         )
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
+    # One set of cached features feeds both models' frozen branches (``forward_batch``), so
+    # they must be the same branch ("musicnn-msd" and "musicnn-jamendo" cache different ones).
+    own = config.pretrained_audio
+    theirs = teacher.config.pretrained_audio
+    if teacher.pretrained is not None and own in PRETRAINED_SAMPLE_RATES and own != theirs:
+        raise ValueError(
+            f"teacher {settings.teacher} has pretrained_audio {theirs!r}, this model {own!r}: "
+            "a teacher must have the same frozen pretrained branch, or none"
+        )
     if teacher.pretrained is not None:
         attach_pretrained(items, cache, teacher, device)
     log.info("distilling from teacher %s", teacher.config.version)

@@ -5,6 +5,10 @@ The use it was built for: a fast model ("musicnn-student") started from the defa
 was distilled to reproduce musicnn's 250 features, so musicnn's projection (250 -> D) is
 copied onto the student's projection: the warm-started fast model already predicts what the
 default model predicts, as far as the student reproduces musicnn, before its first step.
+
+The MTG-Jamendo musicnn ("musicnn-jamendo") has other features (200 of them, another network's):
+between it and either of those two, the projection is not copied but starts fresh, while the
+rest of the network is copied as usual.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ log = logging.getLogger("lgfn_model.training")
 _PROJECTIONS = ("pretrained.project.", "distilled.project.")
 # The frozen musicnn tagger always comes from its own shipped weights.
 _NEVER_COPIED = ("pretrained.tagger.",)
+# Branches whose features mean the same (the student predicts the MSD tagger's): a projection
+# is copied only between two branches of one family.
+_FEATURE_FAMILIES = ({"musicnn-msd", "musicnn-student"}, {"musicnn-jamendo"})
+
+
+def _same_features(a: str | None, b: str | None) -> bool:
+    return a == b or any(a in family and b in family for family in _FEATURE_FAMILIES)
 
 
 def _renamed(name: str, target: set[str]) -> str:
@@ -44,8 +55,11 @@ def warm_start(model: LGFN, source: LGFN, source_name: str) -> dict[str, int]:
     state = model.state_dict()
     names = set(state)
     copied: list[str] = []
+    skipped = _NEVER_COPIED
+    if not _same_features(source.config.pretrained_audio, model.config.pretrained_audio):
+        skipped = (*_NEVER_COPIED, *_PROJECTIONS)
     for name, tensor in source.state_dict().items():
-        if name.startswith(_NEVER_COPIED):
+        if name.startswith(skipped):
             continue
         target = _renamed(name, names)
         if target not in state:
