@@ -41,6 +41,28 @@ def _config(root: Path, checkpoint: Path, **emotion: object) -> dict[str, str]:
     return {**os.environ, "BEETSDIR": str(root), "HOME": str(root)}
 
 
+def _beet_in_a_fresh_process(
+    env: dict[str, str], commands: list[list[str]]
+) -> subprocess.CompletedProcess[str]:
+    """``beet`` commands, one after another in one new Python process, which prints whether
+    torch got imported on its last line (NO TORCH / TORCH LOADED)."""
+    probe = textwrap.dedent(
+        f"""\
+        import sys
+        from beets import ui
+        for args in {commands!r}:
+            try:
+                ui.main(args)
+            except SystemExit as done:
+                assert not done.code, done.code
+        print("TORCH LOADED" if "torch" in sys.modules else "NO TORCH")
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_beet_ls_and_skipping_never_import_torch(tmp_path: Path, tiny_checkpoint: Path) -> None:
     env = _config(tmp_path, tiny_checkpoint)
     library = Library(str(tmp_path / "library.db"), str(tmp_path / "music"))
@@ -54,21 +76,8 @@ def test_beet_ls_and_skipping_never_import_torch(tmp_path: Path, tiny_checkpoint
         )
     )
     library._close()
-    probe = textwrap.dedent(
-        """\
-        import sys
-        from beets import ui
-        for args in (["ls"], ["ls", "mood:relaxed"], ["ls", "emotion_relaxed:0.5.."],
-                     ["emotion"]):
-            try:
-                ui.main(args)
-            except SystemExit as done:
-                assert not done.code, done.code
-        print("TORCH LOADED" if "torch" in sys.modules else "NO TORCH")
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    result = _beet_in_a_fresh_process(
+        env, [["ls"], ["ls", "mood:relaxed"], ["ls", "emotion_relaxed:0.5.."], ["emotion"]]
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -105,20 +114,7 @@ def test_re_tagging_from_stored_embeddings_never_imports_torch(
         )
     )
     library._close()
-    probe = textwrap.dedent(
-        """\
-        import sys
-        from beets import ui
-        try:
-            ui.main(["emotion", "-W"])
-        except SystemExit as done:
-            assert not done.code, done.code
-        print("TORCH LOADED" if "torch" in sys.modules else "NO TORCH")
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
-    )
+    result = _beet_in_a_fresh_process(env, [["emotion", "-W"]])
     assert result.returncode == 0, result.stderr
     assert "1 of them re-tagged from stored embeddings (no audio decoded)" in result.stdout
     assert result.stdout.splitlines()[-1] == "NO TORCH"
