@@ -318,3 +318,66 @@ def test_cli_refuses_a_teacher(data_root: Path, tmp_path: Path, capsys) -> None:
     args = ["crossval", "--data", str(data_root), "--teacher", "default", "--out", str(tmp_path)]
     assert lgfn_main(args) == 2
     assert "teacher per fold" in capsys.readouterr().err
+
+
+def _pooled_accuracy(report: dict, dataset: str, metric: str) -> float:
+    """The accuracy over all examples from the folds' own figures (weighted by their n)."""
+    folds = report["folds"]
+    parts = [(f["clean"][dataset][metric]["accuracy"], f["clean"][dataset][metric]["n"])
+             for f in folds if f["clean"].get(dataset, {}).get(metric, {}).get("n")]  # fmt: skip
+    return sum(a * n for a, n in parts) / sum(n for _, n in parts)
+
+
+def test_compare_crossval_pairs_two_recipes_example_by_example(
+    data_root: Path, tmp_path: Path, capsys
+) -> None:
+    cache = tmp_path / "cache"
+    runs = {}
+    for seed in (0, 1):
+        recipe = dataclasses.replace(_recipe(data_root, cache), seed=seed)
+        out = tmp_path / f"cv-s{seed}"
+        runs[seed] = run_crossval(
+            CrossvalSettings(data=data_root, recipe=recipe, out=out, folds=2, snrs=(0.0,))
+        )
+        fold = json.loads((out / "fold-1.json").read_text())
+        stored = fold["predictions"]
+        assert set(stored) == {"clean", "snr_0db"}
+        assert len(stored["clean"]["id"]) == fold["test_examples"]
+        assert len(stored["clean"]["probs"][0]) == 4
+        assert "predictions" not in runs[seed]["folds"][0]  # the report keeps the figures only
+
+    json_path = tmp_path / "compare.json"
+    args = ["compare", "--crossval", "--data", str(data_root), "--samples", "200"]
+    assert lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1"), "--json",
+                      str(json_path)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "paired over 2 fold(s)" in text and "MIREX-like" in text and "snr 0db" in text
+    report = json.loads(json_path.read_text())
+    clean = report["conditions"]["clean"]
+    assert set(clean) == {"mirex", "4q", "nju", "moodylyrics"}
+    assert set(report["conditions"]["snr_0db"]) == {"mirex", "4q"}
+    # The pooled accuracies are exactly those of the folds' own figures.
+    for dataset, mood_n in (("4q", 8), ("mirex", 6), ("nju", 8)):
+        mood = clean[dataset]["mood"]
+        assert mood["n"] == mood_n
+        assert mood["accuracy_a"] == pytest.approx(_pooled_accuracy(runs[0], dataset, "mood"))
+        assert mood["accuracy_b"] == pytest.approx(_pooled_accuracy(runs[1], dataset, "mood"))
+    assert clean["mirex"]["valence"]["n"] == 8 and clean["mirex"]["arousal"]["n"] == 6
+    assert clean["mirex"]["macro_f1"]["n"] == 6
+
+    # A recipe against itself: no difference, and an interval of exactly nothing.
+    assert lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s0"), "--json",
+                      str(json_path)]) == 0  # fmt: skip
+    same = json.loads(json_path.read_text())["conditions"]["clean"]["4q"]
+    assert same["mood"]["difference"] == 0 and same["mood"]["interval_95"] == [0.0, 0.0]
+    assert same["mood"]["mcnemar_p"] == 1.0 and same["macro_f1"]["difference"] == 0
+
+    # A fold measured before the predictions were kept is named, not silently skipped.
+    old = tmp_path / "cv-s1" / "fold-2.json"
+    fold = json.loads(old.read_text())
+    del fold["predictions"]
+    old.write_text(json.dumps(fold))
+    assert lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1")]) == 2
+    assert "fold-2.json: measured before fold results kept their predictions" in (
+        capsys.readouterr().err
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import lgfn_model.evaluation.compare as compare_module
@@ -27,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--samples", type=int, default=10_000, help="bootstrap resamples")
     parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.add_argument(
+        "--crossval",
+        action="store_true",
+        help="A and B are `lgfn crossval --out` folders run over the same folds: pair their "
+        "test predictions example by example, per dataset, clean and at each --snr they were "
+        "measured with (no model is run)",
+    )
     add_training_options(parser)
     parser.set_defaults(handler=_run)
 
@@ -35,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
     from lgfn_model.cli.common import setup_training
 
     setup_training(args)
+    if args.crossval:
+        return _run_crossval(args)
     report = run_comparison(
         Path(args.data),
         args.a,
@@ -48,6 +58,28 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     print(format_comparison(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _run_crossval(args: argparse.Namespace) -> int:
+    from lgfn_model.evaluation.crossval_compare import compare_crossval, format_crossval_comparison
+    from lgfn_model.model.config import MOODS
+    from lgfn_model.training.crossval import development_examples
+
+    try:
+        report = compare_crossval(
+            Path(args.a),
+            Path(args.b),
+            development_examples(Path(args.data)),
+            MOODS,
+            samples=args.samples,
+        )
+    except (OSError, ValueError) as error:  # a missing folder, unpaired folds, bad data
+        print(f"lgfn compare: {error}", file=sys.stderr)
+        return 2
+    print(format_crossval_comparison(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

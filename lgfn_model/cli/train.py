@@ -135,6 +135,16 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "clipping, as the default model's cached musicnn features do",
     )
     parser.add_argument(
+        "--pretrained-noise",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="DB",
+        help="also cache the frozen pretrained branch's features of noisy copies of each clip "
+        "at these SNRs (e.g. 0 10 20); a noisy training window then takes one of these SNRs "
+        "and the matching features (default: clean features only)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -208,6 +218,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         weight_decay=args.weight_decay,
         clip_chance=args.clip_chance,
         clean_student=args.clean_student,
+        pretrained_noise=tuple(dict.fromkeys(args.pretrained_noise)),
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,

@@ -28,6 +28,9 @@ class LoadedExample:
     lyrics: LyricFeatures | None
     # (patches, F) on the 3 s grid, see pretrained_cache; F: 250 musicnn-msd, 200 musicnn-jamendo
     pretrained: np.ndarray | None = None
+    # The same features of seeded noisy copies of the clip, by SNR in dB (pretrained_cache):
+    # what a noisy training window's frozen branch reads (``training_batch(pretrained_noise=)``).
+    noisy_pretrained: dict[float, np.ndarray] | None = None
 
     @property
     def duration(self) -> float | None:
@@ -115,6 +118,7 @@ def training_batch(
     pseudo_sync: float = 0.0,
     clip_chance: float = 0.0,
     keep_clean: bool = False,
+    pretrained_noise: tuple[float, ...] = (),
 ) -> Batch:
     """One random window per example (random crop of the clip, or of the lyrics' span).
 
@@ -124,6 +128,11 @@ def training_batch(
 
     ``clip_chance``: the chance that a window is made louder by 6-12 dB and hard-clipped, as
     users' loud masters and the robustness check's +6 dB copies are.
+
+    ``pretrained_noise``: SNRs (dB) of the noisy feature copies the items carry
+    (``LoadedExample.noisy_pretrained``). A window that gets noise then takes its SNR from this
+    list instead of ``noise_snr_db``'s range, and its cached pretrained features are those of
+    the clip at that SNR, so the frozen branch sees the noise the other branches see.
 
     ``pseudo_sync``: the chance that an audio example's plain lyrics are given start times
     spread evenly over the clip. No training set pairs audio with synced lyrics, so without
@@ -150,15 +159,21 @@ def training_batch(
         if item.samples is not None:
             samples = item.samples
             offset = int(rng.integers(0, max(0, len(samples) - size) // grid + 1)) * grid
-            if use_cache:
-                first = offset // PATCH_SAMPLES
-                features[i] = item.pretrained[first : first + per_window]
+            source = item.pretrained
             chunk = np.asarray(samples[offset : offset + size], dtype=np.float32)
             waves[i, : len(chunk)] = chunk
             if keep_clean:
                 clean[i] = waves[i]
             if noise_snr_db is not None and rng.random() < 0.5:
-                waves[i] = add_noise(waves[i], float(rng.uniform(*noise_snr_db)), rng)
+                if pretrained_noise and use_cache:
+                    snr = pretrained_noise[int(rng.integers(len(pretrained_noise)))]
+                    source = _noisy_features(item, snr)
+                else:
+                    snr = float(rng.uniform(*noise_snr_db))
+                waves[i] = add_noise(waves[i], snr, rng)
+            if use_cache:
+                first = offset // PATCH_SAMPLES
+                features[i] = source[first : first + per_window]
             # No draw at all when off: the random stream (and so every model trained by the
             # default recipe, the shipped one included) stays as it was before this option.
             if clip_chance > 0 and rng.random() < clip_chance:
@@ -187,6 +202,16 @@ def training_batch(
         torch.from_numpy(features) if use_cache else None,
         None if clean is None else torch.from_numpy(clean),
     )
+
+
+def _noisy_features(item: LoadedExample, snr_db: float) -> np.ndarray:
+    copies = item.noisy_pretrained or {}
+    if snr_db not in copies:
+        raise ValueError(
+            f"{item.example.id}: no cached pretrained features at {snr_db:g} dB SNR "
+            "(attach_pretrained with the recipe's pretrained_noise fills them)"
+        )
+    return copies[snr_db]
 
 
 def clip_loud(samples: np.ndarray, gain_db: float) -> np.ndarray:

@@ -119,8 +119,17 @@ def training_part(split: Split, recipe: TrainSettings) -> list[Example]:
 _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 
 
+# Recipe fields added after fold results were first stored: left out of the fingerprint while
+# at their default, so results of recipes that do not use them stay valid.
+_OMITTED_AT_DEFAULT = {"pretrained_noise": ()}
+
+
 def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:
-    values = {k: v for k, v in asdict(recipe).items() if k not in _NOT_RECIPE}
+    values = {
+        k: v
+        for k, v in asdict(recipe).items()
+        if k not in _NOT_RECIPE and _OMITTED_AT_DEFAULT.get(k, object()) != v
+    }
     return json.loads(json.dumps(values, default=str))
 
 
@@ -162,23 +171,33 @@ def dataset_masks(examples: Sequence[Example]) -> dict[str, Any]:
     return {n: np.array([e.dataset == n for e in examples], dtype=bool) for n in names}
 
 
-def measure(predictor: Any, clips: list[Any], cache: Any, snr_db: float | None) -> dict[str, Any]:
+def measure(
+    predictor: Any, clips: list[Any], cache: Any, snr_db: float | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Figures per dataset by the evaluation code of `lgfn evaluate`, through the Predictor
     (lgfn_model/evaluation/predicting.py; labels as the readers map them: MIREX clusters 1/5/3
     as happy/angry/sad, valence over all five clusters, arousal 1/5 vs 3; the mood is the
-    argmax over all four moods, and macro-F1 averages the moods present)."""
+    argmax over all four moods, and macro-F1 averages the moods present), and the predictions
+    they come from, per example (what ``lgfn compare --crossval`` pairs between two recipes)."""
     from lgfn_model.evaluation.metrics import evaluate_examples
     from lgfn_model.evaluation.predicting import predict_examples
 
     outputs = predict_examples(predictor, clips, cache, snr_db=snr_db, seed=0)
     examples = [c.example for c in clips]
-    return evaluate_examples(
+    figures = evaluate_examples(
         examples,
         outputs["probs"],
         outputs["p_valence"],
         outputs["p_arousal"],
         subsets=dataset_masks(examples),
     )
+    predictions = {
+        "id": [e.id for e in examples],
+        "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
+        "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
+        "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
+    }
+    return figures, predictions
 
 
 def run_fold(job: FoldJob) -> dict[str, Any]:
@@ -221,11 +240,14 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "loss_per_epoch": metadata["loss_per_epoch"],
-        "clean": measure(predictor, clips, cache, None),
     }
+    predictions: dict[str, Any] = {}
+    result["clean"], predictions["clean"] = measure(predictor, clips, cache, None)
     audio_clips = [c for c in clips if c.has_audio]
     for snr in job.snrs if audio_clips else ():
-        result[_noise_key(snr)] = measure(predictor, audio_clips, cache, snr)
+        key = _noise_key(snr)
+        result[key], predictions[key] = measure(predictor, audio_clips, cache, snr)
+    result["predictions"] = predictions
     result["train_seconds"] = round(trained - started, 1)
     result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
     write_json(job.result, result)
@@ -287,9 +309,11 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     if model.pretrained is None:
         return
     device = resolve(recipe.device)
-    store = PretrainedFeatureCache(cache, config.pretrained_audio or "pretrained")
     good = [p for p in audio if p not in failed]
-    store.ensure(good, model.pretrained, config.audio.window_samples, device)
+    branch = config.pretrained_audio or "pretrained"
+    for snr in (None, *recipe.pretrained_noise):
+        store = PretrainedFeatureCache(cache, branch, snr_db=snr)
+        store.ensure(good, model.pretrained, config.audio.window_samples, device)
 
 
 def fold_threads(settings: CrossvalSettings) -> int | None:
@@ -369,7 +393,9 @@ def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
         "cache_seconds": round(warm_seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "aggregate": aggregate(folds),
-        "folds": folds,
+        # The per-example predictions stay in each fold's own JSON (``lgfn compare
+        # --crossval`` reads them there); the report keeps the figures.
+        "folds": [{k: v for k, v in fold.items() if k != "predictions"} for fold in folds],
     }
 
 

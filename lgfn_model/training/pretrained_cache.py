@@ -5,6 +5,13 @@ its features once per clip (patches on a fixed 3 s grid) and crops windows on th
 Stored next to the audio cache as ``<branch>-v1/<k[:2]>/<k>.npy`` (float16, (patches, F)):
 the branch's name (``pretrained_audio``) is both the folder and part of the key, so each branch
 has its own features (F: 250 for "musicnn-msd", 200 for "musicnn-jamendo").
+
+With ``snr_db``, the features are those of a noisy copy of the clip instead: white noise at that
+SNR relative to the whole clip's power (as ``lgfn evaluate --snr`` adds it), drawn from a seed
+of the clip's cache key and the SNR, so every run and process stores the same copy. Stored as
+``<branch>-snr<dB>-v1/``. Why: the branch is frozen and its features are cached, so without
+these copies it only ever meets clean audio in training while the rest of the model learns
+with noise, and at 0 dB SNR its features (and the model) fall apart (docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 import torch
 
 from lgfn_model.model.components import PretrainedTagger
+from lgfn_model.training.batches import add_noise
 from lgfn_model.training.cache import FeatureCache, _atomic_write, _digest
 
 log = logging.getLogger(__name__)
@@ -29,14 +37,37 @@ def grid_patches(n_samples: int, window_samples: int) -> int:
     return max(window_samples // size, -(-n_samples // size))
 
 
+def snr_label(snr_db: float) -> str:
+    """``0`` for 0.0, ``7.5`` for 7.5, ``-3`` for -3.0: the SNR as a folder name shows it."""
+    return f"{snr_db:g}"
+
+
 class PretrainedFeatureCache:
-    def __init__(self, audio_cache: FeatureCache, branch: str) -> None:
+    def __init__(self, audio_cache: FeatureCache, branch: str, snr_db: float | None = None) -> None:
         self.audio_cache = audio_cache
         self.branch = branch
+        self.snr_db = snr_db
+        noisy = "" if snr_db is None else f"-snr{snr_label(snr_db)}"
+        self.folder = audio_cache.root / f"{branch}{noisy}-v{VERSION}"
+
+    def _key(self, source: str | Path) -> str:
+        name = self.audio_cache.audio_file(source).name
+        if self.snr_db is None:
+            return _digest(VERSION, self.branch, name)
+        return _digest(VERSION, self.branch, name, "snr", snr_label(self.snr_db))
 
     def path(self, source: str | Path) -> Path:
-        key = _digest(VERSION, self.branch, self.audio_cache.audio_file(source).name)
-        return self.audio_cache.root / f"{self.branch}-v{VERSION}" / key[:2] / f"{key}.npy"
+        key = self._key(source)
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def clip_samples(self, source: str | Path) -> np.ndarray:
+        """The clip as this cache's features see it: the cached samples, with this cache's
+        seeded noise when it has an SNR."""
+        samples = self.audio_cache.load_audio(source).astype(np.float32)
+        if self.snr_db is None:
+            return samples
+        seed = int(self._key(source)[:16], 16)
+        return add_noise(samples, self.snr_db, np.random.default_rng(seed))
 
     def load(self, source: str | Path) -> np.ndarray:
         return np.load(self.path(source), allow_pickle=False)
@@ -54,14 +85,13 @@ class PretrainedFeatureCache:
         todo = [s for s in sources if not self.path(s).is_file()]
         if not todo:
             return
-        log.info(
-            "computing %s features for %d clips (cached for next time)", self.branch, len(todo)
-        )
+        what = self.branch if self.snr_db is None else f"{self.branch} (noisy, {self.snr_db:g} dB)"
+        log.info("computing %s features for %d clips (cached for next time)", what, len(todo))
         tagger = tagger.to(device).eval()
         size = PretrainedTagger.PATCH_SAMPLES
         started = time.perf_counter()
         for done, source in enumerate(todo, 1):
-            samples = self.audio_cache.load_audio(source)
+            samples = self.clip_samples(source)
             count = grid_patches(len(samples), window_samples)
             padded = np.zeros(count * size, dtype=np.float32)
             padded[: min(len(samples), len(padded))] = samples[: len(padded)]

@@ -63,6 +63,11 @@ class TrainSettings:
     # the from-scratch branches see the damage, as the default model's cached (clean) musicnn
     # features do.
     clean_student: bool = False
+    # SNRs (dB) at which the frozen pretrained branch's features are also cached from seeded
+    # noisy copies of each clip; a noisy training window then takes one of these SNRs and the
+    # matching features, so the branch learns to be read through noise (pretrained_cache.py).
+    # Empty: the branch reads clean features only, as the shipped models were trained.
+    pretrained_noise: tuple[float, ...] = ()
     # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
     # training window the model also learns to match, with this weight and temperature.
     teacher: str | None = None
@@ -109,7 +114,14 @@ def build_config(settings: TrainSettings) -> LGFNConfig:
         raise ValueError('--clean-student needs a model with pretrained_audio="musicnn-student"')
     # Checked before training: a bad --set value would otherwise train for an hour and then
     # write a checkpoint that no loader accepts (ConfigError is a ValueError).
-    return LGFNConfig(**values).validate()
+    config = LGFNConfig(**values).validate()
+    if settings.pretrained_noise and config.pretrained_audio not in PRETRAINED_SAMPLE_RATES:
+        cached = " or ".join(repr(name) for name in sorted(PRETRAINED_SAMPLE_RATES))
+        raise ValueError(
+            f"--pretrained-noise needs a cached frozen branch (pretrained_audio {cached}); "
+            f"this model's is {config.pretrained_audio!r}"
+        )
+    return config
 
 
 def prepare_split(settings: TrainSettings) -> Split:
@@ -151,16 +163,31 @@ def load_items(
 
 
 def attach_pretrained(
-    items: list[LoadedExample], cache: FeatureCache, model: LGFN, device: torch.device
+    items: list[LoadedExample],
+    cache: FeatureCache,
+    model: LGFN,
+    device: torch.device,
+    noise: tuple[float, ...] = (),
 ) -> None:
-    """Give each audio example its cached pretrained-branch features (computing missing ones)."""
+    """Give each audio example its cached pretrained-branch features (computing missing ones),
+    and with ``noise`` the features of its noisy copies at those SNRs."""
     assert model.pretrained is not None
-    store = PretrainedFeatureCache(cache, model.config.pretrained_audio or "pretrained")
+    branch = model.config.pretrained_audio or "pretrained"
     sources = [i.example.audio for i in items if i.example.audio is not None]
-    store.ensure(sources, model.pretrained, model.config.audio.window_samples, device)
+    window = model.config.audio.window_samples
+    store = PretrainedFeatureCache(cache, branch)
+    store.ensure(sources, model.pretrained, window, device)
+    noisy = {snr: PretrainedFeatureCache(cache, branch, snr_db=snr) for snr in noise}
+    for copies in noisy.values():
+        copies.ensure(sources, model.pretrained, window, device)
     for item in items:
         if item.example.audio is not None:
             item.pretrained = store.load(item.example.audio).astype(np.float32)
+            if noisy:
+                item.noisy_pretrained = {
+                    snr: copies.load(item.example.audio).astype(np.float32)
+                    for snr, copies in noisy.items()
+                }
 
 
 def resolve(device: str) -> torch.device:
@@ -252,7 +279,7 @@ def load_teacher(
             "a teacher must have the same frozen pretrained branch, or none"
         )
     if teacher.pretrained is not None:
-        attach_pretrained(items, cache, teacher, device)
+        attach_pretrained(items, cache, teacher, device, settings.pretrained_noise)
     log.info("distilling from teacher %s", teacher.config.version)
     return teacher
 
@@ -326,7 +353,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     started_from = start_from(model, settings.init)
     freeze_all_but(model, settings.train_only)
     if model.pretrained is not None:
-        attach_pretrained(items, cache, model, device)
+        attach_pretrained(items, cache, model, device, settings.pretrained_noise)
     teacher = load_teacher(settings, config, items, cache, device)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
@@ -358,6 +385,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 pseudo_sync=settings.pseudo_sync,
                 clip_chance=settings.clip_chance,
                 keep_clean=settings.clean_student,
+                pretrained_noise=settings.pretrained_noise,
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
@@ -400,6 +428,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "pseudo_sync": settings.pseudo_sync,
         "clip_chance": settings.clip_chance,
         "clean_student": settings.clean_student,
+        "pretrained_noise": list(settings.pretrained_noise) or None,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
