@@ -381,3 +381,45 @@ def test_compare_crossval_pairs_two_recipes_example_by_example(
     assert "fold-2.json: measured before fold results kept their predictions" in (
         capsys.readouterr().err
     )
+
+
+def test_each_fold_distils_from_the_teacher_run_of_the_same_fold(
+    data_root: Path, tmp_path: Path, capsys
+) -> None:
+    from lgfn_model.runtime.checkpoint import checkpoint_metadata
+
+    cache = tmp_path / "cache"
+    teachers = tmp_path / "teachers"
+    run_crossval(
+        CrossvalSettings(data=data_root, recipe=_recipe(data_root, cache), out=teachers, folds=2)
+    )
+    students = tmp_path / "students"
+    recipe = dataclasses.replace(_recipe(data_root, cache), teacher_weight=2.0)
+    settings = CrossvalSettings(
+        data=data_root, recipe=recipe, out=students, folds=2, teacher_folds=teachers
+    )
+    report = run_crossval(settings)
+    assert report["folds_done"] == 2
+    for index in (1, 2):
+        metadata = checkpoint_metadata(students / f"fold-{index}" / "model")
+        assert metadata["teacher"] == f"lgfn-crossval-fold-{index}-s0"  # its own fold's model
+        assert metadata["teacher_weight"] == 2.0
+    # The fingerprint names the teachers' run: a plain rerun of the recipe is another recipe.
+    with pytest.raises(ValueError, match="another recipe"):
+        run_crossval(dataclasses.replace(settings, teacher_folds=None))
+
+    # Teachers of other folds (here: 3 folds) could have seen a test song: refused.
+    other = tmp_path / "other"
+    run_crossval(
+        CrossvalSettings(
+            data=data_root, recipe=_recipe(data_root, cache), out=other, folds=3, only=(1, 2)
+        )
+    )
+    args = ["crossval", "--data", str(data_root), "--folds", "2", "--out", str(tmp_path / "x")]
+    args += ["--teacher-folds", str(other), "--epochs", "1", "--workers", "0"]
+    assert lgfn_main(args) == 2
+    err = capsys.readouterr().err
+    assert "fold-1 of" in err and "was tested on other examples than this fold-1" in err
+    missing = ["--teacher-folds", str(tmp_path / "nothing")]
+    assert lgfn_main([*args[:-4], *missing]) == 2
+    assert "has no finished fold-1" in capsys.readouterr().err

@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also measure the audio sets with white noise at these dB SNR (e.g. 0)",
     )
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument(
+        "--teacher-folds",
+        metavar="RUN",
+        help="distil each fold from RUN's model of the same fold (RUN: the --out of another "
+        "crossval over the same folds, e.g. the default recipe's), as --teacher does in "
+        "`lgfn train`; --teacher-weight and --teacher-temperature apply",
+    )
     add_training_options(parser)
     parser.set_defaults(handler=_run)
 
@@ -80,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         only=tuple(args.only),
         snrs=tuple(args.snr),
         precision=args.precision,
+        teacher_folds=Path(args.teacher_folds) if args.teacher_folds else None,
     )
     try:
         report = run_crossval(settings)

@@ -65,6 +65,9 @@ class CrossvalSettings:
     snrs: tuple[float, ...] = ()  # also measure the audio sets with white noise at these SNRs
     precision: str = "auto"
     salt: str = KFOLD_SALT
+    # Another run's --out over the same folds: each fold distils from that run's model of the
+    # same fold (never from a model that saw its test songs), e.g. the `fast` recipe's teacher.
+    teacher_folds: Path | None = None
 
 
 @dataclass
@@ -152,7 +155,8 @@ def check_recipe(recipe: TrainSettings) -> None:
     if recipe.teacher or recipe.init:
         raise ValueError(
             "--teacher and --init start from a model trained on most of every test fold; "
-            "cross-validating them needs a teacher per fold (not supported yet)"
+            "distil from a teacher per fold instead (--teacher-folds RUN: another crossval "
+            "run over the same folds)"
         )
     from lgfn_model.training.train import build_config
 
@@ -369,6 +373,8 @@ def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
             _warn_missing_noise(stored, settings.snrs)
             done[index] = stored
         elif index in wanted:
+            if settings.teacher_folds is not None:
+                check_fold_teacher(settings.teacher_folds, job)
             todo.append(job)
     warm_seconds = 0.0
     if todo:
@@ -404,16 +410,43 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
     recipe = replace(settings.recipe, out=settings.out / name / "model")
     if not recipe.version:
         recipe.version = f"lgfn-crossval-{name}-s{recipe.seed}"
+    stated = settings.recipe
+    if settings.teacher_folds is not None:
+        recipe.teacher = str(settings.teacher_folds / name / "model")
+        # The fingerprint names the teachers' run, not one fold's path, so a moved run still
+        # resumes (its folder name stays).
+        stated = replace(stated, teacher=f"per fold: {settings.teacher_folds.name}")
     return FoldJob(
         index=index,
         split=split,
         recipe=recipe,
         result=settings.out / f"{name}.json",
-        fingerprint=fingerprint(settings.recipe, split, settings.precision),
+        fingerprint=fingerprint(stated, split, settings.precision),
         snrs=tuple(settings.snrs),
         precision=settings.precision,
         threads=fold_threads(settings),
     )
+
+
+def check_fold_teacher(run: Path, job: FoldJob) -> None:
+    """The teacher of ``job``'s fold must be ``run``'s model of the same fold: trained, and
+    tested on exactly this fold's test examples (so it never saw them)."""
+    name = job.result.stem
+    result_file, model = run / f"{name}.json", run / name / "model"
+    if not result_file.is_file() or not model.is_dir():
+        raise ValueError(f"--teacher-folds: {run} has no finished {name} ({result_file})")
+    stored = json.loads(result_file.read_text())
+    tested = stored.get("predictions", {}).get("clean", {}).get("id")
+    if tested is None:
+        raise ValueError(
+            f"--teacher-folds: {result_file} does not list its test examples (measured before "
+            "fold results kept their predictions); rerun that fold"
+        )
+    if set(tested) != {e.id for e in job.split.test}:
+        raise ValueError(
+            f"--teacher-folds: {name} of {run} was tested on other examples than this {name} "
+            "(other folds, --limit or data); its model may have seen this fold's test songs"
+        )
 
 
 def _warn_missing_noise(result: dict[str, Any], snrs: Sequence[float]) -> None:
