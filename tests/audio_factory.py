@@ -180,3 +180,16 @@ def make_format_file(directory: str | Path, name: str, stem: str = "audio", **kw
     return make_audio_file(
         Path(directory) / f"{stem}-{name}{fmt.suffix}", codec=fmt.codec, **kwargs
     )
+
+
+def write_mood_manifest(folder: Path) -> Path:
+    """Four short clips, one per mood (3.5-4.25 s: a chord, noise, a tone, a chord), and the
+    ``manifest.csv`` that labels them for training (`lgfn train --data MANIFEST`)."""
+    rows = ["id,audio,lyrics,mood,split"]
+    kinds = {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "chord"}
+    for n, (mood, kind) in enumerate(kinds.items()):
+        song = make_audio_file(folder / f"{mood}.flac", seconds=3.5 + n / 4, kind=kind, seed=n)
+        rows.append(f"{mood},{song.name},,{mood},train")
+    manifest = folder / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest

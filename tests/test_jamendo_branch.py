@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from audio_factory import make_audio_file
+from audio_factory import make_audio_file, write_mood_manifest
 
 from lgfn_model.model.components import JamendoTagger, PretrainedTagger
 from lgfn_model.model.config import AudioConfig, ConfigError, LGFNConfig, check_config_dict
@@ -259,19 +259,13 @@ def test_lgfn_train_with_the_branch_caches_it_and_keeps_it_frozen(tmp_path: Path
 
     from lgfn_model.training.train import TrainSettings, train
 
-    rows = ["id,audio,lyrics,mood,split"]
-    for n, (mood, kind) in enumerate(
-        {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "chord"}.items()
-    ):
-        song = make_audio_file(tmp_path / f"{mood}.flac", seconds=3.5 + n / 4, kind=kind, seed=n)
-        rows.append(f"{mood},{song.name},,{mood},train")
-    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    manifest = write_mood_manifest(tmp_path)
     one_patch = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
     overrides = dataclasses.asdict(_config(audio=one_patch))
     overrides.pop("version")
     overrides["audio"] = one_patch
     settings = TrainSettings(
-        data=tmp_path / "manifest.csv",
+        data=manifest,
         out=tmp_path / "model",
         cache=tmp_path / "cache",
         epochs=1,
