@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lgfn_model.evaluation.crossval_report import DATASET_NAMES, aggregate
+from lgfn_model.evaluation.crossval_report import aggregate
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.splits import (
     KFOLD_SALT,
@@ -167,47 +167,11 @@ def check_recipe(recipe: TrainSettings) -> None:
 # One fold
 
 
-def dataset_masks(examples: Sequence[Example]) -> dict[str, Any]:
-    import numpy as np
-
-    names = [n for n in DATASET_NAMES if any(e.dataset == n for e in examples)]
-    names += sorted({e.dataset for e in examples} - set(DATASET_NAMES))
-    return {n: np.array([e.dataset == n for e in examples], dtype=bool) for n in names}
-
-
-def measure(
-    predictor: Any, clips: list[Any], cache: Any, snr_db: float | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Figures per dataset by the evaluation code of `lgfn evaluate`, through the Predictor
-    (lgfn_model/evaluation/predicting.py; labels as the readers map them: MIREX clusters 1/5/3
-    as happy/angry/sad, valence over all five clusters, arousal 1/5 vs 3; the mood is the
-    argmax over all four moods, and macro-F1 averages the moods present), and the predictions
-    they come from, per example (what ``lgfn compare --crossval`` pairs between two recipes)."""
-    from lgfn_model.evaluation.metrics import evaluate_examples
-    from lgfn_model.evaluation.predicting import predict_examples
-
-    outputs = predict_examples(predictor, clips, cache, snr_db=snr_db, seed=0)
-    examples = [c.example for c in clips]
-    figures = evaluate_examples(
-        examples,
-        outputs["probs"],
-        outputs["p_valence"],
-        outputs["p_arousal"],
-        subsets=dataset_masks(examples),
-    )
-    predictions = {
-        "id": [e.id for e in examples],
-        "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
-        "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
-        "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
-    }
-    return figures, predictions
-
-
 def run_fold(job: FoldJob) -> dict[str, Any]:
     """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
     import torch
 
+    from lgfn_model.evaluation.crossval_measure import measure
     from lgfn_model.evaluation.predicting import load_clips
     from lgfn_model.runtime.device import resolve_device
     from lgfn_model.runtime.predictor import Predictor

@@ -19,13 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from lgfn_model.model.components import PretrainedTagger
-from lgfn_model.training.batches import add_noise
+from lgfn_model.training.batches import LoadedExample, add_noise
 from lgfn_model.training.cache import FeatureCache, _atomic_write, _digest
+
+if TYPE_CHECKING:
+    from lgfn_model.model.network import LGFN
 
 log = logging.getLogger(__name__)
 VERSION = "1"
@@ -105,3 +109,31 @@ class PretrainedFeatureCache:
             if done % 100 == 0:
                 rate = done / (time.perf_counter() - started)
                 log.info("  %d/%d clips (%.1f clips/s)", done, len(todo), rate)
+
+
+def attach_pretrained(
+    items: list[LoadedExample],
+    cache: FeatureCache,
+    model: LGFN,
+    device: torch.device,
+    noise: tuple[float, ...] = (),
+) -> None:
+    """Give each audio example its cached pretrained-branch features (computing missing ones),
+    and with ``noise`` the features of its noisy copies at those SNRs."""
+    assert model.pretrained is not None
+    branch = model.config.pretrained_audio or "pretrained"
+    sources = [i.example.audio for i in items if i.example.audio is not None]
+    window = model.config.audio.window_samples
+    store = PretrainedFeatureCache(cache, branch)
+    store.ensure(sources, model.pretrained, window, device)
+    noisy = {snr: PretrainedFeatureCache(cache, branch, snr_db=snr) for snr in noise}
+    for copies in noisy.values():
+        copies.ensure(sources, model.pretrained, window, device)
+    for item in items:
+        if item.example.audio is not None:
+            item.pretrained = store.load(item.example.audio).astype(np.float32)
+            if noisy:
+                item.noisy_pretrained = {
+                    snr: copies.load(item.example.audio).astype(np.float32)
+                    for snr, copies in noisy.items()
+                }

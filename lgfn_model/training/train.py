@@ -27,7 +27,7 @@ from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
-from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
+from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
 
@@ -160,34 +160,6 @@ def load_items(
             continue
         items.append(LoadedExample(example, samples, lyrics))
     return items
-
-
-def attach_pretrained(
-    items: list[LoadedExample],
-    cache: FeatureCache,
-    model: LGFN,
-    device: torch.device,
-    noise: tuple[float, ...] = (),
-) -> None:
-    """Give each audio example its cached pretrained-branch features (computing missing ones),
-    and with ``noise`` the features of its noisy copies at those SNRs."""
-    assert model.pretrained is not None
-    branch = model.config.pretrained_audio or "pretrained"
-    sources = [i.example.audio for i in items if i.example.audio is not None]
-    window = model.config.audio.window_samples
-    store = PretrainedFeatureCache(cache, branch)
-    store.ensure(sources, model.pretrained, window, device)
-    noisy = {snr: PretrainedFeatureCache(cache, branch, snr_db=snr) for snr in noise}
-    for copies in noisy.values():
-        copies.ensure(sources, model.pretrained, window, device)
-    for item in items:
-        if item.example.audio is not None:
-            item.pretrained = store.load(item.example.audio).astype(np.float32)
-            if noisy:
-                item.noisy_pretrained = {
-                    snr: copies.load(item.example.audio).astype(np.float32)
-                    for snr, copies in noisy.items()
-                }
 
 
 def resolve(device: str) -> torch.device:
