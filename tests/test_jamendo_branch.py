@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from audio_factory import make_audio_file, write_mood_manifest
+from audio_factory import make_audio_file
 
 from lgfn_model.model.components import JamendoTagger, PretrainedTagger
 from lgfn_model.model.config import AudioConfig, ConfigError, LGFNConfig, check_config_dict
@@ -255,25 +255,11 @@ def test_a_teacher_with_another_frozen_branch_is_refused(tmp_path: Path) -> None
 
 
 def test_lgfn_train_with_the_branch_caches_it_and_keeps_it_frozen(tmp_path: Path) -> None:
-    import dataclasses
+    from training_factory import jamendo_training_settings
 
-    from lgfn_model.training.train import TrainSettings, train
+    from lgfn_model.training.train import train
 
-    manifest = write_mood_manifest(tmp_path)
-    one_patch = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
-    overrides = dataclasses.asdict(_config(audio=one_patch))
-    overrides.pop("version")
-    overrides["audio"] = one_patch
-    settings = TrainSettings(
-        data=manifest,
-        out=tmp_path / "model",
-        cache=tmp_path / "cache",
-        epochs=1,
-        batch_size=4,
-        workers=0,
-        device="cpu",
-        config_overrides=overrides,
-    )
+    settings = jamendo_training_settings(tmp_path)
     _, metadata = train(settings)
     assert metadata["train_examples"] == 4
     assert len(list((tmp_path / "cache" / "musicnn-jamendo-v1").rglob("*.npy"))) == 4

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from audio_factory import make_audio_file, write_mood_manifest
+from audio_factory import make_audio_file
 
 from lgfn_model.model.components import PretrainedTagger
 from lgfn_model.model.config import AudioConfig, LGFNConfig
@@ -185,24 +185,11 @@ def test_the_cli_carries_it_and_crossval_keeps_old_fingerprints(tmp_path: Path) 
 
 
 def test_lgfn_train_fills_the_noisy_copies_and_records_them(tmp_path: Path) -> None:
-    from lgfn_model.training.train import TrainSettings, train
+    from training_factory import jamendo_training_settings
 
-    manifest = write_mood_manifest(tmp_path)
-    one_patch = AudioConfig(window_seconds=2.992, n_mels=32, n_fft=512, hop_length=256)
-    overrides = dataclasses.asdict(_config(audio=one_patch))
-    overrides.pop("version")
-    overrides["audio"] = one_patch
-    settings = TrainSettings(
-        data=manifest,
-        out=tmp_path / "model",
-        cache=tmp_path / "cache",
-        epochs=2,
-        batch_size=4,
-        workers=0,
-        device="cpu",
-        config_overrides=overrides,
-        pretrained_noise=(0.0, 12.0),
-    )
+    from lgfn_model.training.train import train
+
+    settings = jamendo_training_settings(tmp_path, epochs=2, pretrained_noise=(0.0, 12.0))
     _, metadata = train(settings)
     assert metadata["pretrained_noise"] == [0.0, 12.0]
     for folder in ("musicnn-jamendo-v1", "musicnn-jamendo-snr0-v1", "musicnn-jamendo-snr12-v1"):
