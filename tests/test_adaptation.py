@@ -117,3 +117,22 @@ def test_the_other_rules_tools_compares_start_from_the_shipped_head() -> None:
     # EM on a library whose predictions are balanced already changes nothing.
     balanced = Head(np.zeros((4, 6)), np.zeros(4))
     assert np.allclose(em_head(balanced, x).bias, 0.0)
+
+
+def test_the_valence_arousal_quadrant_head_picks_the_quadrant_of_their_signs() -> None:
+    from tools.adaptation_rules import blend, quadrant_head
+
+    rng = np.random.default_rng(1)
+    affect = Head(rng.standard_normal((2, 6)), rng.standard_normal(2))
+    labels = ("happy", "angry", "sad", "relaxed")
+    quadrant = quadrant_head(affect, labels)
+    x = rng.standard_normal((200, 6))
+    valence, arousal = (x @ affect.weight.T + affect.bias).T  # the affect head before tanh
+    expected = np.select(
+        [(valence > 0) & (arousal > 0), (valence <= 0) & (arousal > 0), (valence <= 0)],
+        [0, 1, 2],
+        default=3,
+    )
+    assert (quadrant.predict(x) == expected).all()
+    shipped = Head(rng.standard_normal((4, 6)), rng.standard_normal(4))
+    assert blend(shipped, quadrant, 0.0).probabilities(x) == pytest.approx(shipped.probabilities(x))

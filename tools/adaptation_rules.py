@@ -19,7 +19,14 @@ docs/adaptation.md ("Choices that lost") has the figures.
 - ``transform-then-full``: the transform, then the full head held near it;
 - ``em``: no labels: the library's mood proportions by EM (Saerens et al. 2002) on the shipped
   probabilities, the training mix taken as balanced, and the bias shifted by their log ratio;
-- ``em-then-built``: that, then ``built`` towards it.
+- ``em-then-built``: that, then ``built`` towards it;
+- ``va-prior``: ``built`` towards the shipped head plus ``weight`` times the quadrant head the
+  valence and arousal heads imply (mood ``m`` gets ``sign_v(m) u_v + sign_a(m) u_a``, ``u`` the
+  affect head's value before tanh: still a linear head on the embedding), the weight (0, 0.5,
+  1, 2, 4) and the penalty chosen together by cross-validation on the labels, ties to the
+  smaller weight and the stronger penalty;
+- ``va-only``: no labels: the quadrant head of valence and arousal alone (weight 1, the mood
+  head left out), to see what the affect heads know of the library.
 """
 
 from __future__ import annotations
@@ -158,9 +165,52 @@ def _penalty_of(head: Head, x: np.ndarray, y: np.ndarray, shipped: Head) -> floa
     return INF
 
 
+#: Each mood's (sign of valence, sign of arousal): Russell's quadrants, in MOODS order.
+QUADRANT_SIGNS = {"happy": (1, 1), "angry": (-1, 1), "sad": (-1, -1), "relaxed": (1, -1)}
+VA_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+
+
+def quadrant_head(affect: Head, labels: tuple[str, ...]) -> Head:
+    """The linear head whose logit for a mood is sign_v * u_v + sign_a * u_a."""
+    signs = np.array([QUADRANT_SIGNS[label] for label in labels], dtype=np.float64)
+    return Head(signs @ affect.weight, signs @ affect.bias)
+
+
+def blend(shipped: Head, quadrant: Head, weight: float) -> Head:
+    return Head(shipped.weight + weight * quadrant.weight, shipped.bias + weight * quadrant.bias)
+
+
+def choose_va_prior(x: np.ndarray, y: np.ndarray, shipped: Head, quadrant: Head, seed: int) -> Head:
+    folds = adaptation._folds(y, seed)
+    if folds is None:
+        return shipped
+    best: tuple[int, float, float] | None = None
+    for weight in VA_WEIGHTS:
+        base = blend(shipped, quadrant, weight)
+        for strength in reversed(STRENGTHS):  # strongest first: ties keep it
+            score = adaptation._held_out_correct(
+                x, y, folds, lambda a, b, h=base, s=strength: fit_head(a, b, h, s)
+            )
+            if best is None or score > best[0]:
+                best = (score, weight, strength)
+    assert best is not None
+    return fit_head(x, y, blend(shipped, quadrant, best[1]), best[2])
+
+
 def adapted(
-    rule: str, x: np.ndarray, y: np.ndarray, shipped: Head, library: np.ndarray, seed: int
+    rule: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    shipped: Head,
+    library: np.ndarray,
+    seed: int,
+    quadrant: Head | None = None,
 ) -> Head:
+    if rule in ("va-prior", "va-only"):
+        assert quadrant is not None
+        if rule == "va-only":
+            return quadrant
+        return choose_va_prior(x, y, shipped, quadrant, seed)
     if rule == "em":
         return em_head(shipped, library)
     if rule == "em-then-built":
@@ -181,6 +231,8 @@ RULES = (
     "transform-then-full",
     "em",
     "em-then-built",
+    "va-prior",
+    "va-only",
 )
 
 
@@ -200,24 +252,35 @@ def main(argv: list[str] | None = None) -> int:
     embeddings, _, predictor = embeddings_of(examples, args.checkpoint, None, args.precision)
     weights = predictor.model.mood_head
     shipped = Head(weights.weight.detach().double().numpy(), weights.bias.detach().double().numpy())
+    affect = predictor.model.affect_head
+    quadrant = quadrant_head(
+        Head(affect.weight.detach().double().numpy(), affect.bias.detach().double().numpy()),
+        tuple(predictor.config.labels),
+    )
     truth = np.array([e.mood for e in examples])
     print("| rule | labels | mean gain | worst seed |")
     print("|---|---|---|---|")
     for rule in args.rules:
         for count in args.labels:
-            gains = _gains(rule, count, args.seeds, embeddings, truth, shipped)
+            gains = _gains(rule, count, args.seeds, embeddings, truth, shipped, quadrant)
             print(f"| {rule} | {count} | {np.mean(gains):+.3f} | {min(gains):+.3f} |", flush=True)
     return 0
 
 
 def _gains(
-    rule: str, count: int, seeds: int, embeddings: np.ndarray, truth: np.ndarray, shipped: Any
+    rule: str,
+    count: int,
+    seeds: int,
+    embeddings: np.ndarray,
+    truth: np.ndarray,
+    shipped: Any,
+    quadrant: Head,
 ) -> list[float]:
     gains = []
     for seed in range(seeds):
         chosen = np.random.default_rng(seed).choice(len(truth), size=count, replace=False)
         rest = np.setdiff1d(np.arange(len(truth)), chosen)
-        head = adapted(rule, embeddings[chosen], truth[chosen], shipped, embeddings, seed)
+        head = adapted(rule, embeddings[chosen], truth[chosen], shipped, embeddings, seed, quadrant)
         ours = (head.predict(embeddings[rest]) == truth[rest]).mean()
         theirs = (shipped.predict(embeddings[rest]) == truth[rest]).mean()
         gains.append(float(ours - theirs))
