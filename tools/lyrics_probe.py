@@ -37,7 +37,12 @@ from lgfn_model.training.splits import kfold_splits
 LYRIC_SETS = ("mirex", "nju", "moodylyrics")
 
 
-def features(examples: list[Example], cache: FeatureCache, encoder: str, spread: bool) -> dict:
+def features(
+    examples: list[Example], cache: FeatureCache, encoder: str, spread: bool, lexicon: str
+) -> dict:
+    """Per lyrics file: the encoder's mean line vector (and spread), and/or the VADER lexicon's
+    summary (``lexicon``: "off", "with" the vectors, "only")."""
+    scorer = vader_scorer() if lexicon != "off" else None
     out = {}
     for example in examples:
         if example.lyrics is None:
@@ -45,11 +50,43 @@ def features(examples: list[Example], cache: FeatureCache, encoder: str, spread:
         lines = cache.load_lyrics(example.lyrics, encoder).embeddings
         if len(lines) == 0:
             continue
-        parts = [lines.mean(axis=0)]
-        if spread:
-            parts.append(lines.std(axis=0))
+        parts = []
+        if lexicon != "only":
+            parts.append(lines.mean(axis=0))
+            if spread:
+                parts.append(lines.std(axis=0))
+        if scorer is not None:
+            parts.append(scorer(example.lyrics))
         out[example.id] = np.concatenate(parts)
     return out
+
+
+def vader_scorer():  # type: ignore[no-untyped-def]
+    """A file's VADER summary: mean neg/neu/pos/compound over its lines, the share of lines
+    clearly positive and clearly negative (|compound| >= 0.05), and the whole text's compound.
+    Needs ``vadersentiment`` (MIT; English only: other languages score neutral)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from lgfn_model.data.lyrics import read_lyrics_file
+
+    analyser = SentimentIntensityAnalyzer()
+
+    def score(path: Path) -> np.ndarray:
+        texts = [line.text for line in read_lyrics_file(str(path)).lines if line.text.strip()]
+        rows = np.array(
+            [
+                [s["neg"], s["neu"], s["pos"], s["compound"]]
+                for s in map(analyser.polarity_scores, texts)
+            ]
+            or [[0.0, 1.0, 0.0, 0.0]]
+        )
+        compound = rows[:, 3]
+        whole = analyser.polarity_scores(" . ".join(texts))["compound"]
+        return np.array(
+            [*rows.mean(axis=0), (compound >= 0.05).mean(), (compound <= -0.05).mean(), whole]
+        )
+
+    return score
 
 
 def fit_predict(
@@ -66,7 +103,14 @@ def fit_predict(
     return probs
 
 
-def run(data: Path, folds: int, strengths: list[float], spread: bool, embed: bool) -> dict:
+def run(
+    data: Path,
+    folds: int,
+    strengths: list[float],
+    spread: bool,
+    embed: bool,
+    lexicon: str = "off",
+) -> dict:
     examples = development_examples(data)
     encoder = LGFNConfig().text_encoder
     cache = FeatureCache(None, sample_rate=LGFNConfig().audio.sample_rate)
@@ -76,9 +120,9 @@ def run(data: Path, folds: int, strengths: list[float], spread: bool, embed: boo
         raise SystemExit(f"{len(missing)} lyrics files are not embedded yet; pass --embed")
     if missing:
         cache.ensure_lyrics(missing, encoder)
-    vectors = features(examples, cache, encoder, spread)
+    vectors = features(examples, cache, encoder, spread, lexicon)
     splits = kfold_splits(examples, folds)
-    report: dict = {"folds": folds, "spread": spread, "results": {}}
+    report: dict = {"folds": folds, "spread": spread, "lexicon": lexicon, "results": {}}
     for strength in strengths:
         per_set: dict[str, dict[str, list[float]]] = {}
         for split in splits:
@@ -132,9 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--spread", action="store_true", help="also the lines' sd per dimension")
     parser.add_argument("--embed", action="store_true", help="embed lyrics not cached yet")
+    parser.add_argument(
+        "--lexicon",
+        choices=("off", "with", "only"),
+        default="off",
+        help="VADER sentiment summary of each file: with the line vectors, or alone",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.data, args.folds, args.strengths, args.spread, args.embed)
+    report = run(args.data, args.folds, args.strengths, args.spread, args.embed, args.lexicon)
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
