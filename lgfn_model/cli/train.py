@@ -145,6 +145,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "and the matching features (default: clean features only)",
     )
     parser.add_argument(
+        "--oversample",
+        action="append",
+        default=[],
+        type=oversample_pair,
+        metavar="DATASET=N",
+        help="each epoch sees this dataset's training examples N times (repeatable; e.g. "
+        "mirex=2: the real songs with lyrics count twice)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -219,6 +228,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         clip_chance=args.clip_chance,
         clean_student=args.clean_student,
         pretrained_noise=tuple(dict.fromkeys(args.pretrained_noise)),
+        oversample=dict(args.oversample),
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,
@@ -269,6 +279,18 @@ def _int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def oversample_pair(text: str) -> tuple[str, int]:
+    """``"mirex=2"`` -> ``("mirex", 2)``; argparse shows the error as a usage error."""
+    name, _, count = text.partition("=")
+    try:
+        times = int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=N, e.g. mirex=2") from None
+    if not name.strip() or times < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=N with N at least 1")
+    return name.strip(), times
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:

@@ -68,6 +68,10 @@ class TrainSettings:
     # matching features, so the branch learns to be read through noise (pretrained_cache.py).
     # Empty: the branch reads clean features only, as the shipped models were trained.
     pretrained_noise: tuple[float, ...] = ()
+    # Each epoch sees every training example of these datasets this many times (other random
+    # windows, noise and lyrics drops each time): {"mirex": 2} weighs the real songs with
+    # lyrics, the set closest to a user's library, twice. Empty: every example once.
+    oversample: dict[str, int] = field(default_factory=dict)
     # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
     # training window the model also learns to match, with this weight and temperature.
     teacher: str | None = None
@@ -307,6 +311,24 @@ def freeze_all_but(model: LGFN, prefixes: tuple[str, ...]) -> None:
     log.info("training only %s (%d parameters)", ", ".join(prefixes), trained)
 
 
+def oversampled(items: list[LoadedExample], times: dict[str, int]) -> list[LoadedExample]:
+    """``items`` with those of each dataset in ``times`` repeated that many times in all (the
+    same objects: their features are loaded once)."""
+    if not times:
+        return items
+    present = sorted({i.example.dataset for i in items})
+    for name, count in times.items():
+        if name not in present:
+            raise ValueError(
+                f"--oversample {name}={count}: no training examples of {name!r} "
+                f"(datasets here: {', '.join(present)})"
+            )
+        if count < 1:
+            raise ValueError(f"--oversample {name}={count}: the count must be at least 1")
+    extra = [i for i in items for _ in range(times.get(i.example.dataset, 1) - 1)]
+    return items + extra
+
+
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -327,12 +349,15 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     if model.pretrained is not None:
         attach_pretrained(items, cache, model, device, settings.pretrained_noise)
     teacher = load_teacher(settings, config, items, cache, device)
+    epoch_items = oversampled(items, settings.oversample)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
+    if settings.oversample:
+        log.info("%d examples an epoch with --oversample", len(epoch_items))
 
     groups = parameter_groups(model, settings.learning_rate)
     optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(len(items) / settings.batch_size)
+    steps_per_epoch = math.ceil(len(epoch_items) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[group["lr"] for group in groups],
@@ -341,11 +366,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     )
     history = []
     for epoch in range(settings.epochs):
-        order = rng.permutation(len(items))
+        order = rng.permutation(len(epoch_items))
         epoch_loss, epoch_started = 0.0, time.perf_counter()
         for step in range(steps_per_epoch):
             chosen = [
-                items[i]
+                epoch_items[i]
                 for i in order[step * settings.batch_size : (step + 1) * settings.batch_size]
             ]
             batch = training_batch(
@@ -401,6 +426,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "clip_chance": settings.clip_chance,
         "clean_student": settings.clean_student,
         "pretrained_noise": list(settings.pretrained_noise) or None,
+        "oversample": dict(settings.oversample) or None,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
