@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lgfn_model.evaluation.crossval_report import aggregate
+from lgfn_model.training.crossval_teacher import check_fold_teacher
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.splits import (
     KFOLD_SALT,
@@ -390,27 +391,6 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
         precision=settings.precision,
         threads=fold_threads(settings),
     )
-
-
-def check_fold_teacher(run: Path, job: FoldJob) -> None:
-    """The teacher of ``job``'s fold must be ``run``'s model of the same fold: trained, and
-    tested on exactly this fold's test examples (so it never saw them)."""
-    name = job.result.stem
-    result_file, model = run / f"{name}.json", run / name / "model"
-    if not result_file.is_file() or not model.is_dir():
-        raise ValueError(f"--teacher-folds: {run} has no finished {name} ({result_file})")
-    stored = json.loads(result_file.read_text())
-    tested = stored.get("predictions", {}).get("clean", {}).get("id")
-    if tested is None:
-        raise ValueError(
-            f"--teacher-folds: {result_file} does not list its test examples (measured before "
-            "fold results kept their predictions); rerun that fold"
-        )
-    if set(tested) != {e.id for e in job.split.test}:
-        raise ValueError(
-            f"--teacher-folds: {name} of {run} was tested on other examples than this {name} "
-            "(other folds, --limit or data); its model may have seen this fold's test songs"
-        )
 
 
 def _warn_missing_noise(result: dict[str, Any], snrs: Sequence[float]) -> None:
