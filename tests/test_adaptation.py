@@ -136,23 +136,3 @@ def test_the_valence_arousal_quadrant_head_picks_the_quadrant_of_their_signs() -
     assert (quadrant.predict(x) == expected).all()
     shipped = Head(rng.standard_normal((4, 6)), rng.standard_normal(4))
     assert blend(shipped, quadrant, 0.0).probabilities(x) == pytest.approx(shipped.probabilities(x))
-
-
-def test_the_strength_is_chosen_on_three_different_fold_splits_together() -> None:
-    from lgfn_model.training import adaptation
-
-    centres, shipped = _world()
-    x, y = _labelled(centres, 30, seed=8)
-    splits = [adaptation._folds(y, 0 + 1000 * k) for k in range(adaptation.SPLITS)]
-    assert splits[0] is not None and splits[1] is not None
-    assert any(not np.array_equal(a, b) for a, b in zip(splits[0], splits[1], strict=True))
-    totals = [
-        sum(
-            adaptation._held_out_correct(x, y, folds, lambda a, b, s=s: fit_head(a, b, shipped, s))
-            for folds in splits
-            if folds is not None
-        )
-        for s in adaptation.STRENGTHS
-    ]
-    best = max(s for s, t in zip(adaptation.STRENGTHS, totals, strict=True) if t == max(totals))
-    assert choose_strength(x, y, shipped, seed=0) == best

@@ -8,9 +8,7 @@ regression on the user's labelled tracks, started from the shipped head and held
 a penalty ``strength * (|W - W0|^2 + |b - b0|^2)``: with a few labels it can move little,
 with many it follows the labels. The strength is chosen by cross-validation on the user's
 own labels, and the shipped head itself is one of the candidates, so a handful of labels
-that do not help leave the model as shipped. Each strength's score is summed over three
-different fold splits of the labels: with a few dozen labels one split's score depends on
-which tracks it happened to hold out, and the choice with it (docs/adaptation.md).
+that do not help leave the model as shipped.
 
 Valence and arousal are not adapted: users set moods, not valence.
 """
@@ -29,8 +27,6 @@ __all__ = ["Adaptation", "Head", "adapt", "choose_strength", "fit_head"]
 #: Penalty strengths tried, strongest last; ``inf`` is the shipped head unchanged.
 STRENGTHS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, float("inf"))
 MAX_FOLDS = 5
-#: Fold splits whose held-out scores are summed for the choice of strength.
-SPLITS = 3
 
 
 @dataclass(frozen=True)
@@ -129,18 +125,17 @@ def choose_strength(
     strengths: Sequence[float] = STRENGTHS,
     seed: int = 0,
 ) -> float:
-    """The strength with the best cross-validated accuracy on the labels, summed over
-    ``SPLITS`` fold splits; ties go to the stronger penalty (closer to the shipped head). Too
-    few labels: the shipped head."""
-    scores = [0] * len(strengths)
-    for split in range(SPLITS):
-        folds = _folds(labels, seed + 1000 * split)
-        if folds is None:
-            return float("inf")
-        for i, strength in enumerate(strengths):
-            scores[i] += _held_out_correct(
-                embeddings, labels, folds, lambda x, y, s=strength: fit_head(x, y, shipped, s)
-            )
+    """The strength with the best cross-validated accuracy on the labels; ties go to the
+    stronger penalty (closer to the shipped head). Too few labels: the shipped head."""
+    folds = _folds(labels, seed)
+    if folds is None:
+        return float("inf")
+    scores = [
+        _held_out_correct(
+            embeddings, labels, folds, lambda x, y, s=strength: fit_head(x, y, shipped, s)
+        )
+        for strength in strengths
+    ]
     best = max(scores)
     return max(s for s, score in zip(strengths, scores, strict=True) if score == best)
 
