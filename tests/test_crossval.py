@@ -428,10 +428,8 @@ def test_each_fold_distils_from_the_teacher_run_of_the_same_fold(
 def test_a_teacher_fold_may_lack_only_the_test_examples_no_fold_can_measure(
     tmp_path: Path,
 ) -> None:
-    from lgfn_model.training.crossval import FoldJob
     from lgfn_model.training.crossval_teacher import check_fold_teacher
     from lgfn_model.training.datasets import Example
-    from lgfn_model.training.splits import Split
 
     words = tmp_path / "words.txt"
     words.write_text("I walk away\nin the rain\n")
@@ -440,8 +438,7 @@ def test_a_teacher_fold_may_lack_only_the_test_examples_no_fold_can_measure(
     sung = Example("moodylyrics:A", "moodylyrics", None, words, 2, -1.0, -1.0)
     unreadable = Example("moodylyrics:B", "moodylyrics", None, binary, 2, -1.0, -1.0)
     recipe = TrainSettings(data=tmp_path, out=tmp_path / "m", cache=tmp_path / "cache", workers=0)
-    split = Split("fold1of2", [], [sung, unreadable])
-    job = FoldJob(1, split, recipe, tmp_path / "students" / "fold-1.json", "fingerprint")
+    test = [sung, unreadable]
     teachers = tmp_path / "teachers"
     (teachers / "fold-1" / "model").mkdir(parents=True)
 
@@ -450,8 +447,8 @@ def test_a_teacher_fold_may_lack_only_the_test_examples_no_fold_can_measure(
         (teachers / "fold-1.json").write_text(json.dumps(document))
 
     tested("moodylyrics:A")
-    check_fold_teacher(teachers, job)
+    check_fold_teacher(teachers, "fold-1", test, recipe)
     for wrong in (("moodylyrics:B",), ("moodylyrics:A", "moodylyrics:B", "moodylyrics:C")):
         tested(*wrong)  # a measurable example not tested, or one tested that is not ours
         with pytest.raises(ValueError, match="tested on other examples than this fold-1"):
-            check_fold_teacher(teachers, job)
+            check_fold_teacher(teachers, "fold-1", test, recipe)

@@ -339,7 +339,9 @@ def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
             done[index] = stored
         elif index in wanted:
             if settings.teacher_folds is not None:
-                check_fold_teacher(settings.teacher_folds, job)
+                check_fold_teacher(
+                    settings.teacher_folds, job.result.stem, job.split.test, job.recipe
+                )
             todo.append(job)
     warm_seconds = 0.0
     if todo:

@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING
 from lgfn_model.training.datasets import Example
 
 if TYPE_CHECKING:
-    from lgfn_model.training.crossval import FoldJob
     from lgfn_model.training.train import TrainSettings
 
 
-def check_fold_teacher(run: Path, job: FoldJob) -> None:
-    """The teacher of ``job``'s fold must be ``run``'s model of the same fold: trained, and
-    tested on exactly this fold's test examples (so it never saw them)."""
-    name = job.result.stem
+def check_fold_teacher(
+    run: Path, name: str, test: Sequence[Example], recipe: TrainSettings
+) -> None:
+    """The teacher of fold ``name`` (``fold-2``), whose test examples are ``test``, must be
+    ``run``'s model of the same fold: trained, and tested on exactly these examples (so it
+    never saw them)."""
     result_file, model = run / f"{name}.json", run / name / "model"
     if not result_file.is_file() or not model.is_dir():
         raise ValueError(f"--teacher-folds: {run} has no finished {name} ({result_file})")
@@ -34,8 +35,8 @@ def check_fold_teacher(run: Path, job: FoldJob) -> None:
             "fold results kept their predictions); rerun that fold"
         )
     tested_ids = set(tested)
-    missing = [e for e in job.split.test if e.id not in tested_ids]
-    if not tested_ids <= {e.id for e in job.split.test} or _measurable(missing, job.recipe):
+    missing = [e for e in test if e.id not in tested_ids]
+    if not tested_ids <= {e.id for e in test} or _measurable(missing, recipe):
         raise ValueError(
             f"--teacher-folds: {name} of {run} was tested on other examples than this {name} "
             "(other folds, --limit or data); its model may have seen this fold's test songs"
