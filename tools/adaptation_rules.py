@@ -41,6 +41,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -194,21 +195,28 @@ def blend(shipped: Head, quadrant: Head, weight: float) -> Head:
     return Head(shipped.weight + weight * quadrant.weight, shipped.bias + weight * quadrant.bias)
 
 
-def choose_va_prior(x: np.ndarray, y: np.ndarray, shipped: Head, quadrant: Head, seed: int) -> Head:
+Refit = Callable[[np.ndarray, np.ndarray], Head]
+
+
+def first_best(x: np.ndarray, y: np.ndarray, seed: int, candidates: list[Refit]) -> Refit | None:
+    """The candidate fit with the best cross-validated score on (x, y), the earliest on ties
+    (order them safest first); None with too few labels to cross-validate."""
     folds = adaptation._folds(y, seed)
     if folds is None:
-        return shipped
-    best: tuple[int, float, float] | None = None
-    for weight in VA_WEIGHTS:
-        base = blend(shipped, quadrant, weight)
-        for strength in reversed(STRENGTHS):  # strongest first: ties keep it
-            score = adaptation._held_out_correct(
-                x, y, folds, lambda a, b, h=base, s=strength: fit_head(a, b, h, s)
-            )
-            if best is None or score > best[0]:
-                best = (score, weight, strength)
-    assert best is not None
-    return fit_head(x, y, blend(shipped, quadrant, best[1]), best[2])
+        return None
+    scores = [adaptation._held_out_correct(x, y, folds, fit) for fit in candidates]
+    return candidates[scores.index(max(scores))]
+
+
+def choose_va_prior(x: np.ndarray, y: np.ndarray, shipped: Head, quadrant: Head, seed: int) -> Head:
+    bases = [blend(shipped, quadrant, weight) for weight in VA_WEIGHTS]
+    candidates: list[Refit] = [
+        partial(fit_head, shipped=base, strength=strength)
+        for base in bases
+        for strength in reversed(STRENGTHS)  # strongest first: ties keep it
+    ]
+    chosen = first_best(x, y, seed, candidates)
+    return shipped if chosen is None else chosen(x, y)
 
 
 SUBSPACE_DIMS = (4, 8, 16)
@@ -257,20 +265,14 @@ def fit_subspace(
 def choose_subspace(
     x: np.ndarray, y: np.ndarray, shipped: Head, library: np.ndarray, seed: int
 ) -> Head:
-    folds = adaptation._folds(y, seed)
-    if folds is None:
-        return shipped
-    best: tuple[int, float, int] | None = None
-    for dims in SUBSPACE_DIMS:
-        basis = library_directions(library, dims)
-        for strength in reversed(STRENGTHS):  # strongest first: ties keep it
-            score = adaptation._held_out_correct(
-                x, y, folds, lambda a, b, s=strength, e=basis: fit_subspace(a, b, shipped, s, e)
-            )
-            if best is None or score > best[0]:
-                best = (score, strength, dims)
-    assert best is not None
-    return fit_subspace(x, y, shipped, best[1], library_directions(library, best[2]))
+    bases = [library_directions(library, dims) for dims in SUBSPACE_DIMS]
+    candidates: list[Refit] = [
+        partial(fit_subspace, shipped=shipped, strength=strength, basis=basis)
+        for basis in bases
+        for strength in reversed(STRENGTHS)  # strongest first: ties keep it
+    ]
+    chosen = first_best(x, y, seed, candidates)
+    return shipped if chosen is None else chosen(x, y)
 
 
 def adapted(
