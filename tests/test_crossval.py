@@ -372,6 +372,30 @@ def test_compare_crossval_pairs_two_recipes_example_by_example(
     assert same["mood"]["difference"] == 0 and same["mood"]["interval_95"] == [0.0, 0.0]
     assert same["mood"]["mcnemar_p"] == 1.0 and same["macro_f1"]["difference"] == 0
 
+    # One run read a lyrics-only example the other refused (a text-reading fix between them):
+    # the rest is paired and the example named; a missing clip with audio is refused.
+    fold_file = tmp_path / "cv-s1" / "fold-1.json"
+    kept = fold_file.read_text()
+    fold = json.loads(kept)
+    ids = fold["predictions"]["clean"]["id"]
+    for prefix, accepted in (("moodylyrics:", True), ("4q:", False)):
+        drop = next(i for i, name in enumerate(ids) if name.startswith(prefix))
+        trimmed = json.loads(kept)
+        for part in trimmed["predictions"].values():
+            if drop < len(part["id"]) and part["id"][drop] == ids[drop]:
+                for key in ("id", "probs", "p_valence", "p_arousal"):
+                    del part[key][drop]
+        fold_file.write_text(json.dumps(trimmed))
+        code = lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1")])
+        captured = capsys.readouterr()
+        if accepted:
+            assert code == 0
+            said = f"fold-1: 1 lyrics-only example(s) tested by one run only, left out: {ids[drop]}"
+            assert said in captured.out
+        else:
+            assert code == 2 and "tested other examples in this fold" in captured.err
+    fold_file.write_text(kept)
+
     # A fold measured before the predictions were kept is named, not silently skipped.
     old = tmp_path / "cv-s1" / "fold-2.json"
     fold = json.loads(old.read_text())
@@ -435,10 +459,12 @@ def test_a_teacher_fold_may_lack_only_the_test_examples_no_fold_can_measure(
     words.write_text("I walk away\nin the rain\n")
     binary = tmp_path / "binary.txt"
     binary.write_bytes(bytes(range(256)) * 4)  # reads as no lyrics: no fold measures it
+    tone = make_audio_file(tmp_path / "tone.flac", seconds=2.5)
     sung = Example("moodylyrics:A", "moodylyrics", None, words, 2, -1.0, -1.0)
     unreadable = Example("moodylyrics:B", "moodylyrics", None, binary, 2, -1.0, -1.0)
+    heard = Example("4q:C", "4q", tone, None, 0, 1.0, 1.0)
     recipe = TrainSettings(data=tmp_path, out=tmp_path / "m", cache=tmp_path / "cache", workers=0)
-    test = [sung, unreadable]
+    test = [sung, unreadable, heard]
     teachers = tmp_path / "teachers"
     (teachers / "fold-1" / "model").mkdir(parents=True)
 
@@ -446,9 +472,13 @@ def test_a_teacher_fold_may_lack_only_the_test_examples_no_fold_can_measure(
         document = {"predictions": {"clean": {"id": list(ids)}}}
         (teachers / "fold-1.json").write_text(json.dumps(document))
 
-    tested("moodylyrics:A")
+    tested("moodylyrics:A", "4q:C")
     check_fold_teacher(teachers, "fold-1", test, recipe)
-    for wrong in (("moodylyrics:B",), ("moodylyrics:A", "moodylyrics:B", "moodylyrics:C")):
-        tested(*wrong)  # a measurable example not tested, or one tested that is not ours
+    # Lyrics the teacher's code read as no text (before a text-reading fix, e.g. mojibake
+    # repair): it learnt nothing from them in any fold, so it may lack them.
+    tested("4q:C")
+    check_fold_teacher(teachers, "fold-1", test, recipe)
+    for wrong in (("moodylyrics:A",), ("moodylyrics:A", "4q:C", "moodylyrics:D")):
+        tested(*wrong)  # a measurable clip not tested, or one tested that is not ours
         with pytest.raises(ValueError, match="tested on other examples than this fold-1"):
             check_fold_teacher(teachers, "fold-1", test, recipe)

@@ -267,6 +267,26 @@ def test_real_latin1_text_is_left_alone(text: str) -> None:
     assert repair_mojibake(text) == text
 
 
+def test_windows_1252_read_as_latin1_is_repaired(tmp_path: Path) -> None:
+    # A lyrics file saved from cp1252 text that was read as Latin-1: its quotes are C1
+    # controls (U+0092), which looks_like_text refuses when there are many of them.
+    meant = (
+        "I can\u2019t undo what I have done\n"
+        "\u2018Cause I don\u2019t \u201cwalk\u201d away \u2013 no\n"
+    )
+    garbled = meant.encode("cp1252").decode("latin-1")
+    assert not looks_like_text(garbled * 3)
+    assert repair_mojibake(garbled) == meant
+    path = tmp_path / "song.txt"
+    path.write_text(garbled * 3, encoding="utf-8")
+    assert read_lyrics_file(path).texts[0] == "I can\u2019t undo what I have done"
+
+
+def test_c1_bytes_undefined_in_windows_1252_stay_controls() -> None:
+    # 0x81, 0x8D, 0x8F, 0x90, 0x9D have no cp1252 sign: nothing to map them to.
+    assert repair_mojibake("a\x81b\x9dc") == "a\x81b\x9dc"
+
+
 def test_a_lyrics_file_of_non_text_gives_no_lines(tmp_path: Path) -> None:
     path = tmp_path / "song.lrc"
     path.write_bytes(b"\xff\xfe" + _random_bytes(4000))  # a UTF-16 BOM, then noise

@@ -286,25 +286,30 @@ def _cp1252_to_bytes() -> dict[int, int]:
 # Windows-1252's letters and signs in 0x80-0x9F (€ ‚ ƒ „ … Š Œ Ž ‘ ’ “ ” • – — ˜ ™ š œ ž Ÿ),
 # back to their bytes; with Latin-1 for the rest, every way UTF-8 gets read as "ANSI" is undone.
 _CP1252_BYTES = _cp1252_to_bytes()
+# The other way: U+0080-U+009F (Latin-1's reading of those bytes) to the Windows-1252 signs.
+_C1_AS_CP1252 = {byte: chr(sign) for sign, byte in _CP1252_BYTES.items()}
 
 
 def repair_mojibake(text: str) -> str:
-    """UTF-8 that was read as Windows-1252 or Latin-1 (``CafÃ©``, ``ÐŸÑ€Ð¸Ð²ÐµÑ‚``), undone.
+    """UTF-8 that was read as Windows-1252 or Latin-1 (``CafÃ©``, ``ÐŸÑ€Ð¸Ð²ÐµÑ‚``), undone;
+    and Windows-1252 read as Latin-1 (``can\x92t``), undone.
 
     Exactly reversible, so it is repaired rather than refused; the test is strict (the whole
     text must re-encode to valid UTF-8), which real Latin-1 text practically never does: an
     accented capital would have to be followed by one or more of ``€‚ƒ…¡¢£©«®°±»`` and the
-    like. Other text is returned as it is.
+    like. C1 control characters (U+0080-U+009F) left after that are Windows-1252 text that was
+    decoded as Latin-1 (its quotes and dashes: ``\x92`` is ``’``); no lyrics hold them as
+    controls, and :func:`looks_like_text` would refuse the text for them, so they become their
+    Windows-1252 signs. Other text is returned as it is.
     """
     for _ in range(2):  # twice-garbled text exists (tag editors that "fix" encodings)
         if text.isascii():
             return text
         try:
-            fixed = text.translate(_CP1252_BYTES).encode("latin-1").decode("utf-8")
+            text = text.translate(_CP1252_BYTES).encode("latin-1").decode("utf-8")
         except UnicodeError:
-            return text
-        text = fixed
-    return text
+            break
+    return text.translate(_C1_AS_CP1252)
 
 
 def usable_text(text: str, what: str = "lyrics") -> str | None:

@@ -99,21 +99,28 @@ def compare_crossval(
     folds = [name for name in results_a if name in results_b]
     if not folds:
         raise ValueError(f"{run_a} and {run_b} have no fold in common")
+    by_id = {e.id: e for e in examples}
+    unpaired: dict[str, list[str]] = {}
     for name in folds:
         ids_a = set(results_a[name].get("predictions", {}).get("clean", {}).get("id", []))
         ids_b = set(results_b[name].get("predictions", {}).get("clean", {}).get("id", []))
         if ids_a and ids_b and ids_a != ids_b:
-            raise ValueError(
-                f"{name}: the two runs tested other examples in this fold (other folds, "
-                "--limit or data); only runs over the same folds can be paired"
-            )
+            differing = sorted(ids_a ^ ids_b)
+            if not all(i in by_id and not by_id[i].has_audio for i in differing):
+                raise ValueError(
+                    f"{name}: the two runs tested other examples in this fold (other folds, "
+                    "--limit or data); only runs over the same folds can be paired"
+                )
+            # Lyrics without audio that one run's text reader refused (e.g. before mojibake
+            # repair) and the other read: same fold, so pair the rest and say which.
+            unpaired[name] = differing
     pooled_a = pooled_predictions(run_a, folds, results_a)
     pooled_b = pooled_predictions(run_b, folds, results_b)
-    by_id = {e.id: e for e in examples}
     report: dict[str, Any] = {
         "a": str(run_a),
         "b": str(run_b),
         "folds": folds,
+        "unpaired": unpaired,
         "conditions": {},
     }
     for condition in [c for c in pooled_a if c in pooled_b]:
@@ -174,6 +181,12 @@ def format_crossval_comparison(report: dict[str, Any]) -> str:
         f"B = {report['b']}",
         f"paired over {len(report['folds'])} fold(s): {', '.join(report['folds'])}",
     ]
+    for name, ids in report.get("unpaired", {}).items():
+        lines.append(
+            f"{name}: {len(ids)} lyrics-only example(s) tested by one run only, left out: "
+            + ", ".join(ids[:5])
+            + (" ..." if len(ids) > 5 else "")
+        )
     header = (
         f"  {'label':<11} {'n':>5} {'A':>6} {'B':>6} {'A-B':>7} {'only A':>6} {'only B':>6} "
         f"{'McNemar p':>9}  95 % interval of A-B"
