@@ -136,3 +136,42 @@ def test_the_valence_arousal_quadrant_head_picks_the_quadrant_of_their_signs() -
     assert (quadrant.predict(x) == expected).all()
     shipped = Head(rng.standard_normal((4, 6)), rng.standard_normal(4))
     assert blend(shipped, quadrant, 0.0).probabilities(x) == pytest.approx(shipped.probabilities(x))
+
+
+def test_library_coordinates_keep_every_tracks_logits() -> None:
+    from lgfn_model.training.adaptation import library_coordinates
+
+    rng = np.random.default_rng(8)
+    library = rng.normal(size=(200, D)) * np.linspace(0.1, 5.0, D) + 3.0
+    coordinates = library_coordinates(library)
+    assert coordinates is not None
+    head = Head(rng.normal(size=(K, D)), rng.normal(size=K))
+    here = coordinates.head_here(head)
+    z = coordinates.of(library)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(z @ here.weight.T + here.bias, library @ head.weight.T + head.bias)
+    back = coordinates.head_back(here)
+    np.testing.assert_allclose(back.weight, head.weight, atol=1e-9)
+    np.testing.assert_allclose(back.bias, head.bias, atol=1e-9)
+    # A change of the head costs what it changes the library's logits by (halfway shrunk):
+    # along the widest direction far more than along the narrowest.
+    wide, narrow = np.zeros((K, D)), np.zeros((K, D))
+    wide[0, -1] = narrow[0, 0] = 1.0
+    assert np.sum((wide @ coordinates.half) ** 2) > 3 * np.sum((narrow @ coordinates.half) ** 2)
+    assert library_coordinates(library[:1]) is None
+    assert library_coordinates(np.ones((10, D))) is None
+
+
+def test_adapting_with_the_library_fits_the_rest_better_and_still_keeps_agreeing_labels() -> None:
+    centres, shipped = _world()
+    x, y = _labelled(centres, 50, seed=3)
+    rest_x, rest_y = _labelled(centres, 600, seed=4)
+    library = np.concatenate([x, rest_x])
+    result = adapt(x, y, shipped, library=library)
+    assert result.changed
+    adapted = (result.head.predict(rest_x) == rest_y).mean()
+    assert adapted > (shipped.predict(rest_x) == rest_y).mean() + 0.15
+    rng = np.random.default_rng(5)
+    agreeing = Head(rng.normal(size=(K, D)) * 4, np.zeros(K))
+    x = rng.normal(size=(40, D))
+    assert not adapt(x, agreeing.predict(x), agreeing, library=x).changed

@@ -8,8 +8,11 @@ dataset that plays the library, scored on the rest of it, cached embeddings), wi
 fitted by each rule below; prints the mean gain over the unadapted head and the worst seed.
 docs/adaptation.md ("Choices that lost") has the figures.
 
-- ``built``: ``adapt`` as shipped: the strongest penalty among those with the best
-  cross-validated score on the labels (``inf``, the shipped head, among them);
+- ``built``: ``adapt`` with the plain penalty (on the raw embedding, as ``adapt`` does without
+  ``library``): the strongest penalty among those with the best cross-validated score on the
+  labels (``inf``, the shipped head, among them);
+- ``library``: ``adapt`` as ``--learn`` runs it: the same choice, the penalty measured in the
+  whole library's whitened coordinates (``adaptation.library_coordinates``);
 - ``three-splits``: the same with each penalty's score summed over three fold splits of the
   labels (a steadier choice, at three times the cost);
 - ``one-se``: the strongest penalty within one standard error of the best score;
@@ -284,6 +287,12 @@ def adapted(
     seed: int,
     quadrant: Head | None = None,
 ) -> Head:
+    if rule == "library":
+        coordinates = adaptation.library_coordinates(library)
+        strength = adaptation.choose_strength(
+            x, y, shipped, adaptation.LIBRARY_STRENGTHS, seed, coordinates
+        )
+        return fit_head(x, y, shipped, strength, coordinates=coordinates)
     if rule == "subspace":
         return choose_subspace(x, y, shipped, library, seed)
     if rule in ("va-prior", "va-only"):
@@ -302,6 +311,7 @@ def adapted(
 
 RULES = (
     "built",
+    "library",
     "one-se",
     "margin",
     "grid-plus",

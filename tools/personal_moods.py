@@ -2,7 +2,8 @@
 library better than the shipped model.
 
     python -m tools.personal_moods --data ../shared/data [--checkpoint default] [--seeds 10]
-        [--labels 20 50 100] [--libraries mirex 4q] [--json FILE]
+        [--first-seed 0] [--labels 20 50 100] [--libraries mirex 4q] [--penalty library|plain]
+        [--json FILE]
 
 Each development set with audio plays one listener's library, labelled by its own scheme:
 the MIREX-like clips with clusters 1/5/3 as happy/angry/sad (clusters 2 and 4 name no mood
@@ -13,7 +14,9 @@ clips). Then, for each number of labels and each seed, that many clips are drawn
 the listener's hand-set moods, the head is adapted to them
 (:func:`lgfn_model.training.adaptation.adapt`, which also picks the penalty by
 cross-validation on those labels alone), and both heads are scored on every other clip of
-the library: mood accuracy, argmax over all four moods, as ``lgfn evaluate`` scores.
+the library: mood accuracy, argmax over all four moods, as ``lgfn evaluate`` scores. The
+penalty is measured in the whole library's coordinates, as ``beet emotion --learn`` does
+(every track's embedding is there); ``--penalty plain`` measures it on the raw embedding.
 
 The shipped models were trained on 80 % of these clips (the held-out split), so their head is
 better on them than on a stranger's library: to see a listener the model has never heard, pass
@@ -79,6 +82,8 @@ def simulate(
     shipped: Any,
     label_counts: list[int],
     seeds: int,
+    first_seed: int = 0,
+    penalty: str = "library",
 ) -> dict[str, Any]:
     from lgfn_model.training.adaptation import adapt
 
@@ -88,11 +93,12 @@ def simulate(
             continue
         gains, adapted_acc, shipped_acc, estimates, changed = [], [], [], [], 0
         started = time.perf_counter()
-        for seed in range(seeds):
+        library = embeddings if penalty == "library" else None
+        for seed in range(first_seed, first_seed + seeds):
             rng = np.random.default_rng(seed)
             chosen = rng.choice(len(truth), size=count, replace=False)
             rest = np.setdiff1d(np.arange(len(truth)), chosen)
-            result = adapt(embeddings[chosen], truth[chosen], shipped, seed=seed)
+            result = adapt(embeddings[chosen], truth[chosen], shipped, seed=seed, library=library)
             ours = float((result.head.predict(embeddings[rest]) == truth[rest]).mean())
             theirs = float((shipped.predict(embeddings[rest]) == truth[rest]).mean())
             adapted_acc.append(ours)
@@ -105,6 +111,8 @@ def simulate(
             "labels": count,
             "rest": len(truth) - count,
             "seeds": seeds,
+            "first_seed": first_seed,
+            "penalty": penalty,
             "shipped_accuracy": float(np.mean(shipped_acc)),
             "adapted_accuracy": float(np.mean(adapted_acc)),
             "gain": _interval(gains),
@@ -155,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="default", help="the shipped model to adapt")
     parser.add_argument("--labels", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
+    parser.add_argument(
+        "--penalty",
+        choices=("library", "plain"),
+        default="library",
+        help="measure the penalty in the library's coordinates (as --learn) or on raw embeddings",
+    )
     parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--cache", help="feature cache folder (default ~/.cache/beets-lgfn)")
@@ -179,7 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             "name": names[library],
             "clips": len(examples),
             "head_reproduces_the_predictor": agree,
-            "by_labels": simulate(embeddings, truth, shipped, args.labels, args.seeds),
+            "by_labels": simulate(
+                embeddings,
+                truth,
+                shipped,
+                args.labels,
+                args.seeds,
+                first_seed=args.first_seed,
+                penalty=args.penalty,
+            ),
         }
     print(format_table(report))
     if args.json:

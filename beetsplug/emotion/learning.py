@@ -4,7 +4,8 @@ The labels are the moods the plugin did not set (``fields.has_user_mood``), mapp
 by ``mood_words``. Each labelled track needs the embedding of the model in use; tracks
 analysed before embeddings were stored are analysed once more first (their moods kept). The
 head is fitted by ``lgfn_model.training.adaptation.adapt`` (cross-validated penalty towards the
-shipped head; a few seconds for hundreds of labels), saved beside the library's configuration
+shipped head, measured in the coordinates of every track's stored embedding; a few seconds for
+hundreds of labels), saved beside the library's configuration
 (personal.py), and the library is re-tagged from its stored embeddings: no audio is decoded
 for any track that has one. ``--reset`` removes the head and re-tags back.
 """
@@ -62,7 +63,7 @@ class Learner:
             )
         if not options.pretend:
             _mark_as_labels(library, labels)
-        adaptation = self._fit(labels, shipped)
+        adaptation, tracks = self._fit(library, labels, shipped)
         self._report(adaptation, shipped)
         if not adaptation.changed:
             self.printer(
@@ -81,6 +82,7 @@ class Learner:
             {
                 "labels": counts,
                 "strength": adaptation.strength,
+                "penalty_measured_over_tracks": tracks,
                 "cv_accuracy_adapted": adaptation.cv_accuracy_adapted,
                 "cv_accuracy_shipped": adaptation.cv_accuracy_shipped,
             },
@@ -138,7 +140,9 @@ class Learner:
             raise LearningError("no labelled track has an embedding yet; nothing learned")
         return kept
 
-    def _fit(self, labels: Labels, shipped: Scorer) -> Any:
+    def _fit(self, library: Any, labels: Labels, shipped: Scorer) -> tuple[Any, int]:
+        """The adaptation, and over how many tracks' embeddings its penalty was measured
+        (every track of the library that has one: the tracks the head will re-tag)."""
         import numpy as np
 
         from lgfn_model.training.adaptation import adapt
@@ -147,9 +151,11 @@ class Learner:
         embeddings = np.array(
             [stored_embedding(item, base, shipped.dim) for item, _ in labels.moods]
         )
+        stored = (stored_embedding(item, base, shipped.dim) for item in library.items())
+        everything = np.array([vector for vector in stored if vector is not None])
         index = {label: i for i, label in enumerate(shipped.labels)}
         truth = np.array([index[mood] for _, mood in labels.moods])
-        return adapt(embeddings, truth, shipped.head)
+        return adapt(embeddings, truth, shipped.head, library=everything), len(everything)
 
     def _report(self, adaptation: Any, shipped: Scorer) -> None:
         if adaptation.cv_accuracy_adapted is None:

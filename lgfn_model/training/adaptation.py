@@ -10,6 +10,15 @@ with many it follows the labels. The strength is chosen by cross-validation on t
 own labels, and the shipped head itself is one of the candidates, so a handful of labels
 that do not help leave the model as shipped.
 
+Given the embeddings of the whole library (labelled or not), the penalty is measured in the
+library's own coordinates: the embeddings centred on the library's mean and whitened by its
+covariance (shrunk halfway towards a multiple of the identity, which keeps it invertible with
+few tracks). ``|W - W0|^2`` there is the mean squared change of the logits over the library's
+tracks, so the head moves freely where the library hardly varies and little where moving
+would re-tag most of it. On simulated listeners that gains 0.5-1.5 points over the plain
+penalty on 4Q and on MIREX-like with 50 and 100 labels, and is safer with 20 on 4Q
+(docs/adaptation.md).
+
 Valence and arousal are not adapted: users set moods, not valence.
 """
 
@@ -22,11 +31,62 @@ import numpy as np
 
 from lgfn_model.runtime.personal_head import Head
 
-__all__ = ["Adaptation", "Head", "adapt", "choose_strength", "fit_head"]
+__all__ = [
+    "Adaptation",
+    "Head",
+    "LibraryCoordinates",
+    "adapt",
+    "choose_strength",
+    "fit_head",
+    "library_coordinates",
+]
 
 #: Penalty strengths tried, strongest last; ``inf`` is the shipped head unchanged.
 STRENGTHS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, float("inf"))
+#: The same in the library's coordinates (each whitened direction has unit variance).
+LIBRARY_STRENGTHS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, float("inf"))
+#: How far the library's covariance is shrunk towards a multiple of the identity.
+SHRINKAGE = 0.5
 MAX_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class LibraryCoordinates:
+    """Embeddings centred on the library's mean and whitened by its (shrunk) covariance."""
+
+    mean: np.ndarray
+    half: np.ndarray
+    """The covariance's square root: a head's weight W here is ``W @ half``."""
+    inverse_half: np.ndarray
+
+    def of(self, embeddings: np.ndarray) -> np.ndarray:
+        return (np.asarray(embeddings, dtype=np.float64) - self.mean) @ self.inverse_half
+
+    def head_here(self, head: Head) -> Head:
+        """``head`` on these coordinates: the same logits for every track."""
+        return Head(head.weight @ self.half, head.bias + head.weight @ self.mean)
+
+    def head_back(self, head: Head) -> Head:
+        weight = head.weight @ self.inverse_half
+        return Head(weight, head.bias - weight @ self.mean)
+
+
+def library_coordinates(library: np.ndarray) -> LibraryCoordinates | None:
+    """The coordinates of ``library`` (tracks x dimensions); None for fewer than two tracks."""
+    library = np.asarray(library, dtype=np.float64)
+    if library.ndim != 2 or len(library) < 2:
+        return None
+    mean = library.mean(axis=0)
+    covariance = np.cov(library - mean, rowvar=False)
+    dims = covariance.shape[0]
+    scale = float(np.trace(covariance)) / dims
+    if not np.isfinite(scale) or scale <= 0:
+        return None  # every track the same: nothing to measure changes by
+    covariance = (1 - SHRINKAGE) * covariance + SHRINKAGE * scale * np.eye(dims)
+    values, vectors = np.linalg.eigh(covariance)
+    half = (vectors * np.sqrt(values)) @ vectors.T
+    inverse_half = (vectors / np.sqrt(values)) @ vectors.T
+    return LibraryCoordinates(mean, half, inverse_half)
 
 
 @dataclass(frozen=True)
@@ -54,11 +114,18 @@ def fit_head(
     shipped: Head,
     strength: float,
     iterations: int = 60,
+    coordinates: LibraryCoordinates | None = None,
 ) -> Head:
     """The head minimising mean cross-entropy on (embeddings, labels) plus the penalty of
-    ``strength`` towards ``shipped`` (``inf``: ``shipped`` itself)."""
+    ``strength`` towards ``shipped`` (``inf``: ``shipped`` itself), measured in
+    ``coordinates`` when given (see the module's docstring)."""
     if strength == float("inf") or len(labels) == 0:
         return shipped
+    if coordinates is not None:
+        fitted = fit_head(
+            coordinates.of(embeddings), labels, coordinates.head_here(shipped), strength, iterations
+        )
+        return coordinates.head_back(fitted)
     import torch
 
     x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float64)
@@ -124,6 +191,7 @@ def choose_strength(
     shipped: Head,
     strengths: Sequence[float] = STRENGTHS,
     seed: int = 0,
+    coordinates: LibraryCoordinates | None = None,
 ) -> float:
     """The strength with the best cross-validated accuracy on the labels; ties go to the
     stronger penalty (closer to the shipped head). Too few labels: the shipped head."""
@@ -132,7 +200,10 @@ def choose_strength(
         return float("inf")
     scores = [
         _held_out_correct(
-            embeddings, labels, folds, lambda x, y, s=strength: fit_head(x, y, shipped, s)
+            embeddings,
+            labels,
+            folds,
+            lambda x, y, s=strength: fit_head(x, y, shipped, s, coordinates=coordinates),
         )
         for strength in strengths
     ]
@@ -144,20 +215,27 @@ def adapt(
     embeddings: np.ndarray,
     labels: np.ndarray,
     shipped: Head,
-    strengths: Sequence[float] = STRENGTHS,
+    strengths: Sequence[float] | None = None,
     seed: int = 0,
+    library: np.ndarray | None = None,
 ) -> Adaptation:
     """Adapt ``shipped`` to (embeddings, labels): the strength chosen by cross-validation on
     all the labels, the head refitted on all of them; and an honest estimate of what that
-    procedure gains, by cross-validation around the choice itself (nested)."""
+    procedure gains, by cross-validation around the choice itself (nested). ``library``: the
+    embeddings of every track of the library (the labelled ones among them), whose
+    coordinates the penalty is measured in; without it, the plain penalty."""
     embeddings = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels, dtype=int)
+    coordinates = None if library is None else library_coordinates(library)
+    if strengths is None:
+        strengths = STRENGTHS if coordinates is None else LIBRARY_STRENGTHS
 
     def procedure(x: np.ndarray, y: np.ndarray) -> Head:
-        return fit_head(x, y, shipped, choose_strength(x, y, shipped, strengths, seed))
+        chosen = choose_strength(x, y, shipped, strengths, seed, coordinates)
+        return fit_head(x, y, shipped, chosen, coordinates=coordinates)
 
-    strength = choose_strength(embeddings, labels, shipped, strengths, seed)
-    head = fit_head(embeddings, labels, shipped, strength)
+    strength = choose_strength(embeddings, labels, shipped, strengths, seed, coordinates)
+    head = fit_head(embeddings, labels, shipped, strength, coordinates=coordinates)
     adapted_cv = shipped_cv = None
     folds = _folds(labels, seed + 1)
     if folds is not None:

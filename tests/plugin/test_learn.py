@@ -95,6 +95,8 @@ def test_learn_re_tags_from_embeddings_and_reset_restores(
     assert personal is not None and personal.base == base
     version = personal.version
     assert version.startswith(base + "+you-") and len(version) == len(base) + 9
+    # The penalty was measured over every track's stored embedding, not the labelled ones only.
+    assert personal.info["penalty_measured_over_tracks"] == TRACKS
     after = {item.id: item for item in env.items()}
     for item_id, item in after.items():
         assert item[fields.MODEL] == version
