@@ -151,11 +151,10 @@ def test_wheel_holds_only_the_runtime_packages_and_weights(tmp_path: Path) -> No
     assert not [n for n in names if any(h in n for h in harnesses)]
     assert not [n for n in names if n.startswith("beetsplug/emotion/bench")]
     jamendo = ("jamendo_musicnn", "jamendo_fcn", "jamendo_crnn")
-    models = ("default", "fast", "musicnn_msd", "musicnn_student", *jamendo)
+    models = ("default", "musicnn", "musicnn_msd", "musicnn_student", *jamendo)
     for model in models:
         assert f"lgfn_model/weights/{model}/model.safetensors" in names
-    for licensed in ("musicnn_msd", *jamendo):
-        assert f"lgfn_model/weights/{licensed}/LICENSE.md" in names
+        assert f"lgfn_model/weights/{model}/LICENSE.md" in names  # each with its licence
     weight_folders = {n.split("/")[2] for n in names if n.startswith("lgfn_model/weights/")}
     assert weight_folders == set(models), weight_folders
     assert not any(n.endswith((".pt", ".pth", ".pkl", ".ckpt")) for n in names)

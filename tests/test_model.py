@@ -148,8 +148,11 @@ def test_shipped_models_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     weights = default_checkpoint_dir().parent
     assert resolve_checkpoint(None) == weights / "default"
     for name in SHIPPED_MODELS:
-        assert resolve_checkpoint(name) == weights / name
         assert checkpoint_version(name).startswith("lgfn-")  # each ships with the package
+    assert resolve_checkpoint("musicnn") == weights / "musicnn"
+    # ``fast`` became the default: the same folder, so the same version (no re-tagging).
+    assert resolve_checkpoint("fast") == weights / "default"
+    assert checkpoint_version("default") != checkpoint_version("musicnn")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fast").mkdir()  # a folder of that name here is the user's, and wins
     assert resolve_checkpoint("fast") == Path("fast")

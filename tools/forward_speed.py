@@ -1,6 +1,6 @@
 """How long one model forward pass over a CPU batch takes, with and without heap tuning.
 
-    python -m tools.forward_speed AUDIO... [--checkpoint fast] [--windows 32]
+    python -m tools.forward_speed AUDIO... [--checkpoint musicnn] [--windows 32]
         [--threads 2] [--repeats 8] [--no-heap-tuning]
 
 Decodes the files, cuts them in the model's windows (whole-track coverage, as the predictor
@@ -24,7 +24,9 @@ import numpy as np
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("audio", nargs="+", help="audio files")
-    parser.add_argument("--checkpoint", help="checkpoint folder or 'fast' (default: the default)")
+    parser.add_argument(
+        "--checkpoint", help="checkpoint folder or a shipped model's name (default: the default)"
+    )
     parser.add_argument("--windows", type=int, default=32, help="windows per pass (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=8, help="timed passes (default 8)")

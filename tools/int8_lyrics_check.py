@@ -18,7 +18,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="the training data root")
-    parser.add_argument("--checkpoint", nargs="+", default=["default", "fast"])
+    parser.add_argument("--checkpoint", nargs="+", default=["default", "musicnn"])
     parser.add_argument("--cache", type=Path, help="feature cache (default ~/.cache/beets-lgfn)")
     parser.add_argument("--workers", type=int, default=2, help="audio decoding processes")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")

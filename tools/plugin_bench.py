@@ -667,7 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in a scratch beets library (the files are copied; the originals are not touched).",
     )
     parser.add_argument("files", nargs="+", type=Path, help="audio files (.lrc beside them used)")
-    parser.add_argument("--checkpoint", help="model folder or shipped model (default, fast)")
+    parser.add_argument("--checkpoint", help="model folder or shipped model (default, musicnn)")
     parser.add_argument(
         "--workers", type=int, help="decoding processes (default: the plugin's auto)"
     )

@@ -35,7 +35,7 @@ class ModelHandle:
         precision: str = "auto",
         threads: int | None = None,
     ) -> None:
-        # A path, or the name of a model shipped in the package ("fast"); None: the default.
+        # A path, or the name of a model shipped in the package ("musicnn"); None: the default.
         self.checkpoint = checkpoint or None
         self.device = device
         self.batch_size = batch_size

@@ -15,7 +15,9 @@ class UsageError(Exception):
 
 
 def add_predictor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
+    parser.add_argument(
+        "--checkpoint", help="checkpoint folder or shipped model (default, musicnn)"
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--batch-size", type=int, default=32, help="analysis windows per batch")
     parser.add_argument(

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", required=True, help="data root or manifest CSV")
-    parser.add_argument("a", help="first checkpoint folder or shipped model (default, fast)")
+    parser.add_argument("a", help="first checkpoint folder or shipped model (default, musicnn)")
     parser.add_argument("b", help="second checkpoint folder or shipped model")
     parser.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")

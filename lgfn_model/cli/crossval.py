@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--teacher-folds",
         metavar="RUN",
         help="distil each fold from RUN's model of the same fold (RUN: the --out of another "
-        "crossval over the same folds, e.g. the default recipe's), as --teacher does in "
+        "crossval over the same folds, e.g. the musicnn recipe's), as --teacher does in "
         "`lgfn train`; --teacher-weight and --teacher-temperature apply",
     )
     add_training_options(parser)

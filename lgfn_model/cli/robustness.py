@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=robustness_module.__doc__,
     )
     parser.add_argument("--data", required=True, help="data root")
-    parser.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
+    parser.add_argument(
+        "--checkpoint", help="checkpoint folder or shipped model (default, musicnn)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")

@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predictor users run, their audio decoded once into the feature cache.",
     )
     evaluate.add_argument("--data", required=True, help="data root or manifest CSV")
-    evaluate.add_argument("--checkpoint", help="checkpoint folder or shipped model (default, fast)")
+    evaluate.add_argument(
+        "--checkpoint", help="checkpoint folder or shipped model (default, musicnn)"
+    )
     evaluate.add_argument("--split", default="heldout", choices=["heldout", "cross-dataset"])
     evaluate.add_argument(
         "--snr", type=float, nargs="*", default=[], help="also with white noise at these dB SNR"
@@ -162,8 +164,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--teacher",
-        help="distil from this trained checkpoint (path, or a shipped model: default): the "
-        "model also learns to match the teacher's outputs on every training window",
+        help="distil from this trained checkpoint (path, or a shipped model: musicnn, the "
+        "default model's teacher): the model also learns to match the teacher's outputs "
+        "on every training window",
     )
     parser.add_argument(
         "--teacher-weight", type=float, default=1.0, help="weight of the teacher's loss"
@@ -179,8 +182,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init",
         help="start from this trained checkpoint's weights (path, or a shipped model: default, "
-        "fast) instead of random ones; a fast model started from the default model gets its "
-        "musicnn projection on the student's",
+        "musicnn) instead of random ones; a model with the distilled student started from "
+        "the musicnn model gets its musicnn projection on the student's",
     )
     parser.add_argument(
         "--train-only",

@@ -35,7 +35,7 @@ from lgfn_model.runtime.checkpoint_files import (
 
 MAX_PARAMETERS = 100_000_000
 """The most parameters a checkpoint's model may have: 400 MB of float32, 50x the largest real
-model (the shipped "fast": 1.9 M, "default": 1.3 M). Bounds on each field alone still allow
+model (the shipped "default": 1.9 M, "musicnn": 1.3 M). Bounds on each field alone still allow
 configs of billions (every channel list at its maximum)."""
 
 __all__ = [

@@ -30,14 +30,21 @@ class CheckpointMissingError(CheckpointError):
 
 
 SHIPPED_MODELS: dict[str, str] = {
-    "default": "the reference model, with musicnn itself (docs/model-card.md)",
-    "fast": "2-3x faster on a CPU, as accurate within noise (docs/performance.md)",
+    "default": "the most accurate on songs it never heard, and fast (docs/model-card-default.md)",
+    "musicnn": "the previous default, with musicnn itself: slower (docs/model-card-musicnn.md)",
+    "fast": "the default model, by its name before it became the default",
 }
-"""Models inside the package, by name: ``--checkpoint fast`` or ``emotion.checkpoint: fast``."""
+"""Models inside the package, by name: ``--checkpoint musicnn`` or ``emotion.checkpoint:
+musicnn``."""
+
+SHIPPED_FOLDERS: dict[str, str] = {"fast": "default"}
+"""Names that are another shipped model's: ``fast`` became the default (lgfn-fast-20261202a),
+and configs that name it keep working, with the same model version (no re-tagging)."""
 
 
 def shipped_checkpoint_dir(name: str) -> Path:
-    return Path(__file__).resolve().parents[1] / "weights" / name
+    folder = SHIPPED_FOLDERS.get(name, name)
+    return Path(__file__).resolve().parents[1] / "weights" / folder
 
 
 def default_checkpoint_dir() -> Path:

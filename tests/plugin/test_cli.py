@@ -328,17 +328,23 @@ def test_precision_option(env: BeetsEnv) -> None:
     assert str(predictor.dtype) == "torch.float32"
 
 
-def test_shipped_fast_model_by_name(env: BeetsEnv) -> None:
-    """``checkpoint: fast`` picks the faster model inside the package (the real one)."""
+def test_shipped_models_by_name(env: BeetsEnv) -> None:
+    """``checkpoint: musicnn`` picks the previous default inside the package (the real one);
+    ``fast``, the default's name before it became the default, still tags with its version."""
     from lgfn_model.runtime.checkpoint_files import checkpoint_version
 
     env.add(env.make_track("one.flac", seconds=4.0))
-    env.restart(checkpoint="fast")
-    out = env.run("emotion", "-W")
-    assert "tagged 1, skipped 0, failed 0" in out
+    env.restart(checkpoint="musicnn")
+    assert "tagged 1, skipped 0, failed 0" in env.run("emotion", "-W")
     item = env.items()[0]
-    assert item.emotion_model == checkpoint_version("fast") != TEST_MODEL_VERSION
+    assert item.emotion_model == checkpoint_version("musicnn") != TEST_MODEL_VERSION
     assert item.mood in fields.MOODS
+    env.restart(checkpoint="fast")
+    assert "tagged 1, skipped 0, failed 0" in env.run("emotion", "-W")
+    assert env.items()[0].emotion_model == checkpoint_version("default")
+    # The same model under its old name: nothing to re-analyse.
+    env.restart(checkpoint="default")
+    assert "skipped 1 (already analysed by lgfn-fast-20261202a)" in env.run("emotion", "-W")
 
 
 def test_interrupt_keeps_what_was_stored(env: BeetsEnv, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,7 +55,7 @@ def test_unknown_checkpoint_names_the_choices(env: BeetsEnv) -> None:
         env.run("emotion")
     text = str(caught.value)
     assert text.startswith("emotion: option checkpoint is 'fsat'; no such model folder (")
-    assert "use default, fast (the shipped models) or a checkpoint folder" in text
+    assert "use default, musicnn, fast (the shipped models) or a checkpoint folder" in text
 
 
 def test_good_values_in_every_spelling(env: BeetsEnv, tiny_checkpoint: Path) -> None:

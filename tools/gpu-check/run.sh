@@ -22,7 +22,7 @@ for copy in $(seq 1 60); do
 done
 ls "$songs" | wc -l
 workers=$(( $(nproc) - 2 ))
-for model in default fast; do
+for model in default musicnn; do
     echo "== $model, cuda, $workers decoding workers"
     python3 -m lgfn_model.cli bench "$songs"/*.mp3 --device cuda --no-lyrics \
         --workers "$workers" --checkpoint "$model" --json-out "$out/bench-$model.json"
