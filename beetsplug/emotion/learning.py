@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import fields
@@ -28,6 +29,29 @@ MOVES_SHOWN = 8
 
 class LearningError(Exception):
     """Nothing can be learned (no usable labels); the message says what to do, in one line."""
+
+
+@dataclass
+class LibraryEmbeddings:
+    """The library's tracks that have a stored embedding of the model in use, with it, and how
+    many analysed tracks have none: one pass over the library per ``--learn`` or ``--reset``
+    (the penalty is measured over these tracks, and they are the ones re-tagged)."""
+
+    tracks: list[Any]
+    vectors: list[list[float]]
+    without: int
+
+    @classmethod
+    def read(cls, library: Any, base: str, dim: int) -> LibraryEmbeddings:
+        tracks, vectors, without = [], [], 0
+        for item in library.items():
+            vector = stored_embedding(item, base, dim)
+            if vector is not None:
+                tracks.append(item)
+                vectors.append(vector)
+            elif fields.own_value(item, fields.MODEL):
+                without += 1
+        return cls(tracks, vectors, without)
 
 
 class Learner:
@@ -63,7 +87,9 @@ class Learner:
             )
         if not options.pretend:
             _mark_as_labels(library, labels)
-        adaptation, tracks = self._fit(library, labels, shipped)
+        # Read after the labels are marked: the re-tagging stores these very items.
+        embedded = LibraryEmbeddings.read(library, base, shipped.dim)
+        adaptation = self._fit(labels, shipped, embedded)
         self._report(adaptation, shipped)
         if not adaptation.changed:
             self.printer(
@@ -72,7 +98,9 @@ class Learner:
             )
             if self.personal.stored() is None:
                 return None
-            return self._apply_head(library, None, options, "your earlier learned moods removed")
+            return self._apply_head(
+                library, embedded, None, options, "your earlier learned moods removed"
+            )
         from lgfn_model.runtime.personal_head import PersonalHead
 
         personal = PersonalHead(
@@ -82,13 +110,15 @@ class Learner:
             {
                 "labels": counts,
                 "strength": adaptation.strength,
-                "penalty_measured_over_tracks": tracks,
+                "penalty_measured_over_tracks": len(embedded.tracks),
                 "cv_accuracy_adapted": adaptation.cv_accuracy_adapted,
                 "cv_accuracy_shipped": adaptation.cv_accuracy_shipped,
             },
         )
         scorer = Scorer(personal.labels, personal.head, personal.version)
-        return self._apply_head(library, personal, options, f"saved {scorer.version}", scorer)
+        return self._apply_head(
+            library, embedded, personal, options, f"saved {scorer.version}", scorer
+        )
 
     def _labels(self, items: Sequence[Any]) -> Labels:
         hand_set = [
@@ -140,9 +170,9 @@ class Learner:
             raise LearningError("no labelled track has an embedding yet; nothing learned")
         return kept
 
-    def _fit(self, library: Any, labels: Labels, shipped: Scorer) -> tuple[Any, int]:
-        """The adaptation, and over how many tracks' embeddings its penalty was measured
-        (every track of the library that has one: the tracks the head will re-tag)."""
+    def _fit(self, labels: Labels, shipped: Scorer, embedded: LibraryEmbeddings) -> Any:
+        """The adaptation, its penalty measured over every track of the library that has an
+        embedding (the tracks the head will re-tag)."""
         import numpy as np
 
         from lgfn_model.training.adaptation import adapt
@@ -151,11 +181,9 @@ class Learner:
         embeddings = np.array(
             [stored_embedding(item, base, shipped.dim) for item, _ in labels.moods]
         )
-        stored = (stored_embedding(item, base, shipped.dim) for item in library.items())
-        everything = np.array([vector for vector in stored if vector is not None])
         index = {label: i for i, label in enumerate(shipped.labels)}
         truth = np.array([index[mood] for _, mood in labels.moods])
-        return adapt(embeddings, truth, shipped.head, library=everything), len(everything)
+        return adapt(embeddings, truth, shipped.head, library=np.array(embedded.vectors))
 
     def _report(self, adaptation: Any, shipped: Scorer) -> None:
         if adaptation.cv_accuracy_adapted is None:
@@ -178,13 +206,16 @@ class Learner:
         if stored is None:
             self.printer("emotion: nothing learned to reset; the shipped model is in use")
             return None
+        base = self.analyzer.model.version()
+        embedded = LibraryEmbeddings.read(library, base, self.personal.shipped().dim)
         return self._apply_head(
-            library, None, options, f"removed {stored.version}; back to {stored.base}"
+            library, embedded, None, options, f"removed {stored.version}; back to {stored.base}"
         )
 
     def _apply_head(
         self,
         library: Any,
+        embedded: LibraryEmbeddings,
         personal: Any,
         options: RunOptions,
         done: str,
@@ -195,11 +226,7 @@ class Learner:
         from lgfn_model.runtime.personal_head import remove_personal_head, save_personal_head
 
         base = self.analyzer.model.version()
-        target = scorer or self.personal.shipped()
-        tracks = [
-            item for item in library.items() if stored_embedding(item, base, target.dim) is not None
-        ]
-        self._show_moves(tracks, base, target)
+        self._show_moves(embedded, scorer or self.personal.shipped())
         if options.pretend:
             self.printer("emotion: pretend: nothing saved, nothing re-tagged")
             return None
@@ -208,28 +235,20 @@ class Learner:
         else:
             save_personal_head(self.personal.folder, personal)
         self.printer(f"emotion: {done} ({shown(self.personal.folder)})")
-        without = sum(
-            1
-            for item in library.items()
-            if fields.own_value(item, fields.MODEL)
-            and stored_embedding(item, base, target.dim) is None
-        )
-        if without:
+        if embedded.without:
             self.printer(
-                f"emotion: {without} analysed track(s) have no stored embedding of {base}: "
-                "`beet emotion` analyses them again (decoding their audio)"
+                f"emotion: {embedded.without} analysed track(s) have no stored embedding of "
+                f"{base}: `beet emotion` analyses them again (decoding their audio)"
             )
-        return self.analyzer.run(library, tracks, options)
+        return self.analyzer.run(library, embedded.tracks, options)
 
-    def _show_moves(self, tracks: Sequence[Any], base: str, target: Scorer) -> None:
+    def _show_moves(self, embedded: LibraryEmbeddings, target: Scorer) -> None:
         moves: Counter[tuple[str, str]] = Counter()
         own = 0
-        for item in tracks:
+        for item, embedding in zip(embedded.tracks, embedded.vectors, strict=True):
             if fields.has_user_mood(item):
                 continue  # stays as the listener set it
             own += 1
-            embedding = stored_embedding(item, base, target.dim)
-            assert embedding is not None
             probabilities = target.probabilities(embedding)
             new = max(probabilities, key=probabilities.__getitem__)
             old = str(fields.own_value(item, fields.MOOD) or "")
