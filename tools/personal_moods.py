@@ -57,12 +57,16 @@ def embeddings_of(
     """(embeddings, shipped probabilities, the predictor) of the examples, from a cache file
     when this model has predicted these clips before."""
     from lgfn_model.evaluation.predicting import load_clips, measuring_predictor, predict_examples
+    from lgfn_model.runtime.checkpoint_files import WEIGHTS_FILE, resolve_checkpoint
     from lgfn_model.training.cache import FeatureCache
 
     predictor = measuring_predictor(checkpoint, precision=precision)
     cache = FeatureCache(cache_dir, sample_rate=predictor.config.audio.sample_rate)
+    # Keyed on the weights themselves: runs of different recipes share versions (every
+    # `lgfn crossval --leave-out 4q` model is "lgfn-crossval-leave-out-4q-s0").
+    weights = hashlib.sha256((resolve_checkpoint(checkpoint) / WEIGHTS_FILE).read_bytes())
     key = hashlib.sha256(
-        json.dumps([predictor.version, precision, [e.id for e in examples]]).encode()
+        json.dumps([weights.hexdigest(), precision, [e.id for e in examples]]).encode()
     ).hexdigest()[:16]
     stored = cache.root / f"embeddings-{key}.npz"
     if stored.is_file():
@@ -189,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         shipped = Head(head.weight.detach().double().numpy(), head.bias.detach().double().numpy())
         truth = np.array([e.mood for e in examples])
         agree = float((shipped.predict(embeddings) == probs.argmax(axis=1)).mean())
+        if agree < 0.99:  # bf16 may flip a near tie; more means embeddings of another model
+            raise SystemExit(
+                f"{args.checkpoint}: its mood head gives the predictor's mood on only "
+                f"{agree:.0%} of the {library} clips: the embeddings are not this model's"
+            )
         report["model"] = predictor.version
         report["libraries"][library] = {
             "name": names[library],
