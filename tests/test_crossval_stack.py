@@ -125,3 +125,25 @@ def test_a_single_fold_cannot_choose_its_weights_elsewhere(tmp_path: Path) -> No
     _write_base(base, examples, folds=1)
     with pytest.raises(ValueError, match="two or more"):
         stack(base, _informative(examples), examples, tmp_path / "out")
+
+
+def test_another_runs_out_of_fold_predictions_can_be_the_probe(tmp_path: Path) -> None:
+    examples = _examples(150)
+    base, probe, out = tmp_path / "base", tmp_path / "probe", tmp_path / "out"
+    _write_base(base, examples, folds=3)
+    _write_base(probe, examples, folds=3, seed=9)
+    for path in probe.glob("fold-*.json"):  # a probe that knows the moods
+        document = json.loads(path.read_text())
+        part = document["predictions"]["clean"]
+        moods = {e.id: e.mood for e in examples}
+        part["probs"] = [np.eye(4)[moods[i]].clip(0.1).tolist() for i in part["id"]]
+        path.write_text(json.dumps(document))
+    chosen = stack(base, None, examples, out, probe_run=probe)
+    assert all(w[0] > 0 for w in chosen.values())
+
+    # A probe whose fold predicts another fold's example has seen it in training: refused.
+    document = json.loads((probe / "fold-1.json").read_text())
+    document["predictions"]["clean"]["id"][0] = examples[1].id  # fold-2's first example
+    (probe / "fold-1.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="not a test example of that fold"):
+        stack(base, None, examples, out, probe_run=probe)

@@ -166,16 +166,29 @@ def _clean_predictions(document: dict[str, Any], where: str) -> dict[str, Predic
     return {i: Prediction(np.asarray(p, dtype=np.float64), v, a) for i, p, v, a in rows}
 
 
+def probes_from_run(run: Path) -> dict[str, dict[str, Prediction]]:
+    """Another run's out-of-fold clean predictions, by fold name, to fuse as the probe."""
+    return {
+        name: _clean_predictions(doc, str(run / f"{name}.json"))
+        for name, doc in fold_results(run).items()
+    }
+
+
 def stack(
     base: Path,
-    features: Mapping[str, np.ndarray],
+    features: Mapping[str, np.ndarray] | None,
     examples: Sequence[Example],
     out: Path,
     strength: float = 0.01,
     grid: Sequence[float] = DEFAULT_WEIGHTS,
     choose_on: str = "mirex",
+    probe_run: Path | None = None,
 ) -> dict[str, tuple[float, float, float]]:
-    """Write the fused folds of ``base`` into ``out``; returns the weights chosen per fold."""
+    """Write the fused folds of ``base`` into ``out``; returns the weights chosen per fold.
+
+    The probe is fitted on ``features`` per fold, or read from ``probe_run``: another run's
+    predictions over the same folds (a model trained per fold, such as a tuned lyrics encoder),
+    which must not have seen the fold's test examples."""
     by_id = {e.id: e for e in examples}
     folds = {
         name: _clean_predictions(doc, str(base / f"{name}.json"))
@@ -186,9 +199,23 @@ def stack(
     unknown = [i for fold in folds.values() for i in fold if i not in by_id]
     if unknown:
         raise ValueError(f"{len(unknown)} tested examples (e.g. {unknown[0]}) are not in --data")
-    probes = {
-        name: fit_probes(features, by_id, list(fold), strength) for name, fold in folds.items()
-    }
+    if probe_run is not None:
+        given = probes_from_run(probe_run)
+        missing = sorted(set(folds) - set(given))
+        if missing:
+            raise ValueError(f"{probe_run}: no predictions for {', '.join(missing)}")
+        strays = [i for name in folds for i in given[name] if i not in folds[name]]
+        if strays:
+            raise ValueError(
+                f"{probe_run}: {strays[0]} is not a test example of that fold in {base}"
+            )
+        probes = {name: given[name] for name in folds}
+    elif features is not None:
+        probes = {
+            name: fit_probes(features, by_id, list(fold), strength) for name, fold in folds.items()
+        }
+    else:
+        raise ValueError("give features or a probe run")
     out.mkdir(parents=True, exist_ok=True)
     chosen: dict[str, tuple[float, float, float]] = {}
     for name, fold in folds.items():
@@ -233,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.crossval_stack", description=__doc__)
     parser.add_argument("--data", required=True, type=Path, help="the data the base was run on")
     parser.add_argument("--base", required=True, type=Path, help="an lgfn crossval --out folder")
-    parser.add_argument("--features", required=True, choices=SOURCES)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--features", choices=SOURCES, help="fit a probe per fold on these")
+    source.add_argument(
+        "--probe-run", type=Path, help="or fuse this run's out-of-fold predictions (same folds)"
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--strength", type=float, default=0.01, help="the probe's C (0.01)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(DEFAULT_WEIGHTS))
@@ -247,14 +278,26 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         examples = development_examples(args.data)
-        features = clip_features(args.features, examples, FeatureCache(args.cache))
+        features = (
+            clip_features(args.features, examples, FeatureCache(args.cache))
+            if args.features
+            else None
+        )
         chosen = stack(
-            args.base, features, examples, args.out, args.strength, args.weights, args.choose_on
+            args.base,
+            features,
+            examples,
+            args.out,
+            args.strength,
+            args.weights,
+            args.choose_on,
+            args.probe_run,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"{args.features}: {len(features)} examples with features")
+    if features is not None:
+        print(f"{args.features}: {len(features)} examples with features")
     for name, weights in chosen.items():
         print(
             f"{name}: weights mood {weights[0]:g}, valence {weights[1]:g}, arousal {weights[2]:g}"
