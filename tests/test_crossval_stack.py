@@ -86,7 +86,8 @@ def test_an_informative_source_is_weighted_in_and_beats_a_guessing_recipe(tmp_pa
     examples = _examples(150)
     base, out = tmp_path / "base", tmp_path / "stacked"
     _write_base(base, examples, folds=3)
-    chosen = stack(base, _informative(examples), examples, out, strength=1.0)
+    chosen, alone = stack(base, _informative(examples), examples, out, strength=1.0)
+    assert alone["mirex"][0] == len(examples) and alone["mirex"][1] > 0.8
     assert set(chosen) == {"fold-1", "fold-2", "fold-3"}
     assert all(w[0] > 0 and w[1] > 0 and w[2] > 0 for w in chosen.values())
     by_id = {e.id: e for e in examples}
@@ -115,7 +116,7 @@ def test_a_source_of_noise_gets_no_weight_on_most_folds(tmp_path: Path) -> None:
         path.write_text(json.dumps(document))
     rng = np.random.default_rng(5)
     noise = {e.id: rng.normal(size=4) for e in examples}
-    chosen = stack(base, noise, examples, tmp_path / "out", strength=1.0)
+    chosen, _ = stack(base, noise, examples, tmp_path / "out", strength=1.0)
     assert sum(w[0] == 0 for w in chosen.values()) >= 2
 
 
@@ -138,7 +139,7 @@ def test_another_runs_out_of_fold_predictions_can_be_the_probe(tmp_path: Path) -
         moods = {e.id: e.mood for e in examples}
         part["probs"] = [np.eye(4)[moods[i]].clip(0.1).tolist() for i in part["id"]]
         path.write_text(json.dumps(document))
-    chosen = stack(base, None, examples, out, probe_run=probe)
+    chosen, _ = stack(base, None, examples, out, probe_run=probe)
     assert all(w[0] > 0 for w in chosen.values())
 
     # A probe whose fold predicts another fold's example has seen it in training: refused.

@@ -170,3 +170,27 @@ def test_robustness_variants_are_what_users_have(tmp_path: Path) -> None:
     loud, _ = soundfile.read(paths["gain_+6db"])
     assert abs(loud).max() <= 1.0
     assert 1.9 < (abs(loud).max() / abs(quiet).max()) <= 4.0
+
+
+def test_cli_train_gives_each_run_its_own_version(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin knows a model by its version: two `lgfn train` runs must not share one."""
+    from datetime import UTC, datetime
+
+    import lgfn_model.training.train as training
+    from lgfn_model.cli.train import run_version
+
+    seen: list[str] = []
+
+    def record(settings: TrainSettings) -> tuple[None, dict[str, float]]:
+        seen.append(settings.version)
+        return None, {"train_seconds": 0.0}
+
+    monkeypatch.setattr(training, "train", record)
+    common = ["train", "--data", str(manifest), "--threads", "1"]
+    assert lgfn_main([*common, "--out", str(tmp_path / "a")]) == 0
+    assert lgfn_main([*common, "--out", str(tmp_path / "b"), "--version", "mine-1"]) == 0
+    assert seen[0].startswith("lgfn-full-s0-") and seen[1] == "mine-1"
+    when = datetime(2026, 12, 5, 1, 2, 3, tzinfo=UTC)
+    assert run_version("full", 3, when) == "lgfn-full-s3-20261205-010203"

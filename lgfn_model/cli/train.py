@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -193,7 +194,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="train only this part of the model (repeatable; e.g. distilled, mood_head); the "
         "rest stays as it started, with --init as the trained checkpoint's",
     )
-    parser.add_argument("--version", default="", help="model version string to store")
+    parser.add_argument(
+        "--version",
+        default="",
+        help="model version string to store (default: lgfn-ABLATION-sSEED-YYYYMMDD-HHMMSS, "
+        "the UTC time training started, so no two runs share one)",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -203,6 +209,7 @@ def run_train(args: argparse.Namespace) -> int:
     setup_training(args)
     settings = recipe_settings(args, Path(args.data), Path(args.out))
     settings.split = args.split
+    settings.version = args.version or run_version(args.ablation, args.seed)
     _, metadata = train(settings)
     print(f"lgfn: wrote {settings.out} ({metadata['train_seconds']:.0f} s)", file=sys.stderr)
     if args.evaluate:
@@ -211,6 +218,15 @@ def run_train(args: argparse.Namespace) -> int:
         )
         print(text)
     return 0
+
+
+def run_version(ablation: str, seed: int, now: datetime | None = None) -> str:
+    """The version `lgfn train` stores when none is given: one per run. The plugin knows a
+    model by its version alone (tracks analysed by the same version are skipped, a learnt head
+    belongs to its base model's version), so two models trained with the same options must
+    not share one."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"lgfn-{ablation}-s{seed}-{stamp}"
 
 
 def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSettings:
