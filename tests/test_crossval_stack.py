@@ -142,6 +142,13 @@ def test_another_runs_out_of_fold_predictions_can_be_the_probe(tmp_path: Path) -
     chosen, _ = stack(base, None, examples, out, probe_run=probe)
     assert all(w[0] > 0 for w in chosen.values())
 
+    # Only the folds both runs have are fused (here 1 and 2), as lgfn compare pairs them.
+    (probe / "fold-3.json").rename(tmp_path / "fold-3.json")
+    chosen, _ = stack(base, None, examples, tmp_path / "two", probe_run=probe)
+    assert set(chosen) == {"fold-1", "fold-2"}
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["fold-1.json", "fold-2.json"]
+    (tmp_path / "fold-3.json").rename(probe / "fold-3.json")
+
     # A probe whose fold predicts another fold's example has seen it in training: refused.
     document = json.loads((probe / "fold-1.json").read_text())
     document["predictions"]["clean"]["id"][0] = examples[1].id  # fold-2's first example

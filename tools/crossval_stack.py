@@ -22,7 +22,8 @@ both cores here; this costs seconds to minutes. For each fold of the ``--base`` 
 ahead of the recipe's own gives a branch little to learn from: what it knows, the recipe knows
 already. The converse is weaker (a branch inside the network may use what a linear read-out of
 a clip summary cannot), so a screen that pays is worth a trained branch, not a shipped model.
-Only clean audio is screened (the base run's other conditions are left out). Feature sources:
+Only clean audio is screened (the base run's other conditions are left out); with
+``--probe-run``, only the folds both runs have. Feature sources:
 `tools.stack_features`. Needs scikit-learn (the ``research`` extra).
 """
 
@@ -196,16 +197,18 @@ def stack(
         name: _clean_predictions(doc, str(base / f"{name}.json"))
         for name, doc in fold_results(base).items()
     }
+    given = probes_from_run(probe_run) if probe_run is not None else None
+    if given is not None:  # as `lgfn compare --crossval`: the folds both runs have
+        folds = {name: fold for name, fold in folds.items() if name in given}
     if len(folds) < 2:
-        raise ValueError(f"{base}: the weights are chosen on other folds, so it needs two or more")
+        raise ValueError(
+            f"{base}: the weights are chosen on other folds, so it needs two or more"
+            + (f" that {probe_run} has too" if probe_run is not None else "")
+        )
     unknown = [i for fold in folds.values() for i in fold if i not in by_id]
     if unknown:
         raise ValueError(f"{len(unknown)} tested examples (e.g. {unknown[0]}) are not in --data")
-    if probe_run is not None:
-        given = probes_from_run(probe_run)
-        missing = sorted(set(folds) - set(given))
-        if missing:
-            raise ValueError(f"{probe_run}: no predictions for {', '.join(missing)}")
+    if given is not None:
         strays = [i for name in folds for i in given[name] if i not in folds[name]]
         if strays:
             raise ValueError(
