@@ -64,3 +64,12 @@ def test_each_fold_learns_the_moods_and_the_frozen_control_keeps_the_layers() ->
     assert not any(p.requires_grad for p in frozen.layers.parameters())
     again = run_fold(1, train, test, lines_of, states, [layer], epochs=30, lr=1e-3)
     np.testing.assert_allclose(again["probs"], tuned["probs"], atol=1e-6)  # seeded per fold
+
+
+def test_a_last_batch_of_one_file_is_left_to_the_next_shuffle() -> None:
+    rng = np.random.default_rng(1)
+    moods = [k % 4 for k in range(20)]
+    states, lines_of = _states(moods, rng)
+    examples = [_example(k, m) for k, m in enumerate(moods)]
+    out = run_fold(2, examples[:17], examples[17:], lines_of, states, [_layer()], 1, 1e-3)
+    assert len(out["probs"]) == 3  # 17 = 16 + 1 files: the one left over does not crash

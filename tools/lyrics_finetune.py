@@ -168,6 +168,8 @@ def run_fold(
         total = 0.0
         for begin in range(0, len(order), BATCH_FILES):
             batch = [train[k] for k in order[begin : begin + BATCH_FILES]]
+            if len(batch) < 2:  # batch norm cannot train on one file: it waits a shuffle
+                continue
             files = []
             for example in batch:
                 lines = lines_of[example.id]
