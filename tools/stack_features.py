@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -47,47 +48,54 @@ def clip_features(
     raise ValueError(f"unknown feature source {source!r}; expected one of {SOURCES}")
 
 
-def _lyrics(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
+def _from_cache(
+    examples: Sequence[Example],
+    source_of: Callable[[Example], Path | None],
+    summarise: Callable[[Path], np.ndarray | None],
+    hint: str,
+) -> dict[str, np.ndarray]:
+    """``summarise(source)`` of every example that has a source; those not cached are counted
+    and named in one warning (``hint`` says what fills the cache)."""
     out: dict[str, np.ndarray] = {}
     missing = 0
     for example in examples:
-        if example.lyrics is None:
+        source = source_of(example)
+        if source is None:
             continue
         try:
-            lines = cache.load_lyrics(example.lyrics, LYRICS_ENCODER).embeddings
+            vector = summarise(source)
         except FileNotFoundError:
             missing += 1
             continue
-        if len(lines):
-            mean = lines.mean(axis=0)
-            out[example.id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        if vector is not None:
+            out[example.id] = vector
     if missing:
-        log.warning("%d lyrics files are not in the cache (run lgfn crossval first)", missing)
+        log.warning("%d examples are not in the cache (%s)", missing, hint)
     return out
+
+
+def _lyrics(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
+    def mean_line(source: Path) -> np.ndarray | None:
+        lines = cache.load_lyrics(source, LYRICS_ENCODER).embeddings
+        if not len(lines):
+            return None
+        mean = lines.mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    return _from_cache(examples, lambda e: e.lyrics, mean_line, "run lgfn crossval first")
 
 
 def _jamendo_branch(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
     from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
 
     branch = PretrainedFeatureCache(cache, "musicnn-jamendo")
-    out: dict[str, np.ndarray] = {}
-    missing = 0
-    for example in examples:
-        if example.audio is None:
-            continue
-        try:
-            patches = branch.load(example.audio).astype(np.float32)
-        except FileNotFoundError:
-            missing += 1
-            continue
-        out[example.id] = np.concatenate([patches.mean(axis=0), patches.std(axis=0)])
-    if missing:
-        log.warning(
-            "%d clips have no cached Jamendo musicnn features (run lgfn crossval with "
-            "--set pretrained_audio='\"musicnn-jamendo\"' first)",
-            missing,
-        )
-    return out
+
+    def mean_and_spread(source: Path) -> np.ndarray:
+        patches = branch.load(source).astype(np.float32)
+        return np.concatenate([patches.mean(axis=0), patches.std(axis=0)])
+
+    hint = "run lgfn crossval with --set pretrained_audio='\"musicnn-jamendo\"' first"
+    return _from_cache(examples, lambda e: e.audio, mean_and_spread, hint)
 
 
 def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
