@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections import Counter, defaultdict
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from audio_factory import make_audio_file
+from crossval_factory import make_crossval_data, tiny_recipe, write_moodylyrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,19 +153,8 @@ def test_leave_out_drops_the_test_sets_songs_from_training() -> None:
 # ------------------------------------------------------------------------------ MoodyLyrics4Q
 
 
-def _write_moodylyrics(root: Path, moods: list[str]) -> None:
-    folder = root / "moodylyrics"
-    (folder / "lyrics").mkdir(parents=True)
-    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "mood", "artist", "title", "lyrics"])
-        for i, mood in enumerate(moods):
-            (folder / "lyrics" / f"ML{i}.txt").write_text(f"a {mood} line\nanother {mood} one\n")
-            writer.writerow([f"ML{i}", mood, f"Artist {i}", f"Title {i}", f"lyrics/ML{i}.txt"])
-
-
 def test_moodylyrics_reads_as_lyrics_only_examples(tmp_path: Path) -> None:
-    _write_moodylyrics(tmp_path, ["happy", "angry", "sad", "relaxed"])
+    write_moodylyrics(tmp_path, ["happy", "angry", "sad", "relaxed"])
     (tmp_path / "moodylyrics" / "lyrics" / "ML3.txt").unlink()  # a missing file is skipped
     examples = read_moodylyrics(tmp_path / "moodylyrics")
     assert [e.id for e in examples] == ["moodylyrics:ML0", "moodylyrics:ML1", "moodylyrics:ML2"]
@@ -179,67 +168,11 @@ def test_moodylyrics_reads_as_lyrics_only_examples(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ end to end
 
-KINDS = {"happy": "chord", "angry": "noise", "sad": "tone", "relaxed": "silence"}
-QUADRANT = {"happy": "Q1", "angry": "Q2", "sad": "Q3", "relaxed": "Q4"}
-
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4Q (2 clips per quadrant), MIREX-like (clusters 1/3/5/2), NJU and MoodyLyrics4Q."""
-    root = tmp_path_factory.mktemp("cvdata")
-    rows = []
-    for mood, kind in KINDS.items():
-        for n in range(2):
-            make_audio_file(root / "4q" / f"{mood}{n}.flac", seconds=2.5, kind=kind, seed=n)
-            rows.append([f"S{mood}{n}", QUADRANT[mood], f"A {mood}{n}", f"T {mood}{n}", "", "",
-                         f"{mood}{n}.flac"])  # fmt: skip
-    _csv(root / "4q/labels.csv", ["song", "quadrant", "artist", "title", "moods", "genres",
-                                  "path"], rows)  # fmt: skip
-    rows = []
-    for i, (cluster, kind) in enumerate([(1, "chord"), (3, "tone"), (5, "noise"), (2, "chord")]):
-        for n in range(2):
-            make_audio_file(root / "mirex" / f"m{i}{n}.flac", seconds=2.5, kind=kind, seed=9 + n)
-            lyrics = ""
-            if n == 0:
-                (root / "mirex" / f"m{i}{n}.txt").write_text("some words\nmore words\n")
-                lyrics = f"m{i}{n}.txt"
-            rows.append([f"{i}{n}", str(cluster), "", f"M {i}{n}", f"X {i}{n}", "", "",
-                         f"m{i}{n}.flac", lyrics])  # fmt: skip
-    _csv(root / "mirex/labels.csv", ["id", "cluster", "mood", "artist", "title", "album", "year",
-                                     "audio", "lyrics"], rows)  # fmt: skip
-    rows = []
-    for mood in KINDS:
-        for n in range(2):
-            (root / "nju" / f"{mood}{n}.lrc").parent.mkdir(exist_ok=True)
-            (root / "nju" / f"{mood}{n}.lrc").write_text(f"[00:01.00]{mood} {n}\n[00:02.00]la\n")
-            rows.append([f"{mood}{n}.lrc", mood, "train", f"N {mood}{n}", f"Singer {mood}{n}"])
-    _csv(root / "nju/labels.csv", ["file", "mood", "split", "title", "artist"], rows)
-    _write_moodylyrics(root, [m for m in KINDS for _ in range(2)])
-    return root
-
-
-def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def _recipe(root: Path, cache: Path) -> TrainSettings:
-    tiny = dataclasses.asdict(tiny_config())
-    tiny.pop("version")
-    tiny["audio"] = tiny_config().audio
-    return TrainSettings(
-        data=root,
-        out=root / "unused",
-        cache=cache,
-        epochs=1,
-        batch_size=8,
-        workers=0,
-        device="cpu",
-        config_overrides=tiny,
-    )
+    return make_crossval_data(tmp_path_factory.mktemp("cvdata"))
 
 
 def test_crossval_end_to_end_writes_every_fold_and_resumes(data_root: Path, tmp_path: Path) -> None:
@@ -247,7 +180,7 @@ def test_crossval_end_to_end_writes_every_fold_and_resumes(data_root: Path, tmp_
     cache = tmp_path / "cache"
     settings = CrossvalSettings(
         data=data_root,
-        recipe=_recipe(data_root, cache),
+        recipe=tiny_recipe(data_root, cache),
         out=out,
         folds=2,
         snrs=(0.0,),
@@ -288,7 +221,11 @@ def test_crossval_end_to_end_writes_every_fold_and_resumes(data_root: Path, tmp_
 def test_crossval_resumes_a_missing_fold_only(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "cv"
     settings = CrossvalSettings(
-        data=data_root, recipe=_recipe(data_root, tmp_path / "cache"), out=out, folds=2, only=(2,)
+        data=data_root,
+        recipe=tiny_recipe(data_root, tmp_path / "cache"),
+        out=out,
+        folds=2,
+        only=(2,),
     )
     first = run_crossval(settings)
     assert first["folds_done"] == 1 and not (out / "fold-1.json").exists()
@@ -334,7 +271,7 @@ def test_compare_crossval_pairs_two_recipes_example_by_example(
     cache = tmp_path / "cache"
     runs = {}
     for seed in (0, 1):
-        recipe = dataclasses.replace(_recipe(data_root, cache), seed=seed)
+        recipe = dataclasses.replace(tiny_recipe(data_root, cache), seed=seed)
         out = tmp_path / f"cv-s{seed}"
         runs[seed] = run_crossval(
             CrossvalSettings(data=data_root, recipe=recipe, out=out, folds=2, snrs=(0.0,))
@@ -415,10 +352,12 @@ def test_each_fold_distils_from_the_teacher_run_of_the_same_fold(
     cache = tmp_path / "cache"
     teachers = tmp_path / "teachers"
     run_crossval(
-        CrossvalSettings(data=data_root, recipe=_recipe(data_root, cache), out=teachers, folds=2)
+        CrossvalSettings(
+            data=data_root, recipe=tiny_recipe(data_root, cache), out=teachers, folds=2
+        )
     )
     students = tmp_path / "students"
-    recipe = dataclasses.replace(_recipe(data_root, cache), teacher_weight=2.0)
+    recipe = dataclasses.replace(tiny_recipe(data_root, cache), teacher_weight=2.0)
     settings = CrossvalSettings(
         data=data_root, recipe=recipe, out=students, folds=2, teacher_folds=teachers
     )
@@ -436,7 +375,7 @@ def test_each_fold_distils_from_the_teacher_run_of_the_same_fold(
     other = tmp_path / "other"
     run_crossval(
         CrossvalSettings(
-            data=data_root, recipe=_recipe(data_root, cache), out=other, folds=3, only=(1, 2)
+            data=data_root, recipe=tiny_recipe(data_root, cache), out=other, folds=3, only=(1, 2)
         )
     )
     args = ["crossval", "--data", str(data_root), "--folds", "2", "--out", str(tmp_path / "x")]

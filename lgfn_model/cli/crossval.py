@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "crossval over the same folds, e.g. the musicnn recipe's), as --teacher does in "
         "`lgfn train`; --teacher-weight and --teacher-temperature apply",
     )
+    parser.add_argument(
+        "--student-folds",
+        metavar="DIR",
+        help='"musicnn-student" recipes: start fold N from the student in DIR/fold-N, '
+        "distilled on that fold's training audio only (`lgfn distill --fold N --folds K "
+        "--out DIR/fold-N`), instead of the shipped student, which heard most test folds",
+    )
     add_training_options(parser)
     parser.set_defaults(handler=_run)
 
@@ -88,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         snrs=tuple(args.snr),
         precision=args.precision,
         teacher_folds=Path(args.teacher_folds) if args.teacher_folds else None,
+        student_folds=Path(args.student_folds) if args.student_folds else None,
     )
     try:
         report = run_crossval(settings)

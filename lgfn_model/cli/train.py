@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "distill",
         help="train the compact musicnn student (the fast pretrained audio branch)",
         description="Distil musicnn's MSD tagger into the compact student CNN on the audio of "
-        "the held-out split's training part, with noise and clipping on the student's input.",
+        "the held-out split's training part (or, with --fold N, of cross-validation fold N's), "
+        "with noise and clipping on the student's input.",
     )
     distill.add_argument("--data", required=True, help="data root")
     distill.add_argument("--out", required=True, help="folder to write the student's weights to")
@@ -108,6 +109,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="also train on this many copies of the clips, each mixed with another clip, "
         "with musicnn's features of the mix as targets (default 0)",
+    )
+    distill.add_argument(
+        "--fold",
+        type=int,
+        help="distil on the training part of this cross-validation fold (1-based, the folds of "
+        "`lgfn crossval --folds K`), for `lgfn crossval --student-folds`; default: the held-out "
+        "split's",
+    )
+    distill.add_argument(
+        "--folds", type=int, default=5, help="K, with --fold (default %(default)s)"
     )
     add_training_options(distill)
     distill.set_defaults(handler=run_distill)
@@ -283,8 +294,14 @@ def run_distill(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         task_weight=args.task_weight,
         mix_copies=args.mix_copies,
+        fold=args.fold,
+        folds=args.folds,
     )
-    metadata = distill(settings)
+    try:
+        metadata = distill(settings)
+    except ValueError as error:  # a bad --fold, unreadable data: no traceback
+        print(f"lgfn distill: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(metadata, indent=2))
     return 0
 

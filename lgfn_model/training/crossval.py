@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lgfn_model.evaluation.crossval_report import aggregate
+from lgfn_model.training.crossval_student import check_fold_student, check_student_recipe
 from lgfn_model.training.crossval_teacher import check_fold_teacher
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.splits import (
@@ -69,6 +70,9 @@ class CrossvalSettings:
     # Another run's --out over the same folds: each fold distils from that run's model of the
     # same fold (never from a model that saw its test songs), e.g. the `fast` recipe's teacher.
     teacher_folds: Path | None = None
+    # A folder of students distilled per fold (`lgfn distill --fold N --out DIR/fold-N`): each
+    # fold's model starts from the student that never heard its test songs.
+    student_folds: Path | None = None
 
 
 @dataclass
@@ -323,6 +327,8 @@ def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
     """Train and measure every fold not done yet; the report of all done folds."""
     started = time.perf_counter()
     check_recipe(settings.recipe)
+    if settings.student_folds is not None:
+        check_student_recipe(settings.recipe, settings.leave_out)
     examples = development_examples(settings.data, settings.limit)
     splits = make_splits(settings, examples)
     wanted = set(settings.only) or set(range(1, len(splits) + 1))
@@ -341,6 +347,14 @@ def run_crossval(settings: CrossvalSettings) -> dict[str, Any]:
             if settings.teacher_folds is not None:
                 check_fold_teacher(
                     settings.teacher_folds, job.result.stem, job.split.test, job.recipe
+                )
+            if settings.student_folds is not None:
+                check_fold_student(
+                    settings.student_folds / job.result.stem,
+                    index,
+                    len(splits),
+                    settings.salt,
+                    job.split.test,
                 )
             todo.append(job)
     warm_seconds = 0.0
@@ -383,6 +397,9 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
         # The fingerprint names the teachers' run, not one fold's path, so a moved run still
         # resumes (its folder name stays).
         stated = replace(stated, teacher=f"per fold: {settings.teacher_folds.name}")
+    if settings.student_folds is not None:
+        recipe.student = settings.student_folds / name
+        stated = replace(stated, student=Path(f"per fold: {settings.student_folds.name}"))
     return FoldJob(
         index=index,
         split=split,

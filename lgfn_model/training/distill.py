@@ -7,7 +7,10 @@ driven into clipping (+6 to +12 dB), while the targets stay those of the clean a
 student learns musicnn's view of the music, not of the damage.
 
 Only the training part of the held-out split is used (its audio, no labels), so the held-out
-clips stay unseen; the figures printed at the end are on the held-out clips.
+clips stay unseen; the figures printed at the end are on the held-out clips. With ``fold`` set
+(``--fold N``), the training part of cross-validation fold N is used instead, as `lgfn crossval`
+makes the folds, and the figures are on that fold's test clips: a student for `lgfn crossval
+--student-folds` that never heard the fold's test songs.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from lgfn_model.model.config import AudioConfig
 from lgfn_model.pretrained.student import MusicnnStudent, StudentConfig, save_student
 from lgfn_model.training.batches import add_noise, clip_loud
 from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.crossval_student import fold_record
 from lgfn_model.training.datasets import load_examples
 from lgfn_model.training.pretrained_cache import PretrainedFeatureCache
-from lgfn_model.training.splits import make_split
+from lgfn_model.training.splits import KFOLD_SALT, Split, kfold_splits, make_split
 
 log = logging.getLogger(__name__)
 PATCH = PretrainedTagger.PATCH_SAMPLES
@@ -57,6 +61,10 @@ class DistillSettings:
     # Extra unlabelled training audio: this many copies of the training clips, each clip mixed
     # with another at random, with musicnn's features of the mix as targets (computed per run).
     mix_copies: int = 0
+    # Cross-validation fold (1-based) whose training part to distil on, of ``folds`` folds;
+    # None: the held-out split's training part (the shipped student).
+    fold: int | None = None
+    folds: int = 5
 
 
 @dataclass
@@ -233,6 +241,21 @@ def fidelity(
     return float(1 - np.square(p - t).sum() / np.square(t - t.mean(0)).sum())
 
 
+def training_split(settings: DistillSettings) -> Split:
+    """The held-out split, or the split of cross-validation fold ``settings.fold``."""
+    if settings.fold is None:
+        split = make_split("heldout", load_examples(settings.data))
+        split.name = "the held-out split"
+        return split
+    from lgfn_model.training.crossval import development_examples
+
+    if not 1 <= settings.fold <= settings.folds:
+        raise ValueError(f"--fold: folds are numbered 1..{settings.folds}")
+    split = kfold_splits(development_examples(settings.data), settings.folds)[settings.fold - 1]
+    split.name = f"cross-validation fold {settings.fold} of {settings.folds}"
+    return split
+
+
 def distill(settings: DistillSettings) -> dict[str, Any]:
     from lgfn_model.runtime.device import resolve_device
 
@@ -240,7 +263,7 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     device = resolve_device(settings.device)
-    split = make_split("heldout", load_examples(settings.data))
+    split = training_split(settings)
     cache = FeatureCache(settings.cache, sample_rate=AudioConfig().sample_rate)
 
     def sources(examples: list[Any]) -> list[Path]:
@@ -255,7 +278,9 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
         return [Clip(s, ((f - mean) / std).astype(np.float32)) for _, s, f in raw]
 
     train_clips, test_clips = standardised(train_raw), standardised(test_raw)
-    log.info("distilling on %d clips (%d held out)", len(train_clips), len(test_clips))
+    log.info(
+        "distilling on %d clips of %s (%d held out)", len(train_clips), split.name, len(test_clips)
+    )
     mixes = [
         Clip(samples, ((f - mean) / std).astype(np.float32))
         for samples, f in mixed_clips(train_raw, settings.mix_copies, device, rng)
@@ -321,7 +346,10 @@ def distill(settings: DistillSettings) -> dict[str, Any]:
     cpu = torch.device("cpu")
     metadata = {
         "teacher": "musicnn MSD tagger (weights/musicnn_msd), 200 penultimate + 50 tag logits",
-        "data": "audio of the held-out split's training part (labels unused)",
+        "data": f"audio of {split.name}'s training part (labels unused)",
+        "crossval": None
+        if settings.fold is None
+        else fold_record(settings.fold, settings.folds, KFOLD_SALT, split.test),
         "train_clips": labelled_clips,
         "mix_copies": settings.mix_copies,
         "epochs": settings.epochs,

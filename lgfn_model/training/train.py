@@ -99,7 +99,7 @@ def _student_source(settings: TrainSettings, config: LGFNConfig) -> str | None:
         return None
     if settings.student is None:
         return "shipped (lgfn_model/weights/musicnn_student)"
-    return Path(settings.student).name
+    return "/".join(Path(settings.student).parts[-2:])  # "students/fold-1", not "fold-1"
 
 
 def build_config(settings: TrainSettings) -> LGFNConfig:
