@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -60,8 +61,6 @@ def _student_recipe(root: Path, cache: Path) -> TrainSettings:
 
 
 def test_a_fold_student_hears_only_its_folds_training_audio(students: Path, data_root: Path):
-    import json
-
     folds = kfold_splits(development_examples(data_root), 2)
     for fold, split in enumerate(folds, start=1):
         metadata = json.loads((students / f"fold-{fold}" / "config.json").read_text())["metadata"]
