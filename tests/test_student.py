@@ -289,3 +289,40 @@ def test_mixed_clips_are_new_audio_with_musicnns_features_of_the_mix() -> None:
     )
     np.testing.assert_allclose(out[0][1], expected.reshape(2, -1).numpy(), atol=0.05)
     assert not np.allclose(out[0][1], 0)
+
+
+def test_distill_batches_are_made_one_at_a_time_and_are_reproducible(tmp_path: Path) -> None:
+    """An epoch's windows held at once were 8 GB for the shipped student; one batch is ~18 MB."""
+    import tracemalloc
+
+    import numpy as np
+
+    from lgfn_model.training.distill import Clip, batches
+
+    settings = DistillSettings(data=tmp_path, out=tmp_path, windows_per_clip=4, batch_size=8)
+    size = AudioConfig().window_samples
+    rng = np.random.default_rng(0)
+    clips = [
+        Clip(
+            (0.1 * rng.standard_normal(10 * 16000)).astype(np.float16),
+            rng.standard_normal((3, 250)).astype(np.float32),
+        )
+        for _ in range(60)
+    ]
+    epoch_bytes = len(clips) * settings.windows_per_clip * size * 4  # 138 MB of windows
+    tracemalloc.start()
+    try:
+        count = 0
+        for waves, targets in batches(clips, settings, size, np.random.default_rng(3)):
+            assert waves.shape[1:] == (size,) and targets.shape[1:] == (3, 250)
+            count += len(waves)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == len(clips) * settings.windows_per_clip
+    assert peak < epoch_bytes / 4
+
+    again = list(batches(clips, settings, size, np.random.default_rng(3)))
+    first = next(iter(batches(clips, settings, size, np.random.default_rng(3))))
+    np.testing.assert_array_equal(first[0], again[0][0])
+    assert sum(len(w) for w, _ in again) == count

@@ -1,8 +1,8 @@
 """`lgfn train`: train LGFN from scratch on labelled data, deterministically.
 
 Training reads cached audio and cached float32 line vectors (``load_items``) and pools each
-example's windows with ``lgfn_model.model.network.pool_windows`` inside its loss (the mean of the
-window logits, as the predictor's ``lgfn_model/runtime/pooling.py``). There is no validation
+example's windows inside its losses (``losses.py``: the mean of the window outputs, as the
+predictor's ``lgfn_model/runtime/pooling.py``). There is no validation
 pass in here: every measurement of a trained model goes through the Predictor
 (``lgfn_model/evaluation/predicting.py``).
 """
@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F  # noqa: N812
 
 from lgfn_model.model.config import PRETRAINED_SAMPLE_RATES, LGFNConfig
-from lgfn_model.model.network import LGFN, build_lgfn, pool_windows
+from lgfn_model.model.network import LGFN, build_lgfn
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
+from lgfn_model.training.losses import losses, teacher_losses
 from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
@@ -88,6 +88,9 @@ class TrainSettings:
     train_only: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
+    # bf16 autocast for the forward passes on the CPU too (on a GPU training always runs under
+    # it); the weights, the optimiser and the losses stay float32.
+    bf16: bool = False
     workers: int = 2
     version: str = ""
     config_overrides: dict[str, Any] = field(default_factory=dict)
@@ -170,48 +173,6 @@ def resolve(device: str) -> torch.device:
     from lgfn_model.runtime.device import resolve_device
 
     return resolve_device(device)
-
-
-def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> torch.Tensor:
-    """Mood cross-entropy and sign losses for valence/arousal, each only where labelled."""
-    logits = pool_windows(out.mood_logits, track_index, n_tracks)
-    valence = pool_windows(out.valence, track_index, n_tracks)
-    arousal = pool_windows(out.arousal, track_index, n_tracks)
-    total = logits.new_zeros(())
-    labelled = targets.mood >= 0
-    if labelled.any():
-        total = total + F.cross_entropy(logits[labelled], targets.mood[labelled])
-    for value, target, weight in ((valence, targets.valence, 1.0), (arousal, targets.arousal, 0.5)):
-        known = ~torch.isnan(target)
-        if known.any():
-            # Logistic loss on P(positive) = (v + 1) / 2: a sign label, not a regression target.
-            p = ((value[known] + 1) / 2).clamp(1e-4, 1 - 1e-4)
-            total = total + weight * F.binary_cross_entropy(p, (target[known] + 1) / 2)
-    return total
-
-
-def teacher_losses(
-    out: Any, teacher: Any, track_index: torch.Tensor, n_tracks: int, temperature: float
-) -> torch.Tensor:
-    """Match the teacher's track-level outputs: softened mood distribution (KL, scaled by T^2
-    as in Hinton et al.) and its valence/arousal probabilities, weighted as the label losses."""
-    student_logits = pool_windows(out.mood_logits, track_index, n_tracks) / temperature
-    teacher_logits = pool_windows(teacher.mood_logits, track_index, n_tracks) / temperature
-    total = (
-        F.kl_div(
-            F.log_softmax(student_logits, -1),
-            F.log_softmax(teacher_logits, -1),
-            log_target=True,
-            reduction="batchmean",
-        )
-        * temperature**2
-    )
-    for name, weight in (("valence", 1.0), ("arousal", 0.5)):
-        mine = pool_windows(getattr(out, name), track_index, n_tracks)
-        theirs = pool_windows(getattr(teacher, name), track_index, n_tracks)
-        p = ((mine + 1) / 2).clamp(1e-4, 1 - 1e-4)
-        total = total + weight * F.binary_cross_entropy(p, ((theirs + 1) / 2).clamp(0, 1))
-    return total
 
 
 def start_from(model: LGFN, init: str | None) -> str | None:
@@ -386,11 +347,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
-            with _autocast(device):
+            with _autocast(device, settings.bf16):
                 out = forward_batch(model, batch)
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
             if teacher is not None:
-                with torch.no_grad(), _autocast(device):
+                with torch.no_grad(), _autocast(device, settings.bf16):
                     taught = forward_batch(teacher, batch)
                 loss = loss + settings.teacher_weight * teacher_losses(
                     out, taught, batch.track_index, batch.n_tracks, settings.teacher_temperature
@@ -435,6 +396,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "teacher_temperature": settings.teacher_temperature if teacher is not None else None,
         "seed": settings.seed,
         "device": str(device),
+        "bf16_autocast": device.type == "cuda" or settings.bf16,
         "threads": torch.get_num_threads(),
         "train_seconds": round(elapsed, 1),
         "loss_per_epoch": history,
@@ -443,7 +405,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     return model, metadata
 
 
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, bf16: bool) -> Any:
+    if device.type == "cuda" or bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)

@@ -1,0 +1,57 @@
+"""The training losses of `lgfn train`: labels, and a teacher's outputs when one is given.
+
+Both pool each track's windows first (``pool_windows``, the mean of the window outputs, as the
+predictor does), so a track counts once however long it is. They are computed in float32
+whatever precision the forward pass ran in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+from lgfn_model.model.network import pool_windows
+
+
+def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> torch.Tensor:
+    """Mood cross-entropy and sign losses for valence/arousal, each only where labelled."""
+    logits = pool_windows(out.mood_logits, track_index, n_tracks).float()
+    valence = pool_windows(out.valence, track_index, n_tracks).float()
+    arousal = pool_windows(out.arousal, track_index, n_tracks).float()
+    total = logits.new_zeros(())
+    labelled = targets.mood >= 0
+    if labelled.any():
+        total = total + F.cross_entropy(logits[labelled], targets.mood[labelled])
+    for value, target, weight in ((valence, targets.valence, 1.0), (arousal, targets.arousal, 0.5)):
+        known = ~torch.isnan(target)
+        if known.any():
+            # Logistic loss on P(positive) = (v + 1) / 2: a sign label, not a regression target.
+            p = ((value[known] + 1) / 2).clamp(1e-4, 1 - 1e-4)
+            total = total + weight * F.binary_cross_entropy(p, (target[known] + 1) / 2)
+    return total
+
+
+def teacher_losses(
+    out: Any, teacher: Any, track_index: torch.Tensor, n_tracks: int, temperature: float
+) -> torch.Tensor:
+    """Match the teacher's track-level outputs: softened mood distribution (KL, scaled by T^2
+    as in Hinton et al.) and its valence/arousal probabilities, weighted as the label losses."""
+    student_logits = pool_windows(out.mood_logits, track_index, n_tracks).float() / temperature
+    teacher_logits = pool_windows(teacher.mood_logits, track_index, n_tracks).float() / temperature
+    total = (
+        F.kl_div(
+            F.log_softmax(student_logits, -1),
+            F.log_softmax(teacher_logits, -1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        * temperature**2
+    )
+    for name, weight in (("valence", 1.0), ("arousal", 0.5)):
+        mine = pool_windows(getattr(out, name), track_index, n_tracks).float()
+        theirs = pool_windows(getattr(teacher, name), track_index, n_tracks).float()
+        p = ((mine + 1) / 2).clamp(1e-4, 1 - 1e-4)
+        total = total + weight * F.binary_cross_entropy(p, ((theirs + 1) / 2).clamp(0, 1))
+    return total
