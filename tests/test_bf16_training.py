@@ -51,3 +51,26 @@ def test_a_real_training_runs_its_forward_passes_in_the_precision_asked(
     assert metadata["bf16_autocast"] is bf16
     assert all(math.isfinite(loss) for loss in metadata["loss_per_epoch"])
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_bf16_on_a_cpu_without_bf16_hardware_says_it_is_emulated(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, command: str
+) -> None:
+    import lgfn_model.runtime.device as device
+    from lgfn_model.cli import build_parser
+    from lgfn_model.cli.common import warn_emulated_bf16
+
+    parser = build_parser()
+    with_bf16 = parser.parse_args([command, "--data", "d", "--out", "o", "--bf16"])
+    without = parser.parse_args([command, "--data", "d", "--out", "o"])
+    monkeypatch.setattr(device, "has_hardware_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="lgfn_model"):
+        warn_emulated_bf16(without)
+        assert not caplog.records
+        warn_emulated_bf16(with_bf16)
+    assert "--bf16 on a CPU without hardware bf16" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(device, "has_hardware_bf16", lambda: True)
+    warn_emulated_bf16(with_bf16)
+    assert not caplog.records

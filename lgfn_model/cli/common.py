@@ -74,3 +74,21 @@ def setup_training(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="lgfn: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
+    warn_emulated_bf16(args)
+
+
+def warn_emulated_bf16(args: argparse.Namespace) -> None:
+    """--bf16 pays only where the CPU has bf16 in hardware; elsewhere it is emulated, slower."""
+    from lgfn_model.runtime.device import DeviceError, has_hardware_bf16, resolve_device
+
+    if not getattr(args, "bf16", False) or has_hardware_bf16():
+        return
+    try:
+        device = resolve_device(getattr(args, "device", "auto"))
+    except DeviceError:
+        return  # the command itself reports a device it cannot use
+    if device.type == "cpu":
+        logging.getLogger("lgfn_model").warning(
+            "--bf16 on a CPU without hardware bf16 (AMX or AVX512-BF16): bf16 is emulated here "
+            "and runs several times slower than float32; leave --bf16 off on this machine"
+        )
