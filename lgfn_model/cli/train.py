@@ -141,8 +141,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "--bf16",
         action="store_true",
         help="run the forward passes under bf16 autocast on the CPU too (a GPU always does): "
-        "faster on CPUs with AVX512-BF16 or AMX; a recipe change, so cross-validate against "
-        "a run with it",
+        "for CPUs with AVX512-BF16 or AMX; a recipe option, so compare it with runs trained "
+        "the same way",
     )
     parser.add_argument(
         "--clip-chance",
