@@ -90,5 +90,5 @@ def warn_emulated_bf16(args: argparse.Namespace) -> None:
     if device.type == "cpu":
         logging.getLogger("lgfn_model").warning(
             "--bf16 on a CPU without hardware bf16 (AMX or AVX512-BF16): emulated here, several "
-            "times slower than float32 (8x for `lgfn distill` on an AMD Zen 3); leave it off"
+            "times slower than float32 (7-8x on an AMD Zen 3); leave it off"
         )
