@@ -53,6 +53,13 @@ def clip_features(
     raise ValueError(f"unknown feature source {source!r}; expected one of {SOURCES}")
 
 
+def _keep(stored: Path, vector: np.ndarray) -> None:
+    """Write ``vector`` to ``stored`` whole or not at all (a stopped run leaves no half file)."""
+    temporary = stored.with_suffix(".tmp.npy")
+    np.save(temporary, vector)
+    temporary.replace(stored)
+
+
 def _from_cache(
     examples: Sequence[Example],
     source_of: Callable[[Example], Path | None],
@@ -117,9 +124,7 @@ def lyrics_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str, 
         batch = todo[start : start + 64]
         vectors = engine.encode([text for _, _, text in batch]).numpy()
         for (example, stored, _), vector in zip(batch, vectors, strict=True):
-            temporary = stored.with_suffix(".tmp.npy")
-            np.save(temporary, vector)
-            temporary.replace(stored)
+            _keep(stored, vector)
             out[example.id] = vector
     return out
 
@@ -171,9 +176,7 @@ def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict
                 .numpy()
                 .astype(np.float32)
             )
-            temporary = folder / f"{key}.tmp.npy"
-            np.save(temporary, vector)
-            temporary.replace(folder / f"{key}.npy")
+            _keep(folder / f"{key}.npy", vector)
             out[example.id] = vector
             if done % 200 == 0:
                 rate = done / (time.perf_counter() - started)
