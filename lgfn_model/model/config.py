@@ -33,6 +33,9 @@ TEXT_ENCODER_DIMS: dict[str, int] = {"multilingual-e5-small": 384, "all-minilm-l
 line embeddings (``text_dim`` must match). Kept here, torch-free, so that a config can be checked
 without importing the encoders; tests/test_config_bounds.py keeps it equal to ``TEXT_ENCODERS``."""
 
+SONG_TEXT_ENCODERS = ("multilingual-e5-small",)
+"""The text encoders that read a whole text in context (``song_text``)."""
+
 MUSICNN_SAMPLE_RATE = 16000
 """musicnn's MSD tagger reads 16 kHz audio; a model with that branch must be fed 16 kHz."""
 
@@ -86,6 +89,10 @@ class LGFNConfig:
     text_encoder: str = "multilingual-e5-small"
     text_dim: int = 384
     max_lines: int = 256
+    # One more, untimed "line" per track: the text encoder's vector of the whole lyrics (lines
+    # read in each other's context; text.encoder ``encode_documents``), which the frames may
+    # attend to beside the lines. Needs a text encoder that reads whole texts (e5).
+    song_text: bool = False
     time_prior_sigma: float = 4.0
     dropout: float = 0.4
     # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
@@ -360,12 +367,19 @@ def check_config_dict(data: Any) -> None:
             _channels(key, data[key])
     for key in ("use_waveform_branch", "use_aal"):
         _bool(key, data[key])
+    if "song_text" in data:
+        _bool("song_text", data["song_text"])
     _choice("fusion", data["fusion"], FUSIONS)
     pretrained = data.get("pretrained_audio")
     if pretrained is not None:
         _choice("pretrained_audio", pretrained, PRETRAINED_AUDIO, " or null")
     encoder = data["text_encoder"]
     _choice("text_encoder", encoder, tuple(TEXT_ENCODER_DIMS))
+    if data.get("song_text") and encoder not in SONG_TEXT_ENCODERS:
+        raise ConfigError(
+            f"song_text needs a text encoder that reads whole texts"
+            f" ({', '.join(SONG_TEXT_ENCODERS)}); text_encoder is {encoder!r}"
+        )
     if data["text_dim"] != TEXT_ENCODER_DIMS[encoder]:
         raise ConfigError(
             f"text_dim is {data['text_dim']}; {encoder} gives {TEXT_ENCODER_DIMS[encoder]}"

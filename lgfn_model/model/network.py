@@ -31,29 +31,52 @@ from lgfn_model.model.fusion import AlignmentView, build_fusion
 @dataclass
 class LyricsBatch:
     """Lyric lines per window: embeddings (W, N, E), mask (W, N) (True = a real line),
-    starts / ends (W, N) in seconds from the track start, NaN for untimed lines."""
+    starts / ends (W, N) in seconds from the track start, NaN for untimed lines; song (W, E)
+    and song_mask (W,): the whole text's vector per window, when the tracks have one."""
 
     embeddings: Tensor
     mask: Tensor
     starts: Tensor
     ends: Tensor
+    song: Tensor | None = None
+    song_mask: Tensor | None = None
 
     def to(self, device: torch.device | str) -> LyricsBatch:
+        def moved(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
         return LyricsBatch(
             self.embeddings.to(device, non_blocking=True),
             self.mask.to(device, non_blocking=True),
             self.starts.to(device, non_blocking=True),
             self.ends.to(device, non_blocking=True),
+            moved(self.song),
+            moved(self.song_mask),
+        )
+
+    def with_song_line(self) -> LyricsBatch:
+        """The whole text as one more, untimed line after the lines (a model with
+        ``song_text`` reads it so: aligned by content alone); self when there is none."""
+        if self.song is None or self.song_mask is None:
+            return self
+        untimed = self.starts.new_full((self.starts.shape[0], 1), float("nan"))
+        return LyricsBatch(
+            torch.cat([self.embeddings, self.song.to(self.embeddings.dtype)[:, None]], dim=1),
+            torch.cat([self.mask, self.song_mask[:, None] & self.mask.any(-1, keepdim=True)], 1),
+            torch.cat([self.starts, untimed], dim=1),
+            torch.cat([self.ends, untimed], dim=1),
         )
 
 
 @dataclass
 class TrackLines:
-    """One track's lyric lines: embeddings (N, E); starts / ends (N,) seconds, NaN if untimed."""
+    """One track's lyric lines: embeddings (N, E); starts / ends (N,) seconds, NaN if untimed;
+    song (E,): the whole text's vector, for a model with ``song_text``."""
 
     embeddings: Tensor
     starts: Tensor
     ends: Tensor
+    song: Tensor | None = None
 
     @classmethod
     def timed(
@@ -83,6 +106,9 @@ def stack_lines(parts: list[tuple[TrackLines | None, int]], text_dim: int) -> Ly
     mask = torch.zeros(total, width, dtype=torch.bool)
     starts = torch.full((total, width), float("nan"))
     ends = torch.full((total, width), float("nan"))
+    with_song = any(lines.song is not None for lines in present)
+    song = torch.zeros(total, text_dim) if with_song else None
+    song_mask = torch.zeros(total, dtype=torch.bool) if with_song else None
     row = 0
     for lines, count in parts:
         n = 0 if lines is None else len(lines.starts)
@@ -91,8 +117,11 @@ def stack_lines(parts: list[tuple[TrackLines | None, int]], text_dim: int) -> Ly
             mask[row : row + count, :n] = True
             starts[row : row + count, :n] = lines.starts
             ends[row : row + count, :n] = lines.ends
+            if song is not None and song_mask is not None and lines.song is not None:
+                song[row : row + count] = lines.song
+                song_mask[row : row + count] = True
         row += count
-    return LyricsBatch(embeddings, mask, starts, ends)
+    return LyricsBatch(embeddings, mask, starts, ends, song, song_mask)
 
 
 @dataclass
@@ -272,6 +301,9 @@ class LGFN(nn.Module):
                 torch.full((n_windows, 1), float("nan"), device=device),
                 torch.full((n_windows, 1), float("nan"), device=device),
             )
+        n_lines = lyrics.mask.shape[1]
+        if self.config.song_text:
+            lyrics = lyrics.with_song_line()
         lines = self.text_project(lyrics.embeddings.to(audio.dtype))
         aligned, attention, nearest = self.alignment(
             audio,
@@ -300,7 +332,8 @@ class LGFN(nn.Module):
             valence=affect[:, 0],
             arousal=affect[:, 1],
             gate=gate,
-            attention=attention.float(),
+            # The lines' share only: the whole text's column (song_text) is no line to show.
+            attention=attention[..., :n_lines].float(),
             embedding=pooled.float(),
         )
 

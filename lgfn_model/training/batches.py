@@ -84,7 +84,7 @@ def targets_of(examples: list[Example]) -> Targets:
 
 def _spread_over(lyrics: LyricFeatures, seconds: float) -> LyricFeatures:
     starts = np.linspace(0.0, seconds, len(lyrics), endpoint=False, dtype=np.float32)
-    return LyricFeatures(lyrics.embeddings, starts)
+    return LyricFeatures(lyrics.embeddings, starts, lyrics.song)
 
 
 def _lyrics_span(lyrics: LyricFeatures | None) -> float:
@@ -105,6 +105,8 @@ def _stack_lyrics(
             n = min(len(lyrics), config.max_lines)
             embeddings = torch.from_numpy(np.asarray(lyrics.embeddings[:n], dtype=np.float32))
             lines = TrackLines.timed(embeddings, lyrics.starts[:n].tolist(), duration)
+            if config.song_text and lyrics.song is not None:
+                lines.song = torch.from_numpy(np.asarray(lyrics.song, dtype=np.float32))
         tracks.append((lines, count))
     return stack_lines(tracks, config.text_dim)
 

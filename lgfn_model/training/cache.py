@@ -106,6 +106,7 @@ class LyricFeatures:
 
     embeddings: np.ndarray  # (N, dim) float32
     starts: np.ndarray  # (N,) float32
+    song: np.ndarray | None = None  # (dim,) the whole text's vector, for a song_text model
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])

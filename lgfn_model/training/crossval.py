@@ -273,7 +273,12 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     cache = FeatureCache(recipe.cache, sample_rate=config.audio.sample_rate)
     audio = [Path(e.audio) for e in examples if e.audio is not None]
     failed = cache.ensure_audio(audio, workers=recipe.workers)
-    cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics is not None], config.text_encoder)
+    lyrics = [e.lyrics for e in examples if e.lyrics is not None]
+    cache.ensure_lyrics(lyrics, config.text_encoder)
+    if config.song_text:
+        from lgfn_model.training.song_text import ensure_song_text
+
+        ensure_song_text(cache, lyrics, config.text_encoder)
     if config.pretrained_audio is None:
         return
     from lgfn_model.model.network import build_lgfn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
 from lgfn_model.training.losses import losses, teacher_losses
 from lgfn_model.training.pretrained_cache import attach_pretrained
+from lgfn_model.training.song_text import ensure_song_text, load_song_text
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
 
@@ -143,15 +144,22 @@ def prepare_split(settings: TrainSettings) -> Split:
 
 
 def load_items(
-    examples: list[Example], cache: FeatureCache, encoder: str, workers: int
+    examples: list[Example],
+    cache: FeatureCache,
+    encoder: str,
+    workers: int,
+    song_text: bool = False,
 ) -> list[LoadedExample]:
-    """Cached audio and lyric embeddings for ``examples``, filling the cache where needed.
+    """Cached audio and lyric embeddings for ``examples``, filling the cache where needed;
+    with ``song_text``, each lyrics file's whole-text vector too.
 
     An example whose audio cannot be decoded is dropped with a warning (and so is one that
     has neither audio nor lyrics left).
     """
     audio_errors = cache.ensure_audio([e.audio for e in examples if e.audio], workers=workers)
     lyric_errors = cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics], encoder)
+    if song_text:
+        lyric_errors |= ensure_song_text(cache, [e.lyrics for e in examples if e.lyrics], encoder)
     for source, error in {**audio_errors, **lyric_errors}.items():
         log.warning("skipped %s: %s", source, error)
     failed = {str(Path(p)) for p in (*audio_errors, *lyric_errors)}
@@ -163,6 +171,8 @@ def load_items(
         lyrics = None
         if example.lyrics and str(Path(example.lyrics)) not in failed:
             lyrics = cache.load_lyrics(example.lyrics, encoder)
+            if song_text:
+                lyrics = replace(lyrics, song=load_song_text(cache, example.lyrics, encoder))
         if samples is None and (lyrics is None or len(lyrics) == 0):
             continue
         items.append(LoadedExample(example, samples, lyrics))
@@ -299,7 +309,9 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     config = build_config(settings)
     split = split or prepare_split(settings)
     cache = FeatureCache(settings.cache, sample_rate=config.audio.sample_rate)
-    items = load_items(split.train, cache, config.text_encoder, settings.workers)
+    items = load_items(
+        split.train, cache, config.text_encoder, settings.workers, song_text=config.song_text
+    )
     if config.fusion == "lyrics_only":
         items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
     if config.fusion == "audio_only":

@@ -1,0 +1,136 @@
+"""``song_text``: the whole lyrics as one more, untimed line, in training and in prediction."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from audio_factory import make_audio_file
+
+from lgfn_model.data.lyrics import parse_lyrics
+from lgfn_model.model.config import ConfigError, LGFNConfig
+from lgfn_model.model.network import LGFN, TrackLines, stack_lines
+from lgfn_model.testing import tiny_config
+
+VERSES = {
+    "happy": "sunshine on my face\nwe dance until the morning\nnothing can stop us now",
+    "sad": "the rain keeps falling down\nI miss the way you held me\nempty rooms and empty hands",
+}
+
+
+def _lines(seed: int, n: int, song: bool) -> TrackLines:
+    generator = torch.Generator().manual_seed(seed)
+    embeddings = torch.randn(n, 384, generator=generator)
+    lines = TrackLines.timed(embeddings, [None] * n, None)
+    if song:
+        lines.song = torch.randn(384, generator=generator)
+    return lines
+
+
+def test_a_song_text_model_reads_the_whole_text_and_shows_only_the_lines() -> None:
+    torch.manual_seed(0)
+    model = LGFN(tiny_config(song_text=True)).eval()
+    waves = torch.randn(3, model.config.audio.window_samples)
+    starts = torch.zeros(3)
+    tracks = [(_lines(1, 5, song=True), 2), (_lines(2, 3, song=True), 1)]
+    batch = stack_lines(tracks, 384)
+    assert batch is not None and batch.song is not None and batch.song_mask is not None
+    assert batch.song_mask.tolist() == [True, True, True]
+    with torch.no_grad():
+        out = model(waves, starts, batch)
+        # The attention shown (explain pictures) is over the lines only: 5 columns, not 6.
+        assert out.attention.shape == (3, model.config.frames_per_window, 5)
+        other = dataclasses.replace(batch, song=torch.randn_like(batch.song))
+        moved = model(waves, starts, other)
+        assert not torch.allclose(out.mood_logits, moved.mood_logits)
+        # A model without song_text never reads it: the same outputs whatever the song.
+        model.config.song_text = False
+        plain = model(waves, starts, batch)
+        assert torch.equal(plain.mood_logits, model(waves, starts, other).mood_logits)
+        without = stack_lines([(_lines(1, 5, song=False), 2), (_lines(2, 3, False), 1)], 384)
+        assert without is not None and without.song is None
+        assert torch.equal(plain.mood_logits, model(waves, starts, without).mood_logits)
+
+
+def test_song_text_needs_an_encoder_that_reads_whole_texts() -> None:
+    data = tiny_config(song_text=True).to_dict()
+    assert LGFNConfig.from_dict(data).song_text is True
+    with pytest.raises(ConfigError, match="song_text needs a text encoder"):
+        LGFNConfig.from_dict({**data, "text_encoder": "all-minilm-l6-v2"})
+    with pytest.raises(ConfigError, match="song_text"):
+        LGFNConfig.from_dict({**data, "song_text": "yes"})
+    old = tiny_config().to_dict()
+    del old["song_text"]  # a checkpoint written before the option reads as without it
+    assert LGFNConfig.from_dict(old).song_text is False
+
+
+def _manifest(folder: Path) -> Path:
+    rows = ["id,audio,lyrics,mood,split"]
+    for n, (mood, verse) in enumerate([*VERSES.items(), *VERSES.items()]):
+        name = f"{mood}{n}"
+        make_audio_file(folder / f"{name}.flac", seconds=3.0, kind="chord", seed=n)
+        (folder / f"{name}.txt").write_text(verse + f"\nverse {n}\n", encoding="utf-8")
+        rows.append(f"{name},{name}.flac,{name}.txt,{mood},train")
+    manifest = folder / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def test_training_and_prediction_give_the_model_the_same_whole_text_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lgfn_model.runtime.predictor import Predictor
+    from lgfn_model.training.cache import FeatureCache
+    from lgfn_model.training.song_text import load_song_text
+    from lgfn_model.training.train import TrainSettings, train
+
+    torch.set_num_threads(1)
+    config = dataclasses.asdict(tiny_config(song_text=True))
+    config.pop("version")
+    config["audio"] = tiny_config().audio
+    settings = TrainSettings(
+        data=_manifest(tmp_path),
+        out=tmp_path / "model",
+        cache=tmp_path / "cache",
+        epochs=1,
+        batch_size=4,
+        workers=0,
+        device="cpu",
+        config_overrides=config,
+    )
+    seen: list[Any] = []
+    forward = LGFN.forward
+
+    def recording(self: LGFN, *args: Any, **kwargs: Any) -> Any:
+        lyrics = kwargs.get("lyrics", args[2] if len(args) > 2 else None)
+        seen.append(lyrics)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LGFN, "forward", recording)
+    model, _ = train(settings)
+    assert model.config.song_text is True
+    trained_on = [b for b in seen if b is not None]
+    # Every window that has lines has the whole text (drop_lyrics takes both away at once).
+    assert trained_on and all(b.song is not None for b in trained_on)
+    assert all(torch.equal(b.song_mask, b.mask.any(-1)) for b in trained_on)
+
+    cache = FeatureCache(tmp_path / "cache")
+    stored = load_song_text(cache, tmp_path / "happy0.txt", "multilingual-e5-small")
+    assert stored is not None and stored.shape == (384,)
+    assert abs(float(np.linalg.norm(stored)) - 1.0) < 1e-5
+
+    seen.clear()
+    predictor = Predictor.load(settings.out, device="cpu", precision="fp32", workers=0)
+    lyrics = parse_lyrics((tmp_path / "happy0.txt").read_text(encoding="utf-8"))
+    predictor.predict(tmp_path / "happy0.flac", lyrics)
+    given = [b for b in seen if b is not None]
+    assert given and given[0].song is not None
+    # The predictor's vector of the same file is the one training cached.
+    assert np.allclose(given[0].song[0].numpy(), stored, atol=1e-4)
+    assert not np.allclose(
+        stored, load_song_text(cache, tmp_path / "sad1.txt", "multilingual-e5-small"), atol=1e-2
+    )
