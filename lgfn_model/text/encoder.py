@@ -63,30 +63,35 @@ class LyricsEncoder:
         self.misses = 0
 
     def encode(self, lines: Sequence[str]) -> torch.Tensor:
-        lines = [str(line) for line in lines]
-        if not lines:
+        return self._through_cache([str(line) for line in lines], self._encode_uncached)
+
+    def _through_cache(
+        self, keys: list[str], compute: Callable[[list[str]], torch.Tensor]
+    ) -> torch.Tensor:
+        """One row per key: cached rows, and ``compute`` of the distinct keys not cached."""
+        if not keys:
             return torch.zeros((0, self.dim), dtype=torch.float32)
         with self._lock:
             rows: dict[str, torch.Tensor] = {}
             todo: list[str] = []
-            for line in dict.fromkeys(lines):
-                cached = self._cache.get(line)
+            for key in dict.fromkeys(keys):
+                cached = self._cache.get(key)
                 if cached is None:
-                    todo.append(line)
+                    todo.append(key)
                 else:
-                    self._cache.move_to_end(line)
-                    rows[line] = cached
-            self.hits += len(lines) - len(todo)
+                    self._cache.move_to_end(key)
+                    rows[key] = cached
+            self.hits += len(keys) - len(todo)
             self.misses += len(todo)
             if todo:
-                fresh = self._encode_uncached(todo)
-                for line, row in zip(todo, fresh, strict=True):
-                    rows[line] = row.clone()
+                fresh = compute(todo)
+                for key, row in zip(todo, fresh, strict=True):
+                    rows[key] = row.clone()
                     if self.cache_size:
-                        self._cache[line] = rows[line]
+                        self._cache[key] = rows[key]
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-            return torch.stack([rows[line] for line in lines])
+            return torch.stack([rows[key] for key in keys])
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -101,25 +106,11 @@ class LyricsEncoder:
         """One L2-normalised vector per whole text (a song's lyrics, its lines joined by
         newlines), its lines read in each other's context: ``(len(texts), dim)`` float32.
         Cached like lines, under keys that no line has."""
-        keys = [_DOCUMENT_KEY + str(text) for text in texts]
-        if not keys:
-            return torch.zeros((0, self.dim), dtype=torch.float32)
-        with self._lock:
-            rows: dict[str, torch.Tensor] = {}
-            for key in dict.fromkeys(keys):
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    rows[key] = self._cache[key]
-            todo = [key for key in dict.fromkeys(keys) if key not in rows]
-            if todo:
-                fresh = self._documents_uncached([key[len(_DOCUMENT_KEY) :] for key in todo])
-                for key, row in zip(todo, fresh, strict=True):
-                    rows[key] = row.clone()
-                    if self.cache_size:
-                        self._cache[key] = rows[key]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-            return torch.stack([rows[key] for key in keys])
+
+        def compute(keys: list[str]) -> torch.Tensor:
+            return self._documents_uncached([key[len(_DOCUMENT_KEY) :] for key in keys])
+
+        return self._through_cache([_DOCUMENT_KEY + str(text) for text in texts], compute)
 
     def _documents_uncached(self, texts: list[str]) -> torch.Tensor:
         """(len(texts), dim) float32 CPU, L2-normalised; ``texts`` is non-empty and unique."""
