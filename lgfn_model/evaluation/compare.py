@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lgfn_model.evaluation.paired import correct_per_example, paired_comparison
+from lgfn_model.evaluation.paired import correct_per_example, paired_comparison, paired_row
 from lgfn_model.evaluation.predicting import Clip, load_clips, measuring_predictor, predict_examples
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import load_examples
@@ -75,10 +75,5 @@ def format_comparison(report: dict[str, Any]) -> str:
         if not r["n"]:
             lines.append(f"{label:<8} {0:>4}  (no clips with this label)")
             continue
-        low, high = r["interval_95"]
-        lines.append(
-            f"{label:<8} {r['n']:>4} {r['accuracy_a']:>6.3f} {r['accuracy_b']:>6.3f} "
-            f"{r['difference']:>+7.3f} {r['only_a']:>6} {r['only_b']:>6} {r['mcnemar_p']:>9.3f}"
-            f"  [{low:+.3f}, {high:+.3f}]"
-        )
+        lines.append(paired_row(label, r, name_width=8, n_width=4))
     return "\n".join(lines)

@@ -21,7 +21,7 @@ import numpy as np
 
 from lgfn_model.evaluation.crossval_report import DATASET_NAMES
 from lgfn_model.evaluation.metrics import _as_mood_truth, mood_metrics
-from lgfn_model.evaluation.paired import correct_per_example, paired_comparison
+from lgfn_model.evaluation.paired import correct_per_example, paired_comparison, paired_row
 from lgfn_model.training.datasets import Example
 
 LABELS = ("mood", "valence", "arousal")
@@ -200,12 +200,7 @@ def format_crossval_comparison(report: dict[str, Any]) -> str:
                 r = figures[label]
                 if not r["n"]:
                     continue
-                low, high = r["interval_95"]
-                lines.append(
-                    f"  {label + ' acc':<11} {r['n']:>5} {r['accuracy_a']:>6.3f} "
-                    f"{r['accuracy_b']:>6.3f} {r['difference']:>+7.3f} {r['only_a']:>6} "
-                    f"{r['only_b']:>6} {r['mcnemar_p']:>9.3f}  [{low:+.3f}, {high:+.3f}]"
-                )
+                lines.append("  " + paired_row(f"{label} acc", r, name_width=11, n_width=5))
             f1 = figures.get("macro_f1")
             if f1 is not None:
                 low, high = f1["interval_95"]

@@ -71,6 +71,17 @@ def paired_comparison(
     }
 
 
+def paired_row(name: str, figures: dict[str, Any], name_width: int, n_width: int) -> str:
+    """One line of a paired report: ``paired_comparison``'s figures under the reports' header
+    (n, A, B, A-B, only A, only B, McNemar p, the interval)."""
+    low, high = figures["interval_95"]
+    return (
+        f"{name:<{name_width}} {figures['n']:>{n_width}} {figures['accuracy_a']:>6.3f} "
+        f"{figures['accuracy_b']:>6.3f} {figures['difference']:>+7.3f} {figures['only_a']:>6} "
+        f"{figures['only_b']:>6} {figures['mcnemar_p']:>9.3f}  [{low:+.3f}, {high:+.3f}]"
+    )
+
+
 def correct_per_example(
     examples: Any, mood_probs: np.ndarray, p_valence: np.ndarray, p_arousal: np.ndarray
 ) -> dict[str, np.ndarray]:
