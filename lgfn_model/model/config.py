@@ -34,7 +34,7 @@ line embeddings (``text_dim`` must match). Kept here, torch-free, so that a conf
 without importing the encoders; tests/test_config_bounds.py keeps it equal to ``TEXT_ENCODERS``."""
 
 SONG_TEXT_ENCODERS = ("multilingual-e5-small",)
-"""The text encoders that read a whole text in context (``song_text``)."""
+"""The text encoders that read a whole text in context (``song_text``, ``line_context``)."""
 
 MUSICNN_SAMPLE_RATE = 16000
 """musicnn's MSD tagger reads 16 kHz audio; a model with that branch must be fed 16 kHz."""
@@ -93,6 +93,10 @@ class LGFNConfig:
     # read in each other's context; text.encoder ``encode_documents``), which the frames may
     # attend to beside the lines. Needs a text encoder that reads whole texts (e5).
     song_text: bool = False
+    # Each lyric line's vector read in the context of the whole text (one pass over the joined
+    # lines, each line pooled over its own tokens: text.encoder ``encode_in_context``) instead
+    # of alone. Needs a text encoder that reads whole texts (e5).
+    line_context: bool = False
     time_prior_sigma: float = 4.0
     dropout: float = 0.4
     # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
@@ -367,19 +371,21 @@ def check_config_dict(data: Any) -> None:
             _channels(key, data[key])
     for key in ("use_waveform_branch", "use_aal"):
         _bool(key, data[key])
-    if "song_text" in data:
-        _bool("song_text", data["song_text"])
+    for key in ("song_text", "line_context"):
+        if key in data:
+            _bool(key, data[key])
     _choice("fusion", data["fusion"], FUSIONS)
     pretrained = data.get("pretrained_audio")
     if pretrained is not None:
         _choice("pretrained_audio", pretrained, PRETRAINED_AUDIO, " or null")
     encoder = data["text_encoder"]
     _choice("text_encoder", encoder, tuple(TEXT_ENCODER_DIMS))
-    if data.get("song_text") and encoder not in SONG_TEXT_ENCODERS:
-        raise ConfigError(
-            f"song_text needs a text encoder that reads whole texts"
-            f" ({', '.join(SONG_TEXT_ENCODERS)}); text_encoder is {encoder!r}"
-        )
+    for key in ("song_text", "line_context"):
+        if data.get(key) and encoder not in SONG_TEXT_ENCODERS:
+            raise ConfigError(
+                f"{key} needs a text encoder that reads whole texts"
+                f" ({', '.join(SONG_TEXT_ENCODERS)}); text_encoder is {encoder!r}"
+            )
     if data["text_dim"] != TEXT_ENCODER_DIMS[encoder]:
         raise ConfigError(
             f"text_dim is {data['text_dim']}; {encoder} gives {TEXT_ENCODER_DIMS[encoder]}"

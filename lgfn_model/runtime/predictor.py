@@ -367,8 +367,8 @@ class Predictor:
             track.synced = all(line.start is not None for line in kept)
             encoder = self.text_encoder  # loaded here, not in the text thread
             # The whole text is every line, as training reads the file (not only the kept ones).
-            song = lyrics.whole_text if self.config.song_text else None
-            job = (encoder, track.lines, track.line_starts, audio.duration or None, song)
+            every_line = lyrics.texts if self._reads_whole_text else None
+            job = (encoder, track.lines, track.line_starts, audio.duration or None, every_line)
             if self._text.active and self._overlap_pays():
                 track.lyrics_job = self._text.submit(self._encode_lyrics, *job)
             else:
@@ -386,15 +386,30 @@ class Predictor:
         lines: list[str],
         line_starts: list[float | None],
         duration: float | None,
-        song: str | None = None,
+        every_line: list[str] | None = None,
     ) -> TrackLines:
+        """``lines`` (the kept ones) as the model reads them; ``every_line``, the file's lines,
+        for a model that reads the whole text (``song_text``) or its lines in it
+        (``line_context``)."""
         started = time.perf_counter()
-        embeddings = encoder.encode(lines).float().cpu()
-        encoded = TrackLines.timed(embeddings, line_starts, duration)
-        if song is not None and song.strip():
-            encoded.song = encoder.encode_documents([song])[0].float().cpu()
+        song = None
+        if self.config.line_context and every_line:
+            in_context, whole = encoder.encode_in_context(every_line)
+            embeddings = in_context[: len(lines)]
+            song = whole if self.config.song_text else None
+        else:
+            embeddings = encoder.encode(lines)
+            if self.config.song_text and every_line and "".join(every_line).strip():
+                song = encoder.encode_documents(["\n".join(every_line)])[0]
+        encoded = TrackLines.timed(embeddings.float().cpu(), line_starts, duration)
+        if song is not None:
+            encoded.song = song.float().cpu()
         self.stats.text_s += time.perf_counter() - started
         return encoded
+
+    @property
+    def _reads_whole_text(self) -> bool:
+        return self.config.song_text or self.config.line_context
 
     def _finish(self, track: PendingTrack) -> TrackPrediction:
         parts = {key: np.concatenate([o[key] for o in track.outputs]) for key in track.outputs[0]}

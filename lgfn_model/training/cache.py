@@ -217,8 +217,9 @@ class FeatureCache:
     def load_lyrics(self, source: str | os.PathLike[str], encoder_name: str) -> LyricFeatures:
         target = self.lyrics_file(source, encoder_name)
         with np.load(target, allow_pickle=False) as data:
+            song = data["song"].astype(np.float32) if "song" in data.files else None
             return LyricFeatures(
-                data["embeddings"].astype(np.float32), data["starts"].astype(np.float32)
+                data["embeddings"].astype(np.float32), data["starts"].astype(np.float32), song
             )
 
     def ensure_lyrics(
@@ -286,9 +287,14 @@ class FeatureCache:
         return errors
 
 
-def _save_npz(path: Path, embeddings: np.ndarray, starts: np.ndarray) -> None:
+def _save_npz(
+    path: Path, embeddings: np.ndarray, starts: np.ndarray, song: np.ndarray | None = None
+) -> None:
+    arrays = {"embeddings": embeddings, "starts": starts}
+    if song is not None:  # lines read in context keep the same pass's whole-text vector
+        arrays["song"] = song
     with open(path, "wb") as handle:
-        np.savez(handle, embeddings=embeddings, starts=starts)
+        np.savez(handle, **arrays)
 
 
 def load_encoder(name: str, device: str = "cpu") -> Callable[[Sequence[str]], np.ndarray]:

@@ -274,11 +274,15 @@ def warm_caches(examples: Sequence[Example], recipe: TrainSettings) -> None:
     audio = [Path(e.audio) for e in examples if e.audio is not None]
     failed = cache.ensure_audio(audio, workers=recipe.workers)
     lyrics = [e.lyrics for e in examples if e.lyrics is not None]
-    cache.ensure_lyrics(lyrics, config.text_encoder)
-    if config.song_text:
-        from lgfn_model.training.song_text import ensure_song_text
+    from lgfn_model.training.lyric_inputs import ensure_lyric_inputs
 
-        ensure_song_text(cache, lyrics, config.text_encoder)
+    ensure_lyric_inputs(
+        cache,
+        lyrics,
+        config.text_encoder,
+        song_text=config.song_text,
+        line_context=config.line_context,
+    )
     if config.pretrained_audio is None:
         return
     from lgfn_model.model.network import build_lgfn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from lgfn_model.training.batches import LoadedExample, targets_of, training_batc
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
 from lgfn_model.training.losses import losses, teacher_losses
+from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
 from lgfn_model.training.pretrained_cache import attach_pretrained
-from lgfn_model.training.song_text import ensure_song_text, load_song_text
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
 
@@ -149,17 +149,20 @@ def load_items(
     encoder: str,
     workers: int,
     song_text: bool = False,
+    line_context: bool = False,
 ) -> list[LoadedExample]:
     """Cached audio and lyric embeddings for ``examples``, filling the cache where needed;
-    with ``song_text``, each lyrics file's whole-text vector too.
+    with ``song_text``, each lyrics file's whole-text vector too; with ``line_context``, the
+    lines read in the context of the whole text (``training.lyric_inputs``).
 
     An example whose audio cannot be decoded is dropped with a warning (and so is one that
     has neither audio nor lyrics left).
     """
     audio_errors = cache.ensure_audio([e.audio for e in examples if e.audio], workers=workers)
-    lyric_errors = cache.ensure_lyrics([e.lyrics for e in examples if e.lyrics], encoder)
-    if song_text:
-        lyric_errors |= ensure_song_text(cache, [e.lyrics for e in examples if e.lyrics], encoder)
+    reads = {"song_text": song_text, "line_context": line_context}
+    lyric_errors = ensure_lyric_inputs(
+        cache, [e.lyrics for e in examples if e.lyrics], encoder, **reads
+    )
     for source, error in {**audio_errors, **lyric_errors}.items():
         log.warning("skipped %s: %s", source, error)
     failed = {str(Path(p)) for p in (*audio_errors, *lyric_errors)}
@@ -170,9 +173,7 @@ def load_items(
         samples = cache.load_audio(example.audio).astype(np.float16) if example.audio else None
         lyrics = None
         if example.lyrics and str(Path(example.lyrics)) not in failed:
-            lyrics = cache.load_lyrics(example.lyrics, encoder)
-            if song_text:
-                lyrics = replace(lyrics, song=load_song_text(cache, example.lyrics, encoder))
+            lyrics = load_lyric_inputs(cache, example.lyrics, encoder, **reads)
         if samples is None and (lyrics is None or len(lyrics) == 0):
             continue
         items.append(LoadedExample(example, samples, lyrics))
@@ -310,7 +311,12 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     split = split or prepare_split(settings)
     cache = FeatureCache(settings.cache, sample_rate=config.audio.sample_rate)
     items = load_items(
-        split.train, cache, config.text_encoder, settings.workers, song_text=config.song_text
+        split.train,
+        cache,
+        config.text_encoder,
+        settings.workers,
+        song_text=config.song_text,
+        line_context=config.line_context,
     )
     if config.fusion == "lyrics_only":
         items = [i for i in items if i.lyrics is not None and len(i.lyrics) > 0]
