@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from audio_factory import make_audio_file
+from lyrics_training import record_lyrics, train_tiny
 
 from lgfn_model.data.lyrics import parse_lyrics
 from lgfn_model.model.config import ConfigError, LGFNConfig
 from lgfn_model.model.network import LGFN, TrackLines, stack_lines
 from lgfn_model.testing import tiny_config
-
-VERSES = {
-    "happy": "sunshine on my face\nwe dance until the morning\nnothing can stop us now",
-    "sad": "the rain keeps falling down\nI miss the way you held me\nempty rooms and empty hands",
-}
 
 
 def _lines(seed: int, n: int, song: bool) -> TrackLines:
@@ -68,57 +62,21 @@ def test_song_text_needs_an_encoder_that_reads_whole_texts() -> None:
     assert LGFNConfig.from_dict(old).song_text is False
 
 
-def _manifest(folder: Path) -> Path:
-    rows = ["id,audio,lyrics,mood,split"]
-    for n, (mood, verse) in enumerate([*VERSES.items(), *VERSES.items()]):
-        name = f"{mood}{n}"
-        make_audio_file(folder / f"{name}.flac", seconds=3.0, kind="chord", seed=n)
-        (folder / f"{name}.txt").write_text(verse + f"\nverse {n}\n", encoding="utf-8")
-        rows.append(f"{name},{name}.flac,{name}.txt,{mood},train")
-    manifest = folder / "manifest.csv"
-    manifest.write_text("\n".join(rows) + "\n")
-    return manifest
-
-
 def test_training_and_prediction_give_the_model_the_same_whole_text_vector(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lgfn_model.runtime.predictor import Predictor
     from lgfn_model.training.cache import FeatureCache
     from lgfn_model.training.song_text import load_song_text
-    from lgfn_model.training.train import TrainSettings, train
 
-    torch.set_num_threads(1)
-    config = dataclasses.asdict(tiny_config(song_text=True))
-    config.pop("version")
-    config["audio"] = tiny_config().audio
-    settings = TrainSettings(
-        data=_manifest(tmp_path),
-        out=tmp_path / "model",
-        cache=tmp_path / "cache",
-        epochs=1,
-        batch_size=4,
-        workers=0,
-        device="cpu",
-        config_overrides=config,
-    )
-    seen: list[Any] = []
-    forward = LGFN.forward
-
-    def recording(self: LGFN, *args: Any, **kwargs: Any) -> Any:
-        lyrics = kwargs.get("lyrics", args[2] if len(args) > 2 else None)
-        seen.append(lyrics)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(LGFN, "forward", recording)
-    model, _ = train(settings)
+    seen = record_lyrics(monkeypatch)
+    model, settings = train_tiny(tmp_path, song_text=True)
     assert model.config.song_text is True
-    trained_on = [b for b in seen if b is not None]
     # Every window that has lines has the whole text (drop_lyrics takes both away at once).
-    assert trained_on and all(b.song is not None for b in trained_on)
-    assert all(torch.equal(b.song_mask, b.mask.any(-1)) for b in trained_on)
+    assert seen and all(b.song is not None for b in seen)
+    assert all(torch.equal(b.song_mask, b.mask.any(-1)) for b in seen)
 
-    cache = FeatureCache(tmp_path / "cache")
+    cache = FeatureCache(settings.cache)
     stored = load_song_text(cache, tmp_path / "happy0.txt", "multilingual-e5-small")
     assert stored is not None and stored.shape == (384,)
     assert abs(float(np.linalg.norm(stored)) - 1.0) < 1e-5
@@ -127,10 +85,9 @@ def test_training_and_prediction_give_the_model_the_same_whole_text_vector(
     predictor = Predictor.load(settings.out, device="cpu", precision="fp32", workers=0)
     lyrics = parse_lyrics((tmp_path / "happy0.txt").read_text(encoding="utf-8"))
     predictor.predict(tmp_path / "happy0.flac", lyrics)
-    given = [b for b in seen if b is not None]
-    assert given and given[0].song is not None
+    assert seen and seen[0].song is not None
     # The predictor's vector of the same file is the one training cached.
-    assert np.allclose(given[0].song[0].numpy(), stored, atol=1e-4)
+    assert np.allclose(seen[0].song[0].numpy(), stored, atol=1e-4)
     assert not np.allclose(
         stored, load_song_text(cache, tmp_path / "sad1.txt", "multilingual-e5-small"), atol=1e-2
     )

@@ -222,21 +222,12 @@ class FeatureCache:
                 data["embeddings"].astype(np.float32), data["starts"].astype(np.float32), song
             )
 
-    def ensure_lyrics(
-        self,
-        sources: Iterable[str | os.PathLike[str]],
-        encoder_name: str,
-        encode: Callable[[Sequence[str]], np.ndarray] | None = None,
-        batch_lines: int = 256,
-        device: str = "cpu",
-        progress: Callable[[int, int], None] | None = None,
-    ) -> dict[Path, str]:
-        """Embed the lines of every lyrics file not yet cached; returns {source: error}.
-
-        ``encode`` maps a list of lines to an (N, dim) array; by default the project's text
-        encoder named ``encoder_name`` is loaded (only when something is missing). Identical
-        lines (choruses) are encoded once.
-        """
+    def lyrics_to_embed(
+        self, sources: Iterable[str | os.PathLike[str]], encoder_name: str
+    ) -> tuple[list[tuple[Path, Path, list[str], np.ndarray]], dict[Path, str]]:
+        """The lyrics files of ``sources`` not yet cached under ``encoder_name``, read: (source,
+        cache entry, line texts, line starts with NaN for untimed) each; and {source: error}
+        for those that cannot be read."""
         from lgfn_model.data.lyrics import read_lyrics_file
 
         errors: dict[Path, str] = {}
@@ -255,6 +246,24 @@ class FeatureCache:
                 dtype=np.float32,
             )
             pending.append((source, target, parsed.texts, starts))
+        return pending, errors
+
+    def ensure_lyrics(
+        self,
+        sources: Iterable[str | os.PathLike[str]],
+        encoder_name: str,
+        encode: Callable[[Sequence[str]], np.ndarray] | None = None,
+        batch_lines: int = 256,
+        device: str = "cpu",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[Path, str]:
+        """Embed the lines of every lyrics file not yet cached; returns {source: error}.
+
+        ``encode`` maps a list of lines to an (N, dim) array; by default the project's text
+        encoder named ``encoder_name`` is loaded (only when something is missing). Identical
+        lines (choruses) are encoded once.
+        """
+        pending, errors = self.lyrics_to_embed(sources, encoder_name)
         if not pending:
             return errors
         if encode is None:

@@ -86,31 +86,13 @@ def ensure_lines_in_context(
     ``encode`` reads one file's lines; by default the project's text encoder ``encoder_name``
     (float32 on the CPU, as the other caches are made; loaded only when something is missing).
     """
-    from lgfn_model.data.lyrics import read_lyrics_file
-
-    name = in_context_name(encoder_name)
-    errors: dict[Path, str] = {}
-    pending: list[tuple[Path, list[str], np.ndarray]] = []
-    for source in dict.fromkeys(Path(s) for s in sources):
-        try:
-            target = cache.lyrics_file(source, name)
-            if target.is_file():
-                continue
-            parsed = read_lyrics_file(str(source))
-        except OSError as exc:
-            errors[source] = f"{type(exc).__name__}: {exc}"
-            continue
-        starts = np.array(
-            [np.nan if line.start is None else line.start for line in parsed.lines],
-            dtype=np.float32,
-        )
-        pending.append((target, parsed.texts, starts))
+    pending, errors = cache.lyrics_to_embed(sources, in_context_name(encoder_name))
     if not pending:
         return errors
     if encode is None:
         encode = _encoder_in_context(encoder_name)
     log.info("reading the lines of %d lyrics files in context", len(pending))
-    for target, texts, starts in pending:
+    for _source, target, texts, starts in pending:
         song = None
         if texts:
             lines, whole = encode(texts)
