@@ -1,5 +1,5 @@
 """``line_context``: lyric lines read in the context of the whole text, in training and in
-prediction."""
+prediction (its config rule is tested with song_text's in tests/test_song_text.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,6 @@ import pytest
 from lyrics_training import record_lyrics, train_tiny
 
 from lgfn_model.data.lyrics import parse_lyrics
-from lgfn_model.model.config import ConfigError, LGFNConfig
-from lgfn_model.testing import tiny_config
-
-
-def test_line_context_needs_an_encoder_that_reads_whole_texts() -> None:
-    data = tiny_config(line_context=True).to_dict()
-    assert LGFNConfig.from_dict(data).line_context is True
-    with pytest.raises(ConfigError, match="line_context needs a text encoder"):
-        LGFNConfig.from_dict({**data, "text_encoder": "all-minilm-l6-v2"})
-    with pytest.raises(ConfigError, match="line_context"):
-        LGFNConfig.from_dict({**data, "line_context": 1})
-    old = tiny_config().to_dict()
-    del old["line_context"]  # a checkpoint written before the option reads as without it
-    assert LGFNConfig.from_dict(old).line_context is False
 
 
 def test_training_and_prediction_give_the_model_the_same_lines_read_in_context(

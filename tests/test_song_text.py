@@ -50,16 +50,17 @@ def test_a_song_text_model_reads_the_whole_text_and_shows_only_the_lines() -> No
         assert torch.equal(plain.mood_logits, model(waves, starts, without).mood_logits)
 
 
-def test_song_text_needs_an_encoder_that_reads_whole_texts() -> None:
-    data = tiny_config(song_text=True).to_dict()
-    assert LGFNConfig.from_dict(data).song_text is True
-    with pytest.raises(ConfigError, match="song_text needs a text encoder"):
+@pytest.mark.parametrize("option", ["song_text", "line_context"])
+def test_options_that_read_whole_texts_need_an_encoder_that_can(option: str) -> None:
+    data = tiny_config(**{option: True}).to_dict()
+    assert getattr(LGFNConfig.from_dict(data), option) is True
+    with pytest.raises(ConfigError, match=f"{option} needs a text encoder"):
         LGFNConfig.from_dict({**data, "text_encoder": "all-minilm-l6-v2"})
-    with pytest.raises(ConfigError, match="song_text"):
-        LGFNConfig.from_dict({**data, "song_text": "yes"})
+    with pytest.raises(ConfigError, match=option):
+        LGFNConfig.from_dict({**data, option: "yes"})
     old = tiny_config().to_dict()
-    del old["song_text"]  # a checkpoint written before the option reads as without it
-    assert LGFNConfig.from_dict(old).song_text is False
+    del old[option]  # a checkpoint written before the option reads as without it
+    assert getattr(LGFNConfig.from_dict(old), option) is False
 
 
 def test_training_and_prediction_give_the_model_the_same_whole_text_vector(
