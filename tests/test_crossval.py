@@ -302,6 +302,24 @@ def test_compare_crossval_pairs_two_recipes_example_by_example(
     assert clean["mirex"]["valence"]["n"] == 8 and clean["mirex"]["arousal"]["n"] == 6
     assert clean["mirex"]["macro_f1"]["n"] == 6
 
+    # --by-label: each dataset split by its source labels, the parts adding up to the whole.
+    assert lgfn_main([*args, "--by-label", str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1"),
+                      "--json", str(json_path)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "MIREX-like, cluster1" in text and "4Q, Q2" in text
+    by_label = json.loads(json_path.read_text())["conditions"]["clean"]
+    for dataset, whole in clean.items():
+        parts = {g: f for g, f in by_label.items() if g.startswith(f"{dataset}/")}
+        assert len(parts) > 1, dataset
+        for label in ("mood", "valence", "arousal"):
+            counted = [f[label] for f in parts.values() if f[label]["n"]]
+            assert sum(f["n"] for f in counted) == whole[label]["n"]
+            right = sum(f["accuracy_a"] * f["n"] for f in counted)
+            assert right == pytest.approx((whole[label]["accuracy_a"] or 0) * whole[label]["n"])
+        assert all("macro_f1" not in f for f in parts.values())  # one true mood in each part
+    assert lgfn_main(["compare", "--by-label", "--data", str(data_root), "a", "b"]) == 2
+    assert "--by-label needs --crossval" in capsys.readouterr().err
+
     # A recipe against itself: no difference, and an interval of exactly nothing.
     assert lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s0"), "--json",
                       str(json_path)]) == 0  # fmt: skip

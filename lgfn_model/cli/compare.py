@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "test predictions example by example, per dataset, clean and at each --snr they were "
         "measured with (no model is run)",
     )
+    parser.add_argument(
+        "--by-label",
+        action="store_true",
+        help="with --crossval: split each dataset by the source's own label (MIREX cluster, "
+        "4Q quadrant, NJU and MoodyLyrics4Q mood), to see where two recipes differ",
+    )
     add_training_options(parser)
     parser.set_defaults(handler=_run)
 
@@ -43,6 +49,9 @@ def _run(args: argparse.Namespace) -> int:
     from lgfn_model.cli.common import setup_training
 
     setup_training(args)
+    if args.by_label and not args.crossval:
+        print("lgfn compare: --by-label needs --crossval (two crossval runs)", file=sys.stderr)
+        return 2
     if args.crossval:
         return _run_crossval(args)
     report = run_comparison(
@@ -75,6 +84,7 @@ def _run_crossval(args: argparse.Namespace) -> int:
             development_examples(Path(args.data)),
             MOODS,
             samples=args.samples,
+            by_label=args.by_label,
         )
     except (OSError, ValueError) as error:  # a missing folder, unpaired folds, bad data
         print(f"lgfn compare: {error}", file=sys.stderr)
