@@ -368,3 +368,24 @@ def test_lines_read_in_context_are_pooled_from_one_pass_over_the_whole_text(enco
     assert not torch.allclose(moved[-1], long_lines[-1], atol=1e-3)
     empty, _ = encoder.encode_in_context(["", *english[:2]])  # a word break of its own
     assert torch.allclose(empty.norm(dim=-1), torch.ones(3), atol=1e-5)
+
+
+def test_lines_of_spread_lengths_run_in_batches_of_like_length_with_the_same_vectors(encoder):
+    lines = [LINES["en"][i] for i in range(0, 40)] + ["la", "la la la"]
+    shapes: list[tuple[int, int]] = []
+    forward = encoder.model.forward
+
+    def recording(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        return forward(*args, **kwargs)
+
+    with mock.patch.object(encoder.model, "forward", side_effect=recording):
+        encoder.clear_cache()
+        together = encoder.encode(lines)
+    lengths = sorted(len(ids) for ids in encoder.tokenize(lines))
+    assert len(shapes) > 1  # cut, although all would fit one batch of 64
+    assert sum(rows * width for rows, width in shapes) < len(lines) * lengths[-1]
+    assert sum(rows for rows, _ in shapes) == len(lines)
+    encoder.clear_cache()
+    alone = torch.cat([encoder.encode([line]) for line in lines])
+    assert torch.allclose(together, alone, atol=1e-5)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from lgfn_model.text.batching import length_runs
 from lgfn_model.text.placement import check_int8, placed
 from lgfn_model.text.windows import (
     DOCUMENT_WINDOW_TOKENS,
@@ -227,13 +228,15 @@ class TransformerLyricsEncoder(LyricsEncoder):
     def _hidden_batches(
         self, ids: list[list[int]], batch_size: int
     ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-        """(indices into ``ids``, last hidden states, attention mask) per padded batch; the
-        lists are sorted by length so that a batch wastes little on padding."""
+        """(indices into ``ids``, last hidden states, attention mask) per padded batch of at
+        most ``batch_size``; the lists are sorted by length and cut where padding would cost
+        more than another call (:mod:`lgfn_model.text.batching`)."""
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        runs = length_runs([len(ids[i]) for i in order], batch_size)
         device = self.device
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
+            for run in runs:
+                chunk = order[run.start : run.stop]
                 width = max(len(ids[i]) for i in chunk)
                 input_ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
