@@ -6,6 +6,7 @@ is replaced by a hashing stand-in so no 100 MB encoder loads (its values do not 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import sys
@@ -266,6 +267,37 @@ def test_overview_moves_numbers_of_tracks_at_the_same_spot() -> None:
     for i, a in enumerate(points):
         for b in points[i + 1 :]:
             assert np.hypot(a[0] - b[0], a[1] - b[1]) >= 0.07
+
+
+def test_attention_the_lines_lack_went_to_the_whole_text_and_is_reported() -> None:
+    # A song_text model's rows hold the lines' part of each frame's attention only: here a
+    # quarter of it, then three quarters; the whole text drew the rest (half, on average).
+    prediction = TrackPrediction(
+        mood="sad",
+        probabilities={"happy": 0.1, "angry": 0.1, "sad": 0.6, "relaxed": 0.2},
+        valence=-0.5,
+        arousal=-0.5,
+        gate_audio=0.4,
+        gate_lyrics=0.6,
+        duration=2.0,
+        model_version="test-song-text",
+        lyrics_lines=["one", "two"],
+        lyrics_synced=False,
+        windows=[_window(0.0, 0.1, [0.4, 0.4], [[0.25, 0.0], [0.25, 0.5]])],
+    )
+    timeline = build_timeline(prediction)
+    assert timeline.whole_text_share == pytest.approx(0.5)
+    assert timeline.reads_whole_text
+    assert timeline.line_shares.tolist() == pytest.approx([0.5, 0.5])  # shares of the rest
+    report = text_report(timeline, TrackInfo("Song"))
+    assert "the whole lyrics, read as one text, drew 50.0% of the attention" in report
+    lines = report.splitlines()
+    assert lines.index("  lyric lines by attention:") == len(lines) - 3
+    # Lines alone (rows summing to 1): nothing went elsewhere, nothing is said.
+    rows_of_one = [_window(0.0, 0.1, [0.4, 0.4], [[1.0, 0.0], [0.5, 0.5]])]
+    alone = build_timeline(dataclasses.replace(prediction, windows=rows_of_one))
+    assert alone.whole_text_share == pytest.approx(0.0) and not alone.reads_whole_text
+    assert "whole lyrics" not in text_report(alone, TrackInfo("Song"))
 
 
 def test_text_report(predictions: dict[str, TrackPrediction]) -> None:

@@ -92,3 +92,23 @@ def test_training_and_prediction_give_the_model_the_same_whole_text_vector(
     assert not np.allclose(
         stored, load_song_text(cache, tmp_path / "sad1.txt", "multilingual-e5-small"), atol=1e-2
     )
+
+
+def test_explain_says_how_much_attention_the_whole_text_drew(tmp_path: Path) -> None:
+    from lgfn_model.explain import TrackInfo, build_timeline, text_report
+    from lgfn_model.runtime.predictor import Predictor
+
+    _, settings = train_tiny(tmp_path, song_text=True)
+    predictor = Predictor.load(settings.out, device="cpu", precision="fp32", workers=0)
+    lyrics = parse_lyrics((tmp_path / "happy0.txt").read_text(encoding="utf-8"))
+    prediction = predictor.predict(tmp_path / "happy0.flac", lyrics)
+    # The model's rows over the lines alone fall short of 1 by what the whole text drew.
+    rows = np.array([frame for window in prediction.windows for frame in window.attention])
+    assert rows.shape[1] == len(lyrics.lines) and (rows.sum(axis=1) < 1 - 1e-4).all()
+    timeline = build_timeline(prediction)
+    # The timeline averages over its time cells, which overlapping windows weigh a little
+    # differently from a plain mean over frames: close, not equal.
+    assert timeline.whole_text_share == pytest.approx(1 - rows.sum(axis=1).mean(), abs=1e-3)
+    assert timeline.line_shares.sum() == pytest.approx(1.0)
+    report = text_report(timeline, TrackInfo("Song"))
+    assert f"drew {timeline.whole_text_share:.1%} of the attention" in report

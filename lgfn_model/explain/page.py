@@ -12,7 +12,7 @@ from lgfn_model.explain import palette
 from lgfn_model.explain.info import TrackInfo
 from lgfn_model.explain.overview_picture import OverviewEntry
 from lgfn_model.explain.render import ATTENTION_CMAP
-from lgfn_model.explain.text import gate_line, lyrics_description, result_line
+from lgfn_model.explain.text import gate_line, lyrics_description, result_line, whole_text_line
 from lgfn_model.explain.timeline import Timeline, format_time
 from lgfn_model.explain.track_picture import attention_norm
 
@@ -102,6 +102,8 @@ def track_page(timeline: Timeline, info: TrackInfo, png: bytes) -> str:
         body.append('<p class="muted">No lyrics: the audio alone decided.</p>')
     else:
         norm = attention_norm(float(timeline.line_shares.max()))
+        if timeline.reads_whole_text:
+            body.append(f"<p>{escape(whole_text_line(timeline))}.</p>")
         body += ['<table class="lyrics">', "<tr><th>share</th><th>time</th><th>line</th></tr>"]
         for index, text in enumerate(prediction.lyrics_lines):
             share = float(timeline.line_shares[index])

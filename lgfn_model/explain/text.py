@@ -51,9 +51,19 @@ def text_report(timeline: Timeline, info: TrackInfo, top: int = 8, width: int = 
         )
     lines = timeline.top_lines(top)
     if lines:
+        if timeline.reads_whole_text:
+            out.append(f"  {whole_text_line(timeline)}")
         out.append("  lyric lines by attention:")
         for line in lines:
             when = format_time(line.start) if line.start is not None else f"#{line.index + 1}"
             text = line.text if len(line.text) <= width else line.text[: width - 1] + "\u2026"
             out.append(f"    {line.share:6.1%}  {when:>5}  {text}")
     return "\n".join(out)
+
+
+def whole_text_line(timeline: Timeline) -> str:
+    """How much of the attention the whole text drew, which the line shares leave out."""
+    return (
+        f"the whole lyrics, read as one text, drew {timeline.whole_text_share:.1%} of the "
+        "attention; the shares below are of the rest"
+    )

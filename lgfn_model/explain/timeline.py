@@ -61,6 +61,10 @@ class Timeline:
     """(lines,) share of the whole track's attention per line (sums to 1 with lyrics)."""
     line_starts: list[float | None] = field(default_factory=list)
     line_ends: list[float | None] = field(default_factory=list)
+    whole_text_share: float = 0.0
+    """Mean share of a frame's attention that went to the whole lyrics text (a model that
+    reads it as one more, untimed line: ``song_text``); the lines share the rest, and
+    ``line_shares`` are shares of that rest. 0 for a model that reads the lines alone."""
 
     @property
     def labels(self) -> list[str]:
@@ -105,6 +109,12 @@ class Timeline:
                 )
             )
         return minutes
+
+    @property
+    def reads_whole_text(self) -> bool:
+        """Whether the whole text drew enough attention to be worth saying (0.5 % or more;
+        below that it is rounding)."""
+        return self.whole_text_share >= 0.005
 
     def top_lines(self, count: int = 10) -> list[LineAttention]:
         """The lines that drew the most attention, most first (ties: sung first)."""
@@ -176,7 +186,12 @@ def build_timeline(prediction: TrackPrediction) -> Timeline:
     attention /= covered[:, None]
 
     shares = attention.sum(axis=0)
+    whole_text = 0.0
     if n_lines and shares.sum() > 0:
+        # The model's attention rows sum to 1 over the lines and, with song_text, the whole
+        # text; the rows here hold the lines' part only, so what they lack went to the text.
+        attended = attention.sum(axis=1)
+        whole_text = float(np.clip(1.0 - attended[attended > 0].mean(), 0.0, 1.0))
         shares = shares / shares.sum()
     line_starts: list[float | None] = [None] * n_lines
     line_ends: list[float | None] = [None] * n_lines
@@ -197,6 +212,7 @@ def build_timeline(prediction: TrackPrediction) -> Timeline:
         line_shares=shares,
         line_starts=line_starts,
         line_ends=line_ends,
+        whole_text_share=whole_text,
     )
 
 

@@ -442,4 +442,7 @@ def _draw_top_lines(ax, timeline: Timeline, figure: Figure, count: int = 9) -> N
     marks = [0.0, peak / 4, peak]
     colour_axis.set_xticks([float(norm(mark)) for mark in marks])
     colour_axis.set_xticklabels([f"{mark:.0%}" for mark in marks], fontsize=8)
-    colour_axis.set_title("attention share (shading)", fontsize=8, pad=2, loc="left")
+    scale = "attention share (shading)"
+    if timeline.reads_whole_text:  # the title has no room for this; the scale's line has
+        scale = f"share of the {1 - timeline.whole_text_share:.1%} not on the whole text (shading)"
+    colour_axis.set_title(scale, fontsize=8, pad=2, loc="left")

@@ -31,15 +31,16 @@ class CheckpointMissingError(CheckpointError):
 
 SHIPPED_MODELS: dict[str, str] = {
     "default": "the most accurate on songs it never heard, and fast (docs/model-card-default.md)",
-    "musicnn": "the previous default, with musicnn itself: slower (docs/model-card-musicnn.md)",
-    "fast": "the default model, by its name before it became the default",
+    "musicnn": "an earlier default, with musicnn itself: slower (docs/model-card-musicnn.md)",
+    "fast": "the default model, by the name its first version shipped under",
 }
 """Models inside the package, by name: ``--checkpoint musicnn`` or ``emotion.checkpoint:
 musicnn``."""
 
 SHIPPED_FOLDERS: dict[str, str] = {"fast": "default"}
-"""Names that are another shipped model's: ``fast`` became the default (lgfn-fast-20261202a),
-and configs that name it keep working, with the same model version (no re-tagging)."""
+"""Names that are another shipped model's: ``fast`` became the default (lgfn-fast-20261202a,
+since replaced by lgfn-fast-20261205a), and configs that name it keep working: they get the
+default model, whatever its version."""
 
 
 def shipped_checkpoint_dir(name: str) -> Path:
