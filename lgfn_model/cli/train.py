@@ -176,6 +176,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "mirex=2: the real songs with lyrics count twice)",
     )
     parser.add_argument(
+        "--pair-lyrics",
+        type=float,
+        default=0.0,
+        metavar="CHANCE",
+        help="the chance that a training clip with a mood and no lyrics reads the lyrics of a "
+        "lyrics-only training example of the same mood (NJU, MoodyLyrics4Q) instead, untimed "
+        "(default 0: off)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -267,6 +276,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         clean_student=args.clean_student,
         pretrained_noise=tuple(dict.fromkeys(args.pretrained_noise)),
         oversample=dict(args.oversample),
+        pair_lyrics=args.pair_lyrics,
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,

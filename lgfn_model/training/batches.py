@@ -5,6 +5,7 @@ batch here: it predicts through the Predictor (``lgfn_model/evaluation/predictin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from lgfn_model.model.network import LyricsBatch, TrackLines, stack_lines
 from lgfn_model.runtime.tracks import LYRICS_ONLY_TAIL_SECONDS
 from lgfn_model.training.cache import LyricFeatures
 from lgfn_model.training.datasets import Example
+
+if TYPE_CHECKING:
+    from lgfn_model.training.lyric_pairing import LyricDonors
 
 PATCH_SAMPLES = PretrainedTagger.PATCH_SAMPLES
 
@@ -121,6 +125,8 @@ def training_batch(
     clip_chance: float = 0.0,
     keep_clean: bool = False,
     pretrained_noise: tuple[float, ...] = (),
+    pair_lyrics: float = 0.0,
+    donors: LyricDonors | None = None,
 ) -> Batch:
     """One random window per example (random crop of the clip, or of the lyrics' span).
 
@@ -139,6 +145,11 @@ def training_batch(
     ``pseudo_sync``: the chance that an audio example's plain lyrics are given start times
     spread evenly over the clip. No training set pairs audio with synced lyrics, so without
     this the gate would meet "audio + synced lyrics" for the first time in users' libraries.
+
+    ``pair_lyrics``: the chance that a clip with a mood and no lyrics of its own is given the
+    untimed lyrics of a lyrics-only example of the same mood, drawn from ``donors``
+    (``lyric_pairing``); the borrowed words then go through the lyrics drop and pseudo-sync
+    like a song's own.
     """
     audio = config.audio
     size = audio.window_samples
@@ -187,6 +198,10 @@ def training_batch(
             span = _lyrics_span(item.lyrics)
             starts[i] = float(rng.uniform(0, max(0.0, span - audio.window_seconds)))
         lyrics = item.lyrics
+        # As with clip_chance, no draw when off: other recipes' random streams stay as they were.
+        wants = pair_lyrics > 0 and donors is not None and donors.wants(item)
+        if wants and rng.random() < pair_lyrics:
+            lyrics = donors.draw(item.example.mood, rng)  # type: ignore[arg-type,union-attr]
         if lyrics is not None and item.samples is not None:
             draw = rng.random()
             if draw < drop_lyrics:

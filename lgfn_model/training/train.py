@@ -28,6 +28,7 @@ from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
 from lgfn_model.training.losses import losses, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
+from lgfn_model.training.lyric_pairing import LyricDonors
 from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
@@ -73,6 +74,10 @@ class TrainSettings:
     # windows, noise and lyrics drops each time): {"mirex": 2} weighs the real songs with
     # lyrics, the set closest to a user's library, twice. Empty: every example once.
     oversample: dict[str, int] = field(default_factory=dict)
+    # The chance that a training clip with a mood and no lyrics (4Q, MIREX-like songs without
+    # words) reads the lyrics of a lyrics-only training example of the same mood instead
+    # (lyric_pairing.py): audio + words on every set with audio. 0: off.
+    pair_lyrics: float = 0.0
     # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
     # training window the model also learns to match, with this weight and temperature.
     teacher: str | None = None
@@ -301,6 +306,28 @@ def oversampled(items: list[LoadedExample], times: dict[str, int]) -> list[Loade
     return items + extra
 
 
+def _lyric_donors(items: list[LoadedExample], chance: float) -> LyricDonors | None:
+    """The mood-matched lyrics pool of ``--pair-lyrics``, or None when it is off."""
+    if not 0.0 <= chance <= 1.0:
+        raise ValueError(f"--pair-lyrics {chance:g}: a chance must be between 0 and 1")
+    if chance == 0:
+        return None
+    donors = LyricDonors.from_items(items)
+    if not donors:
+        raise ValueError(
+            f"--pair-lyrics {chance:g}: no lyrics-only training example with a mood to borrow "
+            "from (NJU or MoodyLyrics4Q)"
+        )
+    takers = sum(donors.wants(i) for i in items)
+    log.info(
+        "pairing lyrics: %d clips without words may borrow from %d lyrics (by mood: %s)",
+        takers,
+        len(donors),
+        donors.counts(),
+    )
+    return donors
+
+
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -333,6 +360,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
     if settings.oversample:
         log.info("%d examples an epoch with --oversample", len(epoch_items))
+    donors = _lyric_donors(items, settings.pair_lyrics)
 
     groups = parameter_groups(model, settings.learning_rate)
     optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
@@ -362,6 +390,8 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 clip_chance=settings.clip_chance,
                 keep_clean=settings.clean_student,
                 pretrained_noise=settings.pretrained_noise,
+                pair_lyrics=settings.pair_lyrics,
+                donors=donors,
             ).to(device)
             targets = targets_of([i.example for i in chosen])
             targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
@@ -406,6 +436,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "clean_student": settings.clean_student,
         "pretrained_noise": list(settings.pretrained_noise) or None,
         "oversample": dict(settings.oversample) or None,
+        "pair_lyrics": settings.pair_lyrics or None,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
