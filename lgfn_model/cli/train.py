@@ -185,6 +185,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 0: off)",
     )
     parser.add_argument(
+        "--mood-mask",
+        action="store_true",
+        help="the mood loss of each example runs over the moods its dataset names (MIREX-like: "
+        "happy, angry, sad), so a dataset that never says relaxed does not teach 'not relaxed'",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -277,6 +283,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         pretrained_noise=tuple(dict.fromkeys(args.pretrained_noise)),
         oversample=dict(args.oversample),
         pair_lyrics=args.pair_lyrics,
+        mood_mask=args.mood_mask,
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         teacher_temperature=args.teacher_temperature,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lgfn_model.model.components import PretrainedTagger
-from lgfn_model.model.config import LGFNConfig
+from lgfn_model.model.config import MOODS, LGFNConfig
 from lgfn_model.model.network import LyricsBatch, TrackLines, stack_lines
 from lgfn_model.runtime.tracks import LYRICS_ONLY_TAIL_SECONDS
 from lgfn_model.training.cache import LyricFeatures
@@ -46,6 +46,14 @@ class Targets:
     mood: torch.Tensor  # (B,) long, -1 where unlabelled
     valence: torch.Tensor  # (B,) float in {-1, 1}, NaN where unlabelled
     arousal: torch.Tensor
+    # (B, moods) bool: the moods each example's dataset can name (``--mood-mask``); None: all.
+    mood_allowed: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Targets:
+        allowed = None if self.mood_allowed is None else self.mood_allowed.to(device)
+        return Targets(
+            self.mood.to(device), self.valence.to(device), self.arousal.to(device), allowed
+        )
 
 
 @dataclass
@@ -73,7 +81,12 @@ class Batch:
         )
 
 
-def targets_of(examples: list[Example]) -> Targets:
+def targets_of(
+    examples: list[Example], moods_by_dataset: dict[str, tuple[int, ...]] | None = None
+) -> Targets:
+    """The examples' labels; with ``moods_by_dataset`` ({dataset: the mood indices it names}),
+    also each example's allowed moods (all four for a dataset not in it)."""
+
     def signs(values: list[float | None]) -> torch.Tensor:
         return torch.tensor(
             [float("nan") if v is None else (1.0 if v > 0 else -1.0) for v in values]
@@ -83,7 +96,20 @@ def targets_of(examples: list[Example]) -> Targets:
         torch.tensor([-1 if e.mood is None else e.mood for e in examples], dtype=torch.long),
         signs([e.valence for e in examples]),
         signs([e.arousal for e in examples]),
+        None if moods_by_dataset is None else _allowed_moods(examples, moods_by_dataset),
     )
+
+
+def _allowed_moods(
+    examples: list[Example], moods_by_dataset: dict[str, tuple[int, ...]]
+) -> torch.Tensor:
+    allowed = torch.ones(len(examples), len(MOODS), dtype=torch.bool)
+    for row, example in enumerate(examples):
+        named = moods_by_dataset.get(example.dataset)
+        if named is not None:
+            allowed[row] = False
+            allowed[row, list(named)] = True
+    return allowed
 
 
 def _spread_over(lyrics: LyricFeatures, seconds: float) -> LyricFeatures:

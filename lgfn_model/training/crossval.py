@@ -134,6 +134,7 @@ _OMITTED_AT_DEFAULT: dict[str, Any] = {
     "oversample": {},
     "bf16": False,
     "pair_lyrics": 0.0,
+    "mood_mask": False,
 }
 
 

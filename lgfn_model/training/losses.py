@@ -23,6 +23,10 @@ def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> 
     total = logits.new_zeros(())
     labelled = targets.mood >= 0
     if labelled.any():
+        if targets.mood_allowed is not None:
+            # A source that never names a mood (MIREX-like: never relaxed) says nothing about
+            # it: the softmax runs over the moods the example's dataset can name.
+            logits = logits.masked_fill(~targets.mood_allowed, float("-inf"))
         total = total + F.cross_entropy(logits[labelled], targets.mood[labelled])
     for value, target, weight in ((valence, targets.valence, 1.0), (arousal, targets.arousal, 0.5)):
         known = ~torch.isnan(target)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lgfn_model.model.config import PRETRAINED_SAMPLE_RATES, LGFNConfig
+from lgfn_model.model.config import MOODS, PRETRAINED_SAMPLE_RATES, LGFNConfig
 from lgfn_model.model.network import LGFN, build_lgfn
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
@@ -78,6 +78,10 @@ class TrainSettings:
     # words) reads the lyrics of a lyrics-only training example of the same mood instead
     # (lyric_pairing.py): audio + words on every set with audio. 0: off.
     pair_lyrics: float = 0.0
+    # The mood loss's softmax runs, for each example, over the moods its dataset names among
+    # the training examples (MIREX-like: happy, angry, sad), so a source that never says
+    # relaxed does not teach that its songs are not relaxed (moods_named). False: all four.
+    mood_mask: bool = False
     # Knowledge distillation: a trained checkpoint (path or shipped name) whose outputs on each
     # training window the model also learns to match, with this weight and temperature.
     teacher: str | None = None
@@ -306,6 +310,20 @@ def oversampled(items: list[LoadedExample], times: dict[str, int]) -> list[Loade
     return items + extra
 
 
+def moods_named(examples: list[Example]) -> dict[str, tuple[int, ...]]:
+    """{dataset: the mood indices its labelled examples use}, for each dataset that leaves
+    out at least one of the four; a dataset that names them all is not listed."""
+    seen: dict[str, set[int]] = {}
+    for example in examples:
+        if example.mood is not None:
+            seen.setdefault(example.dataset, set()).add(example.mood)
+    return {name: tuple(sorted(m)) for name, m in sorted(seen.items()) if len(m) < len(MOODS)}
+
+
+def _describe_named(named: dict[str, tuple[int, ...]]) -> dict[str, list[str]] | str:
+    return {name: [MOODS[m] for m in moods] for name, moods in named.items()} or "all four"
+
+
 def _lyric_donors(items: list[LoadedExample], chance: float) -> LyricDonors | None:
     """The mood-matched lyrics pool of ``--pair-lyrics``, or None when it is off."""
     if not 0.0 <= chance <= 1.0:
@@ -361,6 +379,9 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     if settings.oversample:
         log.info("%d examples an epoch with --oversample", len(epoch_items))
     donors = _lyric_donors(items, settings.pair_lyrics)
+    named = moods_named([i.example for i in items]) if settings.mood_mask else None
+    if named is not None:
+        log.info("mood loss over the moods each dataset names: %s", _describe_named(named))
 
     groups = parameter_groups(model, settings.learning_rate)
     optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
@@ -393,8 +414,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 pair_lyrics=settings.pair_lyrics,
                 donors=donors,
             ).to(device)
-            targets = targets_of([i.example for i in chosen])
-            targets = type(targets)(*(t.to(device) for t in asdict(targets).values()))
+            targets = targets_of([i.example for i in chosen], named).to(device)
             with _autocast(device, settings.bf16):
                 out = forward_batch(model, batch)
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
@@ -437,6 +457,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "pretrained_noise": list(settings.pretrained_noise) or None,
         "oversample": dict(settings.oversample) or None,
         "pair_lyrics": settings.pair_lyrics or None,
+        "mood_mask": _describe_named(named) if named is not None else None,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
