@@ -11,8 +11,7 @@ from torch.nn import functional as F  # noqa: N812
 
 from lgfn_model.training.batches import targets_of
 from lgfn_model.training.datasets import Example
-from lgfn_model.training.losses import losses
-from lgfn_model.training.train import moods_named
+from lgfn_model.training.losses import losses, moods_named
 
 HAPPY, ANGRY, SAD, RELAXED = range(4)
 

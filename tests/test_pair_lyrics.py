@@ -13,8 +13,7 @@ from lgfn_model.testing import tiny_config
 from lgfn_model.training.batches import LoadedExample, training_batch
 from lgfn_model.training.cache import LyricFeatures
 from lgfn_model.training.datasets import Example
-from lgfn_model.training.lyric_pairing import LyricDonors
-from lgfn_model.training.train import _lyric_donors
+from lgfn_model.training.lyric_pairing import LyricDonors, lyric_donors
 
 DIM = 384  # the config's text_dim
 
@@ -105,11 +104,11 @@ def test_off_it_draws_nothing_and_the_batches_are_as_before() -> None:
 
 def test_a_recipe_without_donors_or_with_a_bad_chance_is_refused() -> None:
     clips = [_clip("clip", 0, np.random.default_rng(4))]
-    assert _lyric_donors(clips, 0.0) is None
+    assert lyric_donors(clips, 0.0) is None
     with pytest.raises(ValueError, match=r"--pair-lyrics 0.5: no lyrics-only training example"):
-        _lyric_donors(clips, 0.5)
+        lyric_donors(clips, 0.5)
     with pytest.raises(ValueError, match=r"--pair-lyrics 1.5: a chance must be between 0 and 1"):
-        _lyric_donors(clips, 1.5)
+        lyric_donors(clips, 1.5)
 
 
 def test_the_cli_carries_it_and_crossval_keeps_old_fingerprints(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from lgfn_model.model.config import MOODS
 from lgfn_model.model.network import pool_windows
+from lgfn_model.training.datasets import Example
 
 
 def losses(out: Any, track_index: torch.Tensor, n_tracks: int, targets: Any) -> torch.Tensor:
@@ -59,3 +61,19 @@ def teacher_losses(
         p = ((mine + 1) / 2).clamp(1e-4, 1 - 1e-4)
         total = total + weight * F.binary_cross_entropy(p, ((theirs + 1) / 2).clamp(0, 1))
     return total
+
+
+def moods_named(examples: list[Example]) -> dict[str, tuple[int, ...]]:
+    """{dataset: the mood indices its labelled examples use}, for each dataset that leaves
+    out at least one of the four (``--mood-mask``); a dataset that names them all is not
+    listed."""
+    seen: dict[str, set[int]] = {}
+    for example in examples:
+        if example.mood is not None:
+            seen.setdefault(example.dataset, set()).add(example.mood)
+    return {name: tuple(sorted(m)) for name, m in sorted(seen.items()) if len(m) < len(MOODS)}
+
+
+def describe_named(named: dict[str, tuple[int, ...]]) -> dict[str, list[str]] | str:
+    """``moods_named``'s result by mood name, for the log and the checkpoint's metadata."""
+    return {name: [MOODS[m] for m in moods] for name, moods in named.items()} or "all four"

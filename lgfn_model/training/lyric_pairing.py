@@ -14,13 +14,25 @@ The pool holds training examples only, so a fold's test lyrics never reach its t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from lgfn_model.training.batches import LoadedExample
 from lgfn_model.training.cache import LyricFeatures
+from lgfn_model.training.datasets import Example
+
+log = logging.getLogger(__name__)
+
+
+class Item(Protocol):
+    """What pairing reads of a training item (``batches.Item``)."""
+
+    example: Example
+    samples: np.ndarray | None
+    lyrics: LyricFeatures | None
 
 
 def _has_lines(lyrics: LyricFeatures | None) -> bool:
@@ -40,7 +52,7 @@ class LyricDonors:
     by_mood: dict[int, list[LyricFeatures]]
 
     @classmethod
-    def from_items(cls, items: Iterable[LoadedExample]) -> LyricDonors:
+    def from_items(cls, items: Iterable[Item]) -> LyricDonors:
         by_mood: dict[int, list[LyricFeatures]] = {}
         for item in items:
             mood = item.example.mood
@@ -54,7 +66,7 @@ class LyricDonors:
     def counts(self) -> dict[int, int]:
         return {mood: len(pool) for mood, pool in sorted(self.by_mood.items())}
 
-    def wants(self, item: LoadedExample) -> bool:
+    def wants(self, item: Item) -> bool:
         """Whether ``item`` can take borrowed lyrics: a clip with a mood that donors share
         and no lines of its own."""
         mood = item.example.mood
@@ -68,3 +80,25 @@ class LyricDonors:
     def draw(self, mood: int, rng: np.random.Generator) -> LyricFeatures:
         pool = self.by_mood[mood]
         return pool[int(rng.integers(len(pool)))]
+
+
+def lyric_donors(items: list[Item], chance: float) -> LyricDonors | None:
+    """The pool of ``--pair-lyrics CHANCE`` over the training ``items``, or None when off."""
+    if not 0.0 <= chance <= 1.0:
+        raise ValueError(f"--pair-lyrics {chance:g}: a chance must be between 0 and 1")
+    if chance == 0:
+        return None
+    donors = LyricDonors.from_items(items)
+    if not donors:
+        raise ValueError(
+            f"--pair-lyrics {chance:g}: no lyrics-only training example with a mood to borrow "
+            "from (NJU or MoodyLyrics4Q)"
+        )
+    takers = sum(donors.wants(i) for i in items)
+    log.info(
+        "pairing lyrics: %d clips without words may borrow from %d lyrics (by mood: %s)",
+        takers,
+        len(donors),
+        donors.counts(),
+    )
+    return donors

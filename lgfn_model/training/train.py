@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from lgfn_model.model.config import MOODS, PRETRAINED_SAMPLE_RATES, LGFNConfig
+from lgfn_model.model.config import PRETRAINED_SAMPLE_RATES, LGFNConfig
 from lgfn_model.model.network import LGFN, build_lgfn
 from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import Example, load_examples
-from lgfn_model.training.losses import losses, teacher_losses
+from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
-from lgfn_model.training.lyric_pairing import LyricDonors
+from lgfn_model.training.lyric_pairing import lyric_donors
 from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.warm_start import warm_start
@@ -310,42 +310,6 @@ def oversampled(items: list[LoadedExample], times: dict[str, int]) -> list[Loade
     return items + extra
 
 
-def moods_named(examples: list[Example]) -> dict[str, tuple[int, ...]]:
-    """{dataset: the mood indices its labelled examples use}, for each dataset that leaves
-    out at least one of the four; a dataset that names them all is not listed."""
-    seen: dict[str, set[int]] = {}
-    for example in examples:
-        if example.mood is not None:
-            seen.setdefault(example.dataset, set()).add(example.mood)
-    return {name: tuple(sorted(m)) for name, m in sorted(seen.items()) if len(m) < len(MOODS)}
-
-
-def _describe_named(named: dict[str, tuple[int, ...]]) -> dict[str, list[str]] | str:
-    return {name: [MOODS[m] for m in moods] for name, moods in named.items()} or "all four"
-
-
-def _lyric_donors(items: list[LoadedExample], chance: float) -> LyricDonors | None:
-    """The mood-matched lyrics pool of ``--pair-lyrics``, or None when it is off."""
-    if not 0.0 <= chance <= 1.0:
-        raise ValueError(f"--pair-lyrics {chance:g}: a chance must be between 0 and 1")
-    if chance == 0:
-        return None
-    donors = LyricDonors.from_items(items)
-    if not donors:
-        raise ValueError(
-            f"--pair-lyrics {chance:g}: no lyrics-only training example with a mood to borrow "
-            "from (NJU or MoodyLyrics4Q)"
-        )
-    takers = sum(donors.wants(i) for i in items)
-    log.info(
-        "pairing lyrics: %d clips without words may borrow from %d lyrics (by mood: %s)",
-        takers,
-        len(donors),
-        donors.counts(),
-    )
-    return donors
-
-
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -378,10 +342,10 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
     if settings.oversample:
         log.info("%d examples an epoch with --oversample", len(epoch_items))
-    donors = _lyric_donors(items, settings.pair_lyrics)
+    donors = lyric_donors(items, settings.pair_lyrics)
     named = moods_named([i.example for i in items]) if settings.mood_mask else None
     if named is not None:
-        log.info("mood loss over the moods each dataset names: %s", _describe_named(named))
+        log.info("mood loss over the moods each dataset names: %s", describe_named(named))
 
     groups = parameter_groups(model, settings.learning_rate)
     optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
@@ -457,7 +421,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "pretrained_noise": list(settings.pretrained_noise) or None,
         "oversample": dict(settings.oversample) or None,
         "pair_lyrics": settings.pair_lyrics or None,
-        "mood_mask": _describe_named(named) if named is not None else None,
+        "mood_mask": describe_named(named) if named is not None else None,
         "student": _student_source(settings, config),
         "init": started_from,
         "train_only": list(settings.train_only) or None,
