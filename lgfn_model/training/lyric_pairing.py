@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Item(Protocol):
-    """What pairing reads of a training item (``batches.Item``)."""
+    """What pairing reads of a training item (``batches.LoadedExample``)."""
 
     example: Example
     samples: np.ndarray | None
