@@ -24,7 +24,8 @@ def measure(
     (lgfn_model/evaluation/predicting.py; labels as the readers map them: MIREX clusters 1/5/3
     as happy/angry/sad, valence over all five clusters, arousal 1/5 vs 3; the mood is the
     argmax over all four moods, and macro-F1 averages the moods present), and the predictions
-    they come from, per example (what ``lgfn compare --crossval`` pairs between two recipes)."""
+    they come from, per example (what ``lgfn compare --crossval`` pairs between two recipes),
+    with each clip's mean audio gate."""
     from lgfn_model.evaluation.metrics import evaluate_examples
     from lgfn_model.evaluation.predicting import predict_examples
 
@@ -42,5 +43,7 @@ def measure(
         "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
         "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
         "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
+        # The mean audio gate of each clip: how much the words weighed (1 - gate), per example.
+        "gate": [round(float(g), 5) for g in outputs["gate"]],
     }
     return figures, predictions
