@@ -86,6 +86,7 @@ def measure_words(
     precision: str = "auto",
     threads: int | None = None,
     cache_dir: Path | None = None,
+    device: str = "auto",
 ) -> list[str]:
     """Write ``OUT/with-words`` and ``OUT/without-words`` for every fold of ``run``; returns
     the folds measured. Folds with no tested clip that has audio and lyrics are skipped."""
@@ -101,8 +102,9 @@ def measure_words(
         if unknown:
             raise ValueError(f"{where}: {unknown[0]} is not an example of --data")
         chosen = [by_id[i] for i in ids if by_id[i].has_audio and by_id[i].lyrics is not None]
+        checkpoint = fold_checkpoint(run, name, document)
         predictor = measuring_predictor(
-            fold_checkpoint(run, name, document), device="cpu", precision=precision, threads=threads
+            checkpoint, device=device, precision=precision, threads=threads
         )
         cache = FeatureCache(cache_dir, sample_rate=predictor.config.audio.sample_rate)
         clips = [c for c in load_clips(chosen, cache) if c.has_audio and c.has_lyrics]
@@ -124,7 +126,7 @@ def measure_words(
                 "fold": name,
                 "base": str(run),
                 "pass": label,
-                "checkpoint": str(fold_checkpoint(run, name, document)),
+                "checkpoint": str(checkpoint),
                 "precision": str(predictor.dtype).removeprefix("torch."),
                 "predictions": {"clean": prediction_block(clip_ids, outputs)},
             }
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--precision", default="auto", help="as lgfn crossval's (auto)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (auto)")
     parser.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     parser.add_argument("--samples", type=int, default=10_000, help="bootstrap resamples")
     args = parser.parse_args(argv)
@@ -163,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         examples = development_examples(args.data)
-        measure_words(args.run, examples, args.out, args.precision, args.threads, args.cache)
+        measure_words(
+            args.run, examples, args.out, args.precision, args.threads, args.cache, args.device
+        )
         reports = [
             compare_crossval(
                 args.out / PASSES[0],
