@@ -68,17 +68,6 @@ def tested_ids(document: dict[str, Any], where: str) -> list[str]:
     return list(clean["id"])
 
 
-def prediction_block(ids: Sequence[str], outputs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The ``predictions.clean`` block of a fold result, with each clip's mean audio gate."""
-    return {
-        "id": list(ids),
-        "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
-        "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
-        "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
-        "gate": [round(float(g), 5) for g in outputs["gate"]],
-    }
-
-
 def measure_words(
     run: Path,
     examples: Sequence[Example],
@@ -90,6 +79,7 @@ def measure_words(
 ) -> list[str]:
     """Write ``OUT/with-words`` and ``OUT/without-words`` for every fold of ``run``; returns
     the folds measured. Folds with no tested clip that has audio and lyrics are skipped."""
+    from lgfn_model.evaluation.crossval_measure import prediction_record
     from lgfn_model.evaluation.predicting import load_clips, measuring_predictor, predict_examples
     from lgfn_model.training.cache import FeatureCache
 
@@ -128,7 +118,7 @@ def measure_words(
                 "pass": label,
                 "checkpoint": str(checkpoint),
                 "precision": str(predictor.dtype).removeprefix("torch."),
-                "predictions": {"clean": prediction_block(clip_ids, outputs)},
+                "predictions": {"clean": prediction_record(clip_ids, outputs)},
             }
             target.write_text(json.dumps(document_out) + "\n")
         measured.append(name)

@@ -17,6 +17,19 @@ def dataset_masks(examples: Sequence[Example]) -> dict[str, Any]:
     return {n: np.array([e.dataset == n for e in examples], dtype=bool) for n in names}
 
 
+def prediction_record(ids: Sequence[str], outputs: dict[str, Any]) -> dict[str, Any]:
+    """The per-example block a fold result keeps (``predictions.<condition>``): ``outputs`` of
+    :func:`~lgfn_model.evaluation.predicting.predict_examples`, rounded, in ``ids`` order."""
+    return {
+        "id": list(ids),
+        "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
+        "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
+        "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
+        # The mean audio gate of each clip: how much the words weighed (1 - gate), per example.
+        "gate": [round(float(g), 5) for g in outputs["gate"]],
+    }
+
+
 def measure(
     predictor: Any, clips: list[Any], cache: Any, snr_db: float | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -38,12 +51,5 @@ def measure(
         outputs["p_arousal"],
         subsets=dataset_masks(examples),
     )
-    predictions = {
-        "id": [e.id for e in examples],
-        "probs": [[round(float(p), 5) for p in row] for row in outputs["probs"]],
-        "p_valence": [round(float(p), 5) for p in outputs["p_valence"]],
-        "p_arousal": [round(float(p), 5) for p in outputs["p_arousal"]],
-        # The mean audio gate of each clip: how much the words weighed (1 - gate), per example.
-        "gate": [round(float(g), 5) for g in outputs["gate"]],
-    }
+    predictions = prediction_record([e.id for e in examples], outputs)
     return figures, predictions
