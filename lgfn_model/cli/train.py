@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--split",
         default="heldout",
-        choices=["heldout", "cross-dataset"],
-        help="which examples to train on: the held-out split's train part (default), or "
-        "4Q + NJU only (cross-dataset check)",
+        choices=["heldout", "cross-dataset", "all"],
+        help="which examples to train on: the held-out split's train part (default), "
+        "4Q + NJU only (cross-dataset check), or all: every development example, "
+        "MoodyLyrics4Q included, none held out (a model to ship once `lgfn crossval` has "
+        "chosen its recipe)",
     )
     add_recipe_arguments(train)
     train.add_argument(
@@ -240,6 +242,13 @@ def run_train(args: argparse.Namespace) -> int:
     from lgfn_model.evaluation.evaluate import run_evaluation
     from lgfn_model.training.train import train
 
+    if args.evaluate and args.split == "all":
+        print(
+            "lgfn: --split all holds nothing out, so there is nothing to --evaluate on; "
+            "measure the recipe with lgfn crossval",
+            file=sys.stderr,
+        )
+        return 2
     setup_training(args)
     settings = recipe_settings(args, Path(args.data), Path(args.out))
     settings.split = args.split

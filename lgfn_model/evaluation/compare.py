@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from lgfn_model.evaluation.paired import correct_per_example, paired_comparison, paired_row
-from lgfn_model.evaluation.predicting import Clip, load_clips, measuring_predictor, predict_examples
+from lgfn_model.evaluation.predicting import (
+    Clip,
+    load_clips,
+    measuring_predictor,
+    predict_examples,
+    seen_test_note,
+)
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import load_examples
 from lgfn_model.training.splits import make_split
@@ -59,6 +65,8 @@ def run_comparison(
         versions.append(predictor.version)
         previous = predictor
     report: dict[str, Any] = {"a": versions[0], "b": versions[1], "split": split.name}
+    notes = [seen_test_note(c, split.name) for c in (first, second)]
+    report["notes"] = [n for n in notes if n is not None]
     for label in LABELS:
         report[label] = paired_comparison(outcomes[0][label], outcomes[1][label], samples)
     return report
@@ -70,6 +78,7 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"{'label':<8} {'n':>4} {'acc A':>6} {'acc B':>6} {'A-B':>7} {'only A':>6} "
         f"{'only B':>6} {'McNemar p':>9}  95 % interval of A-B",
     ]
+    lines[1:1] = report.get("notes", [])
     for label in LABELS:
         r = report[label]
         if not r["n"]:

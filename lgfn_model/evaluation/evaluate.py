@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from lgfn_model.evaluation.metrics import evaluate_examples, format_report, summary_table
-from lgfn_model.evaluation.predicting import Clip, load_clips, measuring_predictor, predict_examples
+from lgfn_model.evaluation.predicting import (
+    Clip,
+    load_clips,
+    measuring_predictor,
+    predict_examples,
+    seen_test_note,
+)
 from lgfn_model.runtime.predictor import Predictor
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.datasets import load_examples
@@ -83,6 +89,10 @@ def run_evaluation(
         f"{predictor.threads} threads), {split.name} split, test part: {len(clips)} examples",
         format_report(report["clean"], title="-- clean audio"),
     ]
+    note = seen_test_note(checkpoint, split.name)
+    if note is not None:
+        report["note"] = note
+        text.insert(1, note)
     for snr in snrs or []:
         key = f"snr_{snr:g}db"
         report[key] = evaluate_model(predictor, clips, cache, snr_db=snr, seed=seed)

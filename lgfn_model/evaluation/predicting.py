@@ -145,3 +145,20 @@ def measuring_predictor(
         precision=precision,
         threads=threads,
     )
+
+
+def seen_test_note(checkpoint: str | Path | None, split_name: str) -> str | None:
+    """A warning when ``checkpoint`` trained on every development example (`lgfn train
+    --split all`, as the shipped default): ``split_name``'s test clips are then not unseen by
+    it, and its figures on them flatter it. None when the checkpoint never saw them."""
+    from lgfn_model.runtime.checkpoint import checkpoint_metadata
+    from lgfn_model.runtime.checkpoint_files import checkpoint_version, resolve_checkpoint
+
+    directory = resolve_checkpoint(checkpoint)
+    if checkpoint_metadata(directory).get("trained_on") != "all":
+        return None
+    return (
+        f"note: {checkpoint_version(directory)} was trained on all development data, this "
+        f"{split_name} split's test clips included: these figures are not of unseen songs (its "
+        "recipe's cross-validation is: docs/cross-validation.md)"
+    )

@@ -219,7 +219,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     result["clean"], predictions["clean"] = measure(predictor, clips, cache, None)
     audio_clips = [c for c in clips if c.has_audio]
     for snr in job.snrs if audio_clips else ():
-        key = _noise_key(snr)
+        key = noise_key(snr)
         result[key], predictions[key] = measure(predictor, audio_clips, cache, snr)
     result["predictions"] = predictions
     result["train_seconds"] = round(trained - started, 1)
@@ -234,7 +234,8 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     return result
 
 
-def _noise_key(snr: float) -> str:
+def noise_key(snr: float) -> str:
+    """The condition a fold result stores an SNR's figures and predictions under."""
     return f"snr_{snr:g}db"
 
 
@@ -424,7 +425,7 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
 
 def _warn_missing_noise(result: dict[str, Any], snrs: Sequence[float]) -> None:
     for snr in snrs:
-        if _noise_key(snr) not in result:
+        if noise_key(snr) not in result:
             log.warning(
                 "fold %s was measured without noise at %g dB; delete its JSON to redo it",
                 result["fold"],

@@ -16,6 +16,9 @@ Held-out split (``heldout_split``), the one every reported figure uses:
 Cross-dataset split (``cross_dataset_split``): train on 4Q + NJU, test on all MIREX-like clips.
 4Q/NJU songs that also appear in MIREX are left out of training so that no test song is seen.
 
+All (``all_split``): every development example trains, nothing is held out: the shipped models'
+data once cross-validation has chosen their recipe (what a fold of K measures, on (K-1)/K of it).
+
 Cross-validation (``kfold_splits``), the yardstick recipes are chosen by
 (docs/cross-validation.md): every development example is tested exactly once, in one of K folds.
 
@@ -155,6 +158,16 @@ def cross_dataset_split(
     )
 
 
+def all_split(examples: Sequence[Example]) -> Split:
+    """Every example trains; the test part is empty (measure the recipe by cross-validation)."""
+    return Split(
+        "all",
+        sorted(examples, key=lambda e: e.id),
+        [],
+        "every development example (MoodyLyrics4Q and both NJU halves included); none held out",
+    )
+
+
 def _groups(examples: Sequence[Example]) -> dict[str, list[Example]]:
     group_of = duplicate_groups(examples)
     members: dict[str, list[Example]] = defaultdict(list)
@@ -245,7 +258,9 @@ def low_label(examples: Sequence[Example], fraction: float = 0.3, seed: int = 0)
     return [e if e.id in keep else e.without_labels() for e in examples]
 
 
-SPLITS = {"heldout": heldout_split, "cross-dataset": cross_dataset_split}
+SPLITS = {"heldout": heldout_split, "cross-dataset": cross_dataset_split, "all": all_split}
+MEASURING_SPLITS = ("heldout", "cross-dataset")
+"""The splits with a test part to measure on (``all`` holds nothing out)."""
 
 
 def make_split(name: str, examples: Sequence[Example]) -> Split:

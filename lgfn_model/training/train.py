@@ -25,7 +25,7 @@ from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
-from lgfn_model.training.datasets import Example, load_examples
+from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
 from lgfn_model.training.lyric_pairing import lyric_donors
@@ -142,7 +142,11 @@ def build_config(settings: TrainSettings) -> LGFNConfig:
 
 
 def prepare_split(settings: TrainSettings) -> Split:
-    examples = load_examples(settings.data)
+    # ``all`` trains on what cross-validation measures recipes on: MoodyLyrics4Q too.
+    everything = settings.split == "all"
+    examples = load_examples(
+        settings.data, DEVELOPMENT_DATASETS if everything else None, manifest=True
+    )
     if not examples:
         raise ValueError(f"{settings.data}: no labelled examples found")
     split = make_split(settings.split, examples)
