@@ -155,3 +155,38 @@ def test_another_runs_out_of_fold_predictions_can_be_the_probe(tmp_path: Path) -
     (probe / "fold-1.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match="not a test example of that fold"):
         stack(base, None, examples, out, probe_run=probe)
+
+
+def test_a_dataset_weighted_zero_teaches_the_probe_nothing() -> None:
+    from tools.crossval_stack import parse_dataset_weights
+
+    examples = _examples(90)
+    others = [
+        Example(f"nju:{k:03d}", "nju", None, None, k % 3, 1.0, -1.0) for k in range(60)
+    ]  # labels that contradict the features
+    by_id = {e.id: e for e in examples + others}
+    features = _informative(examples) | {e.id: np.eye(4)[(e.mood + 1) % 3] for e in others}
+    test_ids = [e.id for e in examples[:30]]
+    alone = fit_probes({i: features[i] for i in features if i.startswith("mirex")}, by_id,
+                       test_ids, strength=1.0)  # fmt: skip
+    weights = parse_dataset_weights(["nju=0"], list(by_id.values()))
+    left_out = fit_probes(features, by_id, test_ids, strength=1.0, dataset_weights=weights)
+    mixed = fit_probes(features, by_id, test_ids, strength=1.0)
+    for i in test_ids:
+        np.testing.assert_allclose(left_out[i].probs, alone[i].probs)
+    # Weighted in, the contradicting set changes what the probe says.
+    assert not all(np.allclose(mixed[i].probs, alone[i].probs) for i in test_ids)
+    light = fit_probes(features, by_id, test_ids, strength=1.0, dataset_weights={"nju": 0.1})
+    distance = lambda probes: sum(abs(probes[i].probs - alone[i].probs).sum() for i in test_ids)  # noqa: E731
+    assert distance(light) < distance(mixed)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [("nju", "expected DATASET=WEIGHT"), ("4q=1", "no dataset '4q'"), ("mirex=-1", "0 or more")],
+)
+def test_probe_weights_are_checked(item: str, message: str) -> None:
+    from tools.crossval_stack import parse_dataset_weights
+
+    with pytest.raises(ValueError, match=message):
+        parse_dataset_weights([item], _examples(3))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lgfn_model.training.batches import LoadedExample
+from lgfn_model.training.dataset_weighting import oversampled
 from lgfn_model.training.datasets import Example
-from lgfn_model.training.train import oversampled
 
 
 def _item(dataset: str, n: int) -> LoadedExample:

@@ -67,14 +67,22 @@ def fit_probes(
     examples: Mapping[str, Example],
     test_ids: Sequence[str],
     strength: float,
+    dataset_weights: Mapping[str, float] | None = None,
 ) -> dict[str, Prediction]:
-    """The probe's predictions of ``test_ids`` (those with features), fitted on all others."""
+    """The probe's predictions of ``test_ids`` (those with features), fitted on all others,
+    each training example weighted by its dataset's ``dataset_weights`` entry (default 1; 0
+    leaves that dataset out): which sets teach the probe what."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     held_out = set(test_ids)
-    train_ids = [i for i in features if i not in held_out and i in examples]
+    weights = dict(dataset_weights or {})
+    train_ids = [
+        i
+        for i in features
+        if i not in held_out and i in examples and weights.get(examples[i].dataset, 1.0) > 0
+    ]
     tested = [i for i in test_ids if i in features]
     if not tested:
         return {}
@@ -86,13 +94,18 @@ def fit_probes(
         "arousal": lambda e: _sign(e.arousal),
     }
     for label, target in targets.items():
-        rows = [(features[i], target(examples[i])) for i in train_ids]
-        rows = [(x, y) for x, y in rows if y is not None]
-        classes = sorted({y for _, y in rows})
+        rows = [
+            (features[i], target(examples[i]), weights.get(examples[i].dataset, 1.0))
+            for i in train_ids
+        ]
+        rows = [(x, y, w) for x, y, w in rows if y is not None]
+        classes = sorted({y for _, y, _ in rows})
         if len(classes) < 2:
             raise ValueError(f"the probe for {label} has fewer than two classes to learn")
         model = make_pipeline(StandardScaler(), LogisticRegression(C=strength, max_iter=5000)).fit(
-            np.stack([x for x, _ in rows]), np.array([y for _, y in rows])
+            np.stack([x for x, _, _ in rows]),
+            np.array([y for _, y, _ in rows]),
+            logisticregression__sample_weight=np.array([w for _, _, w in rows]),
         )
         probabilities = model.predict_proba(test_matrix)
         if label == "mood":
@@ -184,6 +197,7 @@ def stack(
     grid: Sequence[float] = DEFAULT_WEIGHTS,
     choose_on: str = "mirex",
     probe_run: Path | None = None,
+    dataset_weights: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[int, float, float, float]]]:
     """Write the fused folds of ``base`` into ``out``; returns the weights chosen per fold and,
     per dataset, the probe's own figures over the examples it predicted (n, mood macro-F1,
@@ -191,7 +205,8 @@ def stack(
 
     The probe is fitted on ``features`` per fold, or read from ``probe_run``: another run's
     predictions over the same folds (a model trained per fold, such as a tuned lyrics encoder),
-    which must not have seen the fold's test examples."""
+    which must not have seen the fold's test examples. ``dataset_weights`` weighs the probe's
+    training examples by dataset (:func:`fit_probes`)."""
     by_id = {e.id: e for e in examples}
     folds = {
         name: _clean_predictions(doc, str(base / f"{name}.json"))
@@ -217,7 +232,8 @@ def stack(
         probes = {name: given[name] for name in folds}
     elif features is not None:
         probes = {
-            name: fit_probes(features, by_id, list(fold), strength) for name, fold in folds.items()
+            name: fit_probes(features, by_id, list(fold), strength, dataset_weights)
+            for name, fold in folds.items()
         }
     else:
         raise ValueError("give features or a probe run")
@@ -264,6 +280,27 @@ def stack(
     return chosen, alone
 
 
+def parse_dataset_weights(items: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+    """``["nju=0.1", ...]`` as {dataset: weight}; unknown datasets and negative weights are
+    errors that name the item."""
+    present = sorted({e.dataset for e in examples})
+    weights: dict[str, float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"--probe-weight {item!r}: expected DATASET=WEIGHT") from None
+        if name not in present:
+            raise ValueError(
+                f"--probe-weight {item!r}: no dataset {name!r} (here: {', '.join(present)})"
+            )
+        if weight < 0:
+            raise ValueError(f"--probe-weight {item!r}: a weight is 0 or more")
+        weights[name] = weight
+    return weights
+
+
 def main(argv: list[str] | None = None) -> int:
     from tools.stack_features import SOURCES, clip_features
 
@@ -280,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=float, nargs="+", default=list(DEFAULT_WEIGHTS))
     parser.add_argument("--choose-on", default="mirex", help="dataset the weights are chosen on")
     parser.add_argument("--cache", type=Path, default=None, help="feature cache folder")
+    parser.add_argument(
+        "--probe-weight",
+        action="append",
+        default=[],
+        metavar="DATASET=W",
+        help="weigh the probe's training examples of DATASET by W (default 1; 0 leaves them "
+        "out), e.g. nju=0.1; repeatable; with --features only",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -288,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         examples = development_examples(args.data)
+        dataset_weights = parse_dataset_weights(args.probe_weight, examples)
+        if dataset_weights and not args.features:
+            raise ValueError("--probe-weight weighs a probe fitted on --features")
         features = (
             clip_features(args.features, examples, FeatureCache(args.cache))
             if args.features
@@ -302,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             args.weights,
             args.choose_on,
             args.probe_run,
+            dataset_weights,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -178,6 +178,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "mirex=2: the real songs with lyrics count twice)",
     )
     parser.add_argument(
+        "--dataset-weight",
+        action="append",
+        default=[],
+        type=dataset_weight_pair,
+        metavar="DATASET=W",
+        help="scale every loss of this dataset's examples (labels and teacher) by W > 0 "
+        "(repeatable; e.g. nju=0.1: the lyrics-only NJU songs shape the model a tenth as much)",
+    )
+    parser.add_argument(
         "--pair-lyrics",
         type=float,
         default=0.0,
@@ -291,6 +300,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         clean_student=args.clean_student,
         pretrained_noise=tuple(dict.fromkeys(args.pretrained_noise)),
         oversample=dict(args.oversample),
+        dataset_weights=dict(args.dataset_weight),
         pair_lyrics=args.pair_lyrics,
         mood_mask=args.mood_mask,
         teacher=args.teacher,
@@ -362,6 +372,18 @@ def oversample_pair(text: str) -> tuple[str, int]:
     if not name.strip() or times < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=N with N at least 1")
     return name.strip(), times
+
+
+def dataset_weight_pair(text: str) -> tuple[str, float]:
+    """``"nju=0.1"`` -> ``("nju", 0.1)``; argparse shows the error as a usage error."""
+    name, _, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=W, e.g. nju=0.1") from None
+    if not name.strip() or not weight > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=W with W above 0")
+    return name.strip(), weight
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:

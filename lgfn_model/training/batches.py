@@ -15,6 +15,7 @@ from lgfn_model.model.config import MOODS, LGFNConfig
 from lgfn_model.model.network import LyricsBatch, TrackLines, stack_lines
 from lgfn_model.runtime.tracks import LYRICS_ONLY_TAIL_SECONDS
 from lgfn_model.training.cache import LyricFeatures
+from lgfn_model.training.dataset_weighting import example_weights
 from lgfn_model.training.datasets import Example
 
 if TYPE_CHECKING:
@@ -48,11 +49,14 @@ class Targets:
     arousal: torch.Tensor
     # (B, moods) bool: the moods each example's dataset can name (``--mood-mask``); None: all.
     mood_allowed: torch.Tensor | None = None
+    # (B,) float: each example's loss weight by its dataset (``--dataset-weight``); None: all 1.
+    weight: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Targets:
         allowed = None if self.mood_allowed is None else self.mood_allowed.to(device)
+        weight = None if self.weight is None else self.weight.to(device)
         return Targets(
-            self.mood.to(device), self.valence.to(device), self.arousal.to(device), allowed
+            self.mood.to(device), self.valence.to(device), self.arousal.to(device), allowed, weight
         )
 
 
@@ -82,10 +86,13 @@ class Batch:
 
 
 def targets_of(
-    examples: list[Example], moods_by_dataset: dict[str, tuple[int, ...]] | None = None
+    examples: list[Example],
+    moods_by_dataset: dict[str, tuple[int, ...]] | None = None,
+    dataset_weights: dict[str, float] | None = None,
 ) -> Targets:
     """The examples' labels; with ``moods_by_dataset`` ({dataset: the mood indices it names}),
-    also each example's allowed moods (all four for a dataset not in it)."""
+    also each example's allowed moods (all four for a dataset not in it); with
+    ``dataset_weights``, each example's loss weight (1 for a dataset not in it)."""
 
     def signs(values: list[float | None]) -> torch.Tensor:
         return torch.tensor(
@@ -97,6 +104,7 @@ def targets_of(
         signs([e.valence for e in examples]),
         signs([e.arousal for e in examples]),
         None if moods_by_dataset is None else _allowed_moods(examples, moods_by_dataset),
+        example_weights([e.dataset for e in examples], dataset_weights or {}),
     )
 
 

@@ -130,7 +130,7 @@ _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 # Recipe fields added after fold results were first stored: left out of the fingerprint while
 # at their default, so results of recipes that do not use them stay valid.
 _OMITTED_AT_DEFAULT: dict[str, Any] = {"pretrained_noise": (), "oversample": {}, "bf16": False}
-_OMITTED_AT_DEFAULT |= {"pair_lyrics": 0.0, "mood_mask": False}
+_OMITTED_AT_DEFAULT |= {"pair_lyrics": 0.0, "mood_mask": False, "dataset_weights": {}}
 
 
 def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
+from lgfn_model.training.dataset_weighting import check_dataset_weights, oversampled
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
@@ -74,6 +75,9 @@ class TrainSettings:
     # windows, noise and lyrics drops each time): {"mirex": 2} weighs the real songs with
     # lyrics, the set closest to a user's library, twice. Empty: every example once.
     oversample: dict[str, int] = field(default_factory=dict)
+    # Every loss of these datasets' examples (labels and teacher) scaled by this weight:
+    # {"nju": 0.1} lets NJU shape the model a tenth as much (dataset_weighting.py). Empty: all 1.
+    dataset_weights: dict[str, float] = field(default_factory=dict)
     # The chance that a training clip with a mood and no lyrics (4Q, MIREX-like songs without
     # words) reads the lyrics of a lyrics-only training example of the same mood instead
     # (lyric_pairing.py): audio + words on every set with audio. 0: off.
@@ -296,24 +300,6 @@ def freeze_all_but(model: LGFN, prefixes: tuple[str, ...]) -> None:
     log.info("training only %s (%d parameters)", ", ".join(prefixes), trained)
 
 
-def oversampled(items: list[LoadedExample], times: dict[str, int]) -> list[LoadedExample]:
-    """``items`` with those of each dataset in ``times`` repeated that many times in all (the
-    same objects: their features are loaded once)."""
-    if not times:
-        return items
-    present = sorted({i.example.dataset for i in items})
-    for name, count in times.items():
-        if name not in present:
-            raise ValueError(
-                f"--oversample {name}={count}: no training examples of {name!r} "
-                f"(datasets here: {', '.join(present)})"
-            )
-        if count < 1:
-            raise ValueError(f"--oversample {name}={count}: the count must be at least 1")
-    extra = [i for i in items for _ in range(times.get(i.example.dataset, 1) - 1)]
-    return items + extra
-
-
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -342,6 +328,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         attach_pretrained(items, cache, model, device, settings.pretrained_noise)
     teacher = load_teacher(settings, config, items, cache, device)
     epoch_items = oversampled(items, settings.oversample)
+    check_dataset_weights(items, settings.dataset_weights)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
     if settings.oversample:
@@ -382,7 +369,8 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 pair_lyrics=settings.pair_lyrics,
                 donors=donors,
             ).to(device)
-            targets = targets_of([i.example for i in chosen], named).to(device)
+            examples = [i.example for i in chosen]
+            targets = targets_of(examples, named, settings.dataset_weights).to(device)
             with _autocast(device, settings.bf16):
                 out = forward_batch(model, batch)
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
@@ -390,7 +378,12 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 with torch.no_grad(), _autocast(device, settings.bf16):
                     taught = forward_batch(teacher, batch)
                 loss = loss + settings.teacher_weight * teacher_losses(
-                    out, taught, batch.track_index, batch.n_tracks, settings.teacher_temperature
+                    out,
+                    taught,
+                    batch.track_index,
+                    batch.n_tracks,
+                    settings.teacher_temperature,
+                    targets.weight,
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -424,6 +417,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "clean_student": settings.clean_student,
         "pretrained_noise": list(settings.pretrained_noise) or None,
         "oversample": dict(settings.oversample) or None,
+        "dataset_weights": dict(settings.dataset_weights) or None,
         "pair_lyrics": settings.pair_lyrics or None,
         "mood_mask": describe_named(named) if named is not None else None,
         "student": _student_source(settings, config),
