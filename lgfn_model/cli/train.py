@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lgfn_model.cli.common import add_training_options, setup_training
 from lgfn_model.model.config import PRECISIONS
@@ -362,28 +362,33 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _dataset_value(
+    text: str, convert: type, example: str, rule: str, valid: Any
+) -> tuple[str, Any]:
+    """``"NAME=VALUE"`` -> ``(NAME, convert(VALUE))``, refused with a usage error unless the
+    value converts and ``valid(value)``; ``example`` and ``rule`` word the message."""
+    name, _, raw = text.partition("=")
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {example}") from None
+    if not name.strip() or not valid(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {rule}")
+    return name.strip(), value
+
+
 def oversample_pair(text: str) -> tuple[str, int]:
     """``"mirex=2"`` -> ``("mirex", 2)``; argparse shows the error as a usage error."""
-    name, _, count = text.partition("=")
-    try:
-        times = int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=N, e.g. mirex=2") from None
-    if not name.strip() or times < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=N with N at least 1")
-    return name.strip(), times
+    return _dataset_value(
+        text, int, "DATASET=N, e.g. mirex=2", "DATASET=N with N at least 1", lambda n: n >= 1
+    )
 
 
 def dataset_weight_pair(text: str) -> tuple[str, float]:
     """``"nju=0.1"`` -> ``("nju", 0.1)``; argparse shows the error as a usage error."""
-    name, _, value = text.partition("=")
-    try:
-        weight = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=W, e.g. nju=0.1") from None
-    if not name.strip() or not weight > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=W with W above 0")
-    return name.strip(), weight
+    return _dataset_value(
+        text, float, "DATASET=W, e.g. nju=0.1", "DATASET=W with W above 0", lambda w: w > 0
+    )
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
