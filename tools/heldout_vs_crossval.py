@@ -88,7 +88,7 @@ def pair_with_checkpoint(
     from lgfn_model.evaluation.crossval_measure import prediction_record
     from lgfn_model.evaluation.predicting import load_clips, measuring_predictor, predict_examples
     from lgfn_model.training.cache import FeatureCache
-    from lgfn_model.training.crossval import noise_key
+    from lgfn_model.training.crossval_fold import noise_key
 
     version = check_trained_on_heldout(checkpoint)
     by_id = {e.id: e for e in examples}

@@ -12,8 +12,8 @@ from lgfn_model.training.crossval import (
     LEAVE_OUT_CHOICES,
     CrossvalSettings,
     run_crossval,
-    write_json,
 )
+from lgfn_model.training.crossval_fold import write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -240,6 +240,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "rest stays as it started, with --init as the trained checkpoint's",
     )
     parser.add_argument(
+        "--average-epochs",
+        type=_positive_int,
+        default=0,
+        metavar="N",
+        help="save the mean of the weights at the end of the last N epochs (stochastic weight "
+        "averaging) and the last epoch's own weights in OUT/last-epoch (default: the last "
+        "epoch's weights)",
+    )
+    parser.add_argument(
         "--version",
         default="",
         help="model version string to store (default: lgfn-ABLATION-sSEED-YYYYMMDD-HHMMSS, "
@@ -284,8 +293,12 @@ def run_version(ablation: str, seed: int, now: datetime | None = None) -> str:
 def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSettings:
     """The TrainSettings of the recipe options (:func:`add_recipe_arguments`) and the common
     ones (--cache, --device, --workers) of ``args``."""
+    from lgfn_model.cli.common import UsageError
     from lgfn_model.training.train import TrainSettings
 
+    if args.average_epochs > args.epochs:
+        message = f"--average-epochs {args.average_epochs} is more than the {args.epochs} epochs"
+        raise UsageError(message)
     return TrainSettings(
         data=data,
         out=out,
@@ -309,6 +322,7 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         student=Path(args.student) if args.student else None,
         init=args.init,
         train_only=tuple(args.train_only),
+        average_epochs=args.average_epochs,
         config_overrides=_overrides(args.set),
         seed=args.seed,
         device=args.device,
@@ -349,6 +363,16 @@ def run_distill(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(metadata, indent=2))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:

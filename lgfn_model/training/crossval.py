@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import platform
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from lgfn_model.evaluation.crossval_report import aggregate
+from lgfn_model.training.crossval_fold import (
+    RESULT_VERSION,
+    FoldJob,
+    noise_key,
+    run_fold,
+)
 from lgfn_model.training.crossval_student import check_fold_student, check_student_recipe
 from lgfn_model.training.crossval_teacher import check_fold_teacher
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
@@ -39,14 +44,12 @@ from lgfn_model.training.splits import (
     Split,
     kfold_splits,
     leave_out_split,
-    low_label,
     stable_hash,
 )
 from lgfn_model.training.train import TrainSettings
 
 log = logging.getLogger(__name__)
 
-RESULT_VERSION = 2  # 2: folds measured through the Predictor (lyrics in its own precision)
 LIMIT_SALT = "lgfn-crossval-limit-v1"
 LEAVE_OUT_CHOICES = ("mirex", "4q")
 #: Audio datasets: the only ones measured again with noise (noise is added to the audio).
@@ -75,20 +78,6 @@ class CrossvalSettings:
     student_folds: Path | None = None
 
 
-@dataclass
-class FoldJob:
-    """Everything one fold's process needs (picklable: folds may run in spawned processes)."""
-
-    index: int  # 1-based
-    split: Split
-    recipe: TrainSettings
-    result: Path
-    fingerprint: str
-    snrs: tuple[float, ...] = ()
-    precision: str = "auto"
-    threads: int | None = None
-
-
 # ---------------------------------------------------------------------------------------------
 # Data and splits
 
@@ -115,14 +104,6 @@ def make_splits(settings: CrossvalSettings, examples: Sequence[Example]) -> list
     return kfold_splits(examples, settings.folds, salt=settings.salt)
 
 
-def training_part(split: Split, recipe: TrainSettings) -> list[Example]:
-    """What the recipe trains on of ``split.train``: as `lgfn train` prepares its split."""
-    train = split.train
-    if recipe.label_fraction < 1.0:
-        train = low_label(train, recipe.label_fraction, seed=recipe.seed)
-    return [e for e in train if e.labelled]
-
-
 # Fields of TrainSettings that do not change what is trained (where it goes, how fast).
 _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 
@@ -131,6 +112,7 @@ _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 # at their default, so results of recipes that do not use them stay valid.
 _OMITTED_AT_DEFAULT: dict[str, Any] = {"pretrained_noise": (), "oversample": {}, "bf16": False}
 _OMITTED_AT_DEFAULT |= {"pair_lyrics": 0.0, "mood_mask": False, "dataset_weights": {}}
+_OMITTED_AT_DEFAULT |= {"average_epochs": 0}
 
 
 def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:
@@ -167,93 +149,6 @@ def check_recipe(recipe: TrainSettings) -> None:
     from lgfn_model.training.train import build_config
 
     build_config(recipe)  # a bad --set fails now, not after the caches are filled
-
-
-# ---------------------------------------------------------------------------------------------
-# One fold
-
-
-def run_fold(job: FoldJob) -> dict[str, Any]:
-    """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
-    import torch
-
-    from lgfn_model.evaluation.crossval_measure import measure
-    from lgfn_model.evaluation.predicting import load_clips
-    from lgfn_model.runtime.device import resolve_device
-    from lgfn_model.runtime.predictor import Predictor
-    from lgfn_model.training.cache import FeatureCache
-    from lgfn_model.training.train import train
-
-    _worker_logging(job.index)
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    started = time.perf_counter()
-    split = replace(job.split, train=training_part(job.split, job.recipe))
-    model, metadata = train(job.recipe, split)
-    trained = time.perf_counter()
-    device = resolve_device(job.recipe.device)
-    # The trained model is measured as users would run it (it is saved already: the
-    # predictor folds its batch norms, so it is not trained further).
-    predictor = Predictor(
-        model, device, workers=0, precision=job.precision, threads=torch.get_num_threads()
-    )
-    cache = FeatureCache(job.recipe.cache, sample_rate=model.config.audio.sample_rate)
-    clips = load_clips(job.split.test, cache, job.recipe.workers)
-    result: dict[str, Any] = {
-        "version": RESULT_VERSION,
-        "fold": job.index,
-        "split": job.split.name,
-        "description": job.split.description,
-        "fingerprint": job.fingerprint,
-        "checkpoint": str(job.recipe.out),
-        "train_examples": metadata["train_examples"],
-        "test_examples": len(clips),
-        "excluded_examples": len(job.split.excluded),
-        "precision": str(predictor.dtype).removeprefix("torch."),
-        "text_precision": predictor.text_precision,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "loss_per_epoch": metadata["loss_per_epoch"],
-    }
-    predictions: dict[str, Any] = {}
-    result["clean"], predictions["clean"] = measure(predictor, clips, cache, None)
-    audio_clips = [c for c in clips if c.has_audio]
-    for snr in job.snrs if audio_clips else ():
-        key = noise_key(snr)
-        result[key], predictions[key] = measure(predictor, audio_clips, cache, snr)
-    result["predictions"] = predictions
-    result["train_seconds"] = round(trained - started, 1)
-    result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
-    write_json(job.result, result)
-    log.info(
-        "fold %d done: %.0f s training, %.0f s measuring",
-        job.index,
-        result["train_seconds"],
-        result["evaluate_seconds"],
-    )
-    return result
-
-
-def noise_key(snr: float) -> str:
-    """The condition a fold result stores an SNR's figures and predictions under."""
-    return f"snr_{snr:g}db"
-
-
-def _worker_logging(index: int) -> None:
-    # A spawned process starts with no logging set up; an in-process fold keeps the caller's.
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            level=logging.INFO, format=f"lgfn fold {index}: %(message)s", stream=sys.stderr
-        )
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    # Written whole then renamed: an interrupted fold never leaves a result a resume would trust.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +312,12 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
         recipe=recipe,
         result=settings.out / f"{name}.json",
         fingerprint=fingerprint(stated, split, settings.precision),
+        # The averaged run's last epoch is the plain recipe's model of the same training.
+        last_epoch_fingerprint=(
+            fingerprint(replace(stated, average_epochs=0), split, settings.precision)
+            if recipe.average_epochs
+            else None
+        ),
         snrs=tuple(settings.snrs),
         precision=settings.precision,
         threads=fold_threads(settings),

@@ -32,7 +32,9 @@ from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inp
 from lgfn_model.training.lyric_pairing import lyric_donors
 from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
+from lgfn_model.training.trainable import freeze_all_but, parameter_groups
 from lgfn_model.training.warm_start import warm_start
+from lgfn_model.training.weight_averaging import EpochWeightAverage, keep_last_epoch
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,9 @@ class TrainSettings:
     # A trained checkpoint (path or shipped name) to start from instead of random weights
     # (see warm_start.py); the schedule and epochs are still this run's.
     init: str | None = None
+    # Save the mean of the weights at the end of the last N epochs (weight_averaging.py), and
+    # the last epoch's own weights in ``out/last-epoch``. 0: the last epoch's weights.
+    average_epochs: int = 0
     # Train only the parameters under these module prefixes (e.g. "distilled"); the rest,
     # batch-norm statistics included, stays as it started (useful with ``init``).
     train_only: tuple[str, ...] = ()
@@ -262,44 +267,6 @@ def forward_batch(model: LGFN, batch: Any) -> Any:
     )
 
 
-def parameter_groups(model: LGFN, learning_rate: float) -> list[dict[str, Any]]:
-    """Trainable parameters; a tuned distilled student learns at its own, smaller rate."""
-    student = model.distilled.student if model.distilled is not None else None
-    tuned = {id(p) for p in student.parameters()} if student is not None else set()
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in tuned]
-    groups: list[dict[str, Any]] = [{"params": rest, "lr": learning_rate}]
-    if student is not None and model.config.student_lr_scale > 0:
-        scaled = learning_rate * model.config.student_lr_scale
-        groups.append(
-            {"params": [p for p in student.parameters() if p.requires_grad], "lr": scaled}
-        )
-    return [group for group in groups if group["params"]]
-
-
-def freeze_all_but(model: LGFN, prefixes: tuple[str, ...]) -> None:
-    """Freeze every parameter outside the modules named by ``prefixes`` and keep the batch
-    norms of the frozen parts in eval mode, so those parts compute exactly as they started."""
-    if not prefixes:
-        return
-    names = {name for name, _ in model.named_modules()}
-    unknown = [p for p in prefixes if p not in names]
-    if unknown:
-        raise ValueError(f"--train-only {unknown[0]}: the model has no such module")
-    trained = 0
-    for name, parameter in model.named_parameters():
-        keep = any(name == p or name.startswith(p + ".") for p in prefixes)
-        if keep and parameter.requires_grad:
-            trained += parameter.numel()
-        parameter.requires_grad_(keep and parameter.requires_grad)
-    if trained == 0:
-        raise ValueError(f"--train-only {', '.join(prefixes)}: nothing trainable there")
-    for name, module in model.named_modules():
-        inside = any(name == p or name.startswith(p + ".") for p in prefixes)
-        if not inside and isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    log.info("training only %s (%d parameters)", ", ".join(prefixes), trained)
-
-
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -346,6 +313,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         max_lr=[group["lr"] for group in groups],
         total_steps=max(1, settings.epochs * steps_per_epoch),
         pct_start=0.15,
+    )
+    average = (
+        EpochWeightAverage(settings.average_epochs, settings.epochs)
+        if settings.average_epochs
+        else None
     )
     history = []
     for epoch in range(settings.epochs):
@@ -399,6 +371,8 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
             history[-1],
             time.perf_counter() - epoch_started,
         )
+        if average is not None:
+            average.after_epoch(epoch, model)
     model.eval()
     elapsed = time.perf_counter() - started
     metadata = {
@@ -432,7 +406,10 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "threads": torch.get_num_threads(),
         "train_seconds": round(elapsed, 1),
         "loss_per_epoch": history,
+        "average_epochs": settings.average_epochs or None,
     }
+    if average is not None:
+        keep_last_epoch(model, settings.out, metadata, average)
     save_checkpoint(model, settings.out, metadata=metadata)
     return model, metadata
 
