@@ -63,7 +63,9 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     """Train fold ``job.index`` by the recipe, measure it, write its result JSON."""
     import torch
 
+    from lgfn_model.evaluation.predicting import load_clips
     from lgfn_model.runtime.checkpoint import load_checkpoint
+    from lgfn_model.training.cache import FeatureCache
     from lgfn_model.training.train import train
 
     _worker_logging(job.index)
@@ -73,14 +75,16 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     split = replace(job.split, train=training_part(job.split, job.recipe))
     model, metadata = train(job.recipe, split)
     trained = time.perf_counter()
-    result = measured(model, job, job.fingerprint, job.recipe.out, metadata)
+    cache = FeatureCache(job.recipe.cache, sample_rate=model.config.audio.sample_rate)
+    clips = load_clips(job.split.test, cache, job.recipe.workers)  # once for both models
+    result = measured(model, job, job.fingerprint, job.recipe.out, metadata, clips, cache)
     result["train_seconds"] = round(trained - started, 1)
     result["evaluate_seconds"] = round(time.perf_counter() - trained, 1)
     write_json(job.result, result)
     if job.last_epoch_fingerprint is not None:
         checkpoint = Path(job.recipe.out) / LAST_EPOCH_DIR
         last = load_checkpoint(checkpoint, device=model_device(model))
-        plain = measured(last, job, job.last_epoch_fingerprint, checkpoint, metadata)
+        plain = measured(last, job, job.last_epoch_fingerprint, checkpoint, metadata, clips, cache)
         plain["train_seconds"] = result["train_seconds"]
         plain["weights"] = "the last epoch's, of the averaged run in the folder above"
         write_json(last_epoch_result(job.result), plain)
@@ -94,17 +98,21 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
 
 
 def measured(
-    model: Any, job: FoldJob, fingerprint: str, checkpoint: Path, metadata: dict[str, Any]
+    model: Any,
+    job: FoldJob,
+    fingerprint: str,
+    checkpoint: Path,
+    metadata: dict[str, Any],
+    clips: list[Any],
+    cache: Any,
 ) -> dict[str, Any]:
-    """A trained model's figures and predictions on the fold's test examples, clean and at each
-    of ``job.snrs``: the fold result, less its timings."""
+    """A trained model's figures and predictions on the fold's test ``clips``, clean and at
+    each of ``job.snrs``: the fold result, less its timings."""
     import torch
 
     from lgfn_model.evaluation.crossval_measure import measure
-    from lgfn_model.evaluation.predicting import load_clips
     from lgfn_model.runtime.device import resolve_device
     from lgfn_model.runtime.predictor import Predictor
-    from lgfn_model.training.cache import FeatureCache
 
     device = resolve_device(job.recipe.device)
     # The trained model is measured as users would run it (it is saved already: the
@@ -112,8 +120,6 @@ def measured(
     predictor = Predictor(
         model, device, workers=0, precision=job.precision, threads=torch.get_num_threads()
     )
-    cache = FeatureCache(job.recipe.cache, sample_rate=model.config.audio.sample_rate)
-    clips = load_clips(job.split.test, cache, job.recipe.workers)
     result: dict[str, Any] = {
         "version": RESULT_VERSION,
         "fold": job.index,
