@@ -296,9 +296,13 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
     from lgfn_model.cli.common import UsageError
     from lgfn_model.training.train import TrainSettings
 
-    if args.average_epochs > args.epochs:
-        message = f"--average-epochs {args.average_epochs} is more than the {args.epochs} epochs"
-        raise UsageError(message)
+    if args.average_epochs:
+        from lgfn_model.training.weight_averaging import check_average_epochs
+
+        try:  # refused now, not after the caches are filled
+            check_average_epochs(args.average_epochs, args.epochs)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     return TrainSettings(
         data=data,
         out=out,

@@ -30,14 +30,19 @@ LAST_EPOCH_DIR = "last-epoch"
 """The subfolder of an averaged run's checkpoint holding its last epoch's own weights."""
 
 
+def check_average_epochs(count: int, epochs: int) -> None:
+    """Raise ValueError unless the last ``count`` of ``epochs`` epochs can be averaged."""
+    if count < 1:
+        raise ValueError("--average-epochs must be at least 1")
+    if count > epochs:
+        raise ValueError(f"--average-epochs {count} is more than the {epochs} epochs trained")
+
+
 class EpochWeightAverage:
     """Running mean of a model's state at the end of each of a training's last ``count`` epochs."""
 
     def __init__(self, count: int, epochs: int) -> None:
-        if count < 1:
-            raise ValueError("--average-epochs must be at least 1")
-        if count > epochs:
-            raise ValueError(f"--average-epochs {count} is more than the {epochs} epochs trained")
+        check_average_epochs(count, epochs)
         self.count = count
         self.first_epoch = epochs - count  # 0-based index of the first epoch averaged
         self.seen = 0
