@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lgfn_model.cli.common import add_training_options, setup_training
+from lgfn_model.cli.common import UsageError, add_training_options, setup_training
 from lgfn_model.model.config import PRECISIONS
 from lgfn_model.training.train import ABLATIONS
+from lgfn_model.training.weight_averaging import check_average_epochs
 
 if TYPE_CHECKING:
     from lgfn_model.training.train import TrainSettings
@@ -293,12 +294,9 @@ def run_version(ablation: str, seed: int, now: datetime | None = None) -> str:
 def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSettings:
     """The TrainSettings of the recipe options (:func:`add_recipe_arguments`) and the common
     ones (--cache, --device, --workers) of ``args``."""
-    from lgfn_model.cli.common import UsageError
     from lgfn_model.training.train import TrainSettings
 
     if args.average_epochs:
-        from lgfn_model.training.weight_averaging import check_average_epochs
-
         try:  # refused now, not after the caches are filled
             check_average_epochs(args.average_epochs, args.epochs)
         except ValueError as error:
