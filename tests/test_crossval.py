@@ -327,6 +327,28 @@ def test_compare_crossval_pairs_two_recipes_example_by_example(
     assert same["mood"]["difference"] == 0 and same["mood"]["interval_95"] == [0.0, 0.0]
     assert same["mood"]["mcnemar_p"] == 1.0 and same["macro_f1"]["difference"] == 0
 
+    # Several trainings a side: A = the mean of seeds 0 and 1, B = seed 1 alone.
+    assert lgfn_main([*args, str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1"), "--also-a",
+                      str(tmp_path / "cv-s1"), "--json", str(json_path)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "A = the mean of 2 trainings" in text and "each training: A" in text
+    several = json.loads(json_path.read_text())
+    assert several["runs_a"] == [str(tmp_path / "cv-s0"), str(tmp_path / "cv-s1")]
+    for dataset, whole in clean.items():
+        mood, alone = several["conditions"]["clean"][dataset]["mood"], whole["mood"]
+        each = [alone["accuracy_a"], alone["accuracy_b"]]
+        assert mood["runs_a"] == pytest.approx(each), dataset
+        assert mood["accuracy_a"] == pytest.approx(sum(each) / 2)
+        assert mood["accuracy_b"] == pytest.approx(alone["accuracy_b"])
+        assert mood["training_sd"] == pytest.approx(abs(each[0] - each[1]) / 2**0.5)
+        low, high = mood["interval_95_trainings"]
+        assert low <= mood["difference"] <= high
+    f1 = several["conditions"]["clean"]["4q"]["macro_f1"]
+    assert f1["runs_a"] == pytest.approx([clean["4q"]["macro_f1"]["macro_f1_a"],
+                                          clean["4q"]["macro_f1"]["macro_f1_b"]])  # fmt: skip
+    assert lgfn_main(["compare", "--also-a", "c", "--data", str(data_root), "a", "b"]) == 2
+    assert "--also-a / --also-b need --crossval" in capsys.readouterr().err
+
     # One run read a lyrics-only example the other refused (a text-reading fix between them):
     # the rest is paired and the example named; a missing clip with audio is refused.
     fold_file = tmp_path / "cv-s1" / "fold-1.json"

@@ -20,7 +20,12 @@ from lgfn_model.evaluation.metrics import (
     summary_table,
     to_json,
 )
-from lgfn_model.evaluation.paired import mcnemar_exact_p, paired_comparison
+from lgfn_model.evaluation.paired import (
+    mcnemar_exact_p,
+    paired_comparison,
+    several_runs_comparison,
+    training_spread,
+)
 from lgfn_model.training.datasets import Example
 
 
@@ -148,3 +153,40 @@ def test_paired_comparison_of_two_outcome_vectors() -> None:
     assert same["interval_95"] == [0.0, 0.0]
     with pytest.raises(ValueError, match="differ in shape"):
         paired_comparison(a, b[:10])
+
+
+def test_several_trainings_a_side_count_the_trainings_luck() -> None:
+    rng = np.random.default_rng(1)
+    first = rng.random(400) < 0.7
+    second = first.copy()
+    second[:40] = ~second[:40]  # a second training of A: other luck on 40 examples
+    other = rng.random(400) < 0.6
+    result = several_runs_comparison(np.stack([first, second]), other[None], samples=2000)
+    each = [first.mean(), second.mean()]
+    assert result["runs_a"] == pytest.approx(each) and result["runs_b"] == [other.mean()]
+    assert result["accuracy_a"] == pytest.approx(np.mean(each))
+    assert result["difference"] == pytest.approx(np.mean(each) - other.mean())
+    assert result["mcnemar_p"] is None
+    share = (first.astype(float) + second) / 2
+    assert result["only_a"] == int((share > other).sum())
+    # Two trainings on the same examples: their spread is the luck of one training.
+    assert result["training_sd"] == pytest.approx(abs(each[0] - each[1]) / math.sqrt(2))
+    low, high = result["interval_95"]
+    luck_low, luck_high = result["interval_95_trainings"]
+    assert luck_low < low < result["difference"] < high < luck_high
+
+    # Identical trainings: no luck to count, and the two intervals nearly agree.
+    twice = several_runs_comparison(np.stack([first, first]), other[None], samples=4000)
+    assert twice["training_sd"] == 0.0
+    assert twice["interval_95_trainings"] == pytest.approx(twice["interval_95"], abs=0.01)
+    # One training a side: the luck cannot be told, so no second interval.
+    once = several_runs_comparison(first[None], other[None], samples=500)
+    assert once["training_sd"] is None and once["interval_95_trainings"] is None
+    assert once["difference"] == paired_comparison(first, other)["difference"]
+    with pytest.raises(ValueError, match="other examples"):
+        several_runs_comparison(first[None], other[None, :10])
+    # The luck pools over both recipes; a side trained once adds nothing to it.
+    assert training_spread([0.70, 0.72], [0.60])["df"] == 1
+    assert training_spread([0.70, 0.72], [0.60, 0.64])["sd"] == pytest.approx(
+        math.sqrt((0.01**2 * 2 + 0.02**2 * 2) / 2)
+    )

@@ -41,6 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --crossval: split each dataset by the source's own label (MIREX cluster, "
         "4Q quadrant, NJU and MoodyLyrics4Q mood), to see where two recipes differ",
     )
+    for side in ("a", "b"):
+        parser.add_argument(
+            f"--also-{side}",
+            action="append",
+            default=[],
+            metavar="RUN",
+            help=f"with --crossval: another training of recipe {side.upper()} over the same "
+            "folds (e.g. another --seed); repeatable. Each recipe is then the mean of its "
+            "trainings and a second interval counts their luck",
+        )
     add_training_options(parser)
     parser.set_defaults(handler=_run)
 
@@ -51,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     setup_training(args)
     if args.by_label and not args.crossval:
         print("lgfn compare: --by-label needs --crossval (two crossval runs)", file=sys.stderr)
+        return 2
+    if (args.also_a or args.also_b) and not args.crossval:
+        print("lgfn compare: --also-a / --also-b need --crossval (crossval runs)", file=sys.stderr)
         return 2
     if args.crossval:
         return _run_crossval(args)
@@ -85,6 +98,8 @@ def _run_crossval(args: argparse.Namespace) -> int:
             MOODS,
             samples=args.samples,
             by_label=args.by_label,
+            more_a=[Path(run) for run in args.also_a],
+            more_b=[Path(run) for run in args.also_b],
         )
     except (OSError, ValueError) as error:  # a missing folder, unpaired folds, bad data
         print(f"lgfn compare: {error}", file=sys.stderr)

@@ -8,6 +8,11 @@ label the two accuracies, the examples only one recipe gets right, the exact McN
 and a paired bootstrap 95 % interval of the difference are given
 (:mod:`lgfn_model.evaluation.paired`), plus the mood macro-F1 of both with a paired bootstrap
 interval of its difference (the issue's "ahead in macro-F1" needs one).
+
+Those intervals count the test examples' sampling, not the training's luck. Given several
+trainings of each recipe (``more_a`` / ``more_b``, `--also-a` / `--also-b`), each recipe is the
+mean of its trainings and a second interval adds the spread between them
+(:func:`~lgfn_model.evaluation.paired.several_runs_comparison`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import numpy as np
 
 from lgfn_model.evaluation.crossval_report import DATASET_NAMES
 from lgfn_model.evaluation.metrics import _as_mood_truth, mood_metrics
-from lgfn_model.evaluation.paired import correct_per_example, paired_comparison, paired_row
+from lgfn_model.evaluation.paired import (
+    correct_per_example,
+    paired_comparison,
+    paired_row,
+    several_runs_comparison,
+    training_spread,
+    with_training_luck,
+)
 from lgfn_model.training.datasets import Example
 
 LABELS = ("mood", "valence", "arousal")
@@ -57,34 +69,63 @@ def pooled_predictions(
 
 def macro_f1_comparison(
     truth: np.ndarray,
-    predicted_a: np.ndarray,
-    predicted_b: np.ndarray,
+    predicted_a: np.ndarray | Sequence[np.ndarray],
+    predicted_b: np.ndarray | Sequence[np.ndarray],
     labels: Sequence[str],
     samples: int = 10_000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Macro-F1 of A and B on the same examples and a paired bootstrap interval of A - B."""
+    """Macro-F1 of A and B on the same examples and a paired bootstrap interval of A - B.
+
+    ``predicted_a`` / ``predicted_b`` are one training's predicted moods or a list of several
+    trainings'; a recipe's macro-F1 is then the mean of its trainings', and the figures add
+    each training's (``runs_a``, ``runs_b``) and an interval that counts the training luck
+    (:func:`~lgfn_model.evaluation.paired.with_training_luck`)."""
+    runs_a, runs_b = _as_runs(predicted_a), _as_runs(predicted_b)
 
     def f1(index: np.ndarray, predicted: np.ndarray) -> float:
         probs = np.eye(len(labels))[predicted[index]]
         value = mood_metrics(truth[index], probs, labels)["macro_f1"]
         return float("nan") if value is None else value
 
+    def side(index: np.ndarray, runs: list[np.ndarray]) -> float:
+        return float(np.mean([f1(index, predicted) for predicted in runs]))
+
     everything = np.arange(truth.size)
-    a, b = f1(everything, predicted_a), f1(everything, predicted_b)
+    each_a = [f1(everything, predicted) for predicted in runs_a]
+    each_b = [f1(everything, predicted) for predicted in runs_b]
+    a, b = float(np.mean(each_a)), float(np.mean(each_b))
     rng = np.random.default_rng(seed)
     differences = np.empty(samples)
     for k in range(samples):
         picks = rng.integers(0, truth.size, size=truth.size)
-        differences[k] = f1(picks, predicted_a) - f1(picks, predicted_b)
+        differences[k] = side(picks, runs_a) - side(picks, runs_b)
     low, high = np.nanquantile(differences, [0.025, 0.975])
-    return {
+    out: dict[str, Any] = {
         "n": int(truth.size),
         "macro_f1_a": a,
         "macro_f1_b": b,
         "difference": a - b,
         "interval_95": [float(low), float(high)],
     }
+    if len(runs_a) > 1 or len(runs_b) > 1:
+        spread = training_spread(each_a, each_b)
+        out.update(
+            runs_a=each_a,
+            runs_b=each_b,
+            training_sd=spread["sd"],
+            interval_95_trainings=with_training_luck(
+                a - b, float(np.nanstd(differences, ddof=1)), spread, len(runs_a), len(runs_b)
+            ),
+        )
+    return out
+
+
+def _as_runs(predicted: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One training's predictions (1-D) or several trainings' as a list of 1-D arrays."""
+    if isinstance(predicted, np.ndarray) and predicted.ndim == 1:
+        return [predicted]
+    return [np.asarray(p) for p in predicted]
 
 
 def compare_crossval(
@@ -94,30 +135,38 @@ def compare_crossval(
     labels: Sequence[str],
     samples: int = 10_000,
     by_label: bool = False,
+    more_a: Sequence[Path] = (),
+    more_b: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """The paired comparison of two crossval folders over the folds both have done, per
-    dataset, or with ``by_label`` per dataset and source label (:func:`example_groups`)."""
-    results_a, results_b = fold_results(run_a), fold_results(run_b)
-    folds = [name for name in results_a if name in results_b]
+    dataset, or with ``by_label`` per dataset and source label (:func:`example_groups`).
+
+    ``more_a`` / ``more_b``: other trainings of the same two recipes (e.g. another ``--seed``)
+    over the same folds; each recipe is then the mean of its trainings and the figures count
+    their luck (:func:`~lgfn_model.evaluation.paired.several_runs_comparison`)."""
+    runs_a, runs_b = [run_a, *more_a], [run_b, *more_b]
+    results = {run: fold_results(run) for run in [*runs_a, *runs_b]}
+    folds = [name for name in results[run_a] if all(name in done for done in results.values())]
     if not folds:
-        raise ValueError(f"{run_a} and {run_b} have no fold in common")
+        names = " and ".join(str(run) for run in dict.fromkeys([*runs_a, *runs_b]))
+        raise ValueError(f"{names} have no fold in common")
     by_id = {e.id: e for e in examples}
     unpaired: dict[str, list[str]] = {}
     for name in folds:
-        ids_a = set(results_a[name].get("predictions", {}).get("clean", {}).get("id", []))
-        ids_b = set(results_b[name].get("predictions", {}).get("clean", {}).get("id", []))
-        if ids_a and ids_b and ids_a != ids_b:
-            differing = sorted(ids_a ^ ids_b)
+        tested = [set(_tested_ids(results[run][name])) for run in [*runs_a, *runs_b]]
+        tested = [ids for ids in tested if ids]
+        differing = sorted(set().union(*tested) - set.intersection(*tested)) if tested else []
+        if differing:
             if not all(i in by_id and not by_id[i].has_audio for i in differing):
                 raise ValueError(
-                    f"{name}: the two runs tested other examples in this fold (other folds, "
+                    f"{name}: the runs tested other examples in this fold (other folds, "
                     "--limit or data); only runs over the same folds can be paired"
                 )
             # Lyrics without audio that one run's text reader refused (e.g. before mojibake
             # repair) and the other read: same fold, so pair the rest and say which.
             unpaired[name] = differing
-    pooled_a = pooled_predictions(run_a, folds, results_a)
-    pooled_b = pooled_predictions(run_b, folds, results_b)
+    pooled_a = [pooled_predictions(run, folds, results[run]) for run in runs_a]
+    pooled_b = [pooled_predictions(run, folds, results[run]) for run in runs_b]
     report: dict[str, Any] = {
         "a": str(run_a),
         "b": str(run_b),
@@ -125,25 +174,33 @@ def compare_crossval(
         "unpaired": unpaired,
         "conditions": {},
     }
-    for condition in [c for c in pooled_a if c in pooled_b]:
-        shared = [i for i in pooled_a[condition] if i in pooled_b[condition]]
+    if more_a or more_b:
+        report["runs_a"] = [str(run) for run in runs_a]
+        report["runs_b"] = [str(run) for run in runs_b]
+    everyone = [*pooled_a, *pooled_b]
+    for condition in [c for c in pooled_a[0] if all(c in pooled for pooled in everyone)]:
+        shared = [i for i in pooled_a[0][condition] if all(i in p[condition] for p in everyone)]
         missing = [i for i in shared if i not in by_id]
         if missing:
             raise ValueError(
                 f"{len(missing)} tested examples (e.g. {missing[0]}) are not in the data given "
-                "with --data; give the data root both runs were trained on"
+                "with --data; give the data root the runs were trained on"
             )
         report["conditions"][condition] = {
             group: _compare_one(
                 [by_id[i] for i in ids],
-                [pooled_a[condition][i] for i in ids],
-                [pooled_b[condition][i] for i in ids],
+                [[pooled[condition][i] for i in ids] for pooled in pooled_a],
+                [[pooled[condition][i] for i in ids] for pooled in pooled_b],
                 labels,
                 samples,
             )
             for group, ids in example_groups(shared, by_id, by_label).items()
         }
     return report
+
+
+def _tested_ids(result: dict[str, Any]) -> list[str]:
+    return result.get("predictions", {}).get("clean", {}).get("id", [])
 
 
 def example_groups(
@@ -172,37 +229,55 @@ def group_name(group: str) -> str:
 
 def _compare_one(
     examples: list[Example],
-    rows_a: list[Any],
-    rows_b: list[Any],
+    runs_a: list[list[Any]],
+    runs_b: list[list[Any]],
     labels: Sequence[str],
     samples: int,
 ) -> dict[str, Any]:
-    outcomes = []
-    predicted = []
-    for rows in (rows_a, rows_b):
-        probs = np.array([r[0] for r in rows], dtype=np.float64)
-        valence = np.array([r[1] for r in rows], dtype=np.float64)
-        arousal = np.array([r[2] for r in rows], dtype=np.float64)
-        outcomes.append(correct_per_example(examples, probs, valence, arousal))
-        predicted.append(probs.argmax(axis=1))
-    out: dict[str, Any] = {
-        label: paired_comparison(outcomes[0][label], outcomes[1][label], samples)
-        for label in LABELS
-    }
+    """One group's figures; ``runs_a`` / ``runs_b`` hold each training's rows
+    (probs, P(valence), P(arousal)) in the order of ``examples``."""
+    outcomes: list[list[dict[str, np.ndarray]]] = [[], []]
+    predicted: list[list[np.ndarray]] = [[], []]
+    for side, runs in enumerate((runs_a, runs_b)):
+        for rows in runs:
+            probs = np.array([r[0] for r in rows], dtype=np.float64)
+            valence = np.array([r[1] for r in rows], dtype=np.float64)
+            arousal = np.array([r[2] for r in rows], dtype=np.float64)
+            outcomes[side].append(correct_per_example(examples, probs, valence, arousal))
+            predicted[side].append(probs.argmax(axis=1))
+    if len(runs_a) == 1 and len(runs_b) == 1:
+        out: dict[str, Any] = {
+            label: paired_comparison(outcomes[0][0][label], outcomes[1][0][label], samples)
+            for label in LABELS
+        }
+    else:
+        out = {
+            label: several_runs_comparison(
+                np.stack([o[label] for o in outcomes[0]]),
+                np.stack([o[label] for o in outcomes[1]]),
+                samples,
+            )
+            for label in LABELS
+        }
     truth = _as_mood_truth([e.mood for e in examples])
     keep = truth >= 0
     # Macro-F1 over a single true mood (one MIREX cluster) says nothing the accuracy does not.
     if np.unique(truth[keep]).size > 1:
         out["macro_f1"] = macro_f1_comparison(
-            truth[keep], predicted[0][keep], predicted[1][keep], labels, samples
+            truth[keep],
+            [p[keep] for p in predicted[0]],
+            [p[keep] for p in predicted[1]],
+            labels,
+            samples,
         )
     return out
 
 
 def format_crossval_comparison(report: dict[str, Any]) -> str:
+    several = "runs_a" in report
     lines = [
-        f"A = {report['a']}",
-        f"B = {report['b']}",
+        _side_line("A", report["a"], report.get("runs_a")),
+        _side_line("B", report["b"], report.get("runs_b")),
         f"paired over {len(report['folds'])} fold(s): {', '.join(report['folds'])}",
     ]
     for name, ids in report.get("unpaired", {}).items():
@@ -211,10 +286,21 @@ def format_crossval_comparison(report: dict[str, Any]) -> str:
             + ", ".join(ids[:5])
             + (" ..." if len(ids) > 5 else "")
         )
-    header = (
-        f"  {'label':<11} {'n':>5} {'A':>6} {'B':>6} {'A-B':>7} {'only A':>6} {'only B':>6} "
-        f"{'McNemar p':>9}  95 % interval of A-B"
-    )
+    if several:
+        lines.append(
+            "each recipe is the mean of its trainings; more A / more B: examples more of A's "
+            "(B's) trainings get right; sd: one training's luck, pooled over both recipes; the "
+            "last interval counts it beside the examples' sampling"
+        )
+        header = (
+            f"  {'label':<11} {'n':>5} {'A':>6} {'B':>6} {'A-B':>7} {'more A':>6} {'more B':>6} "
+            f"{'sd':>6}  {'95 %, examples':<17} 95 %, with trainings"
+        )
+    else:
+        header = (
+            f"  {'label':<11} {'n':>5} {'A':>6} {'B':>6} {'A-B':>7} {'only A':>6} {'only B':>6} "
+            f"{'McNemar p':>9}  95 % interval of A-B"
+        )
     for condition, datasets in report["conditions"].items():
         lines.append(f"-- {condition.replace('_', ' ')}")
         for group, figures in datasets.items():
@@ -224,9 +310,14 @@ def format_crossval_comparison(report: dict[str, Any]) -> str:
                 r = figures[label]
                 if not r["n"]:
                     continue
-                lines.append("  " + paired_row(f"{label} acc", r, name_width=11, n_width=5))
+                if several:
+                    lines.extend(_several_rows(f"{label} acc", r, "accuracy"))
+                else:
+                    lines.append("  " + paired_row(f"{label} acc", r, name_width=11, n_width=5))
             f1 = figures.get("macro_f1")
-            if f1 is not None:
+            if f1 is not None and several:
+                lines.extend(_several_rows("mood F1", f1, "macro_f1"))
+            elif f1 is not None:
                 low, high = f1["interval_95"]
                 lines.append(
                     f"  {'mood F1':<11} {f1['n']:>5} {f1['macro_f1_a']:>6.3f} "
@@ -234,3 +325,25 @@ def format_crossval_comparison(report: dict[str, Any]) -> str:
                     f"{'':>9}  [{low:+.3f}, {high:+.3f}]"
                 )
     return "\n".join(lines)
+
+
+def _side_line(side: str, first: str, runs: list[str] | None) -> str:
+    if not runs or len(runs) == 1:
+        return f"{side} = {first}" + (" (one training)" if runs else "")
+    return f"{side} = the mean of {len(runs)} trainings: {', '.join(runs)}"
+
+
+def _several_rows(name: str, r: dict[str, Any], figure: str) -> list[str]:
+    """Two lines of a several-trainings report: the figures, then each training's."""
+    low, high = r["interval_95"]
+    sd = "-" if r.get("training_sd") is None else f"{r['training_sd']:.3f}"
+    both = r.get("interval_95_trainings")
+    with_luck = "-" if both is None else f"[{both[0]:+.3f}, {both[1]:+.3f}]"
+    more = f"{r['only_a']:>6} {r['only_b']:>6}" if "only_a" in r else f"{'':>6} {'':>6}"
+    each_a = " ".join(f"{x:.3f}" for x in r.get("runs_a") or [r[f"{figure}_a"]])
+    each_b = " ".join(f"{x:.3f}" for x in r.get("runs_b") or [r[f"{figure}_b"]])
+    return [
+        f"  {name:<11} {r['n']:>5} {r[f'{figure}_a']:>6.3f} {r[f'{figure}_b']:>6.3f} "
+        f"{r['difference']:>+7.3f} {more} {sd:>6}  [{low:+.3f}, {high:+.3f}]  {with_luck}",
+        f"  {'':<11} {'':>5} each training: A {each_a} | B {each_b}",
+    ]
