@@ -1,6 +1,7 @@
 """`--average-epochs N`: the saved model is the mean of the weights at the end of the last N
 epochs; the training's path is untouched, so its last epoch is the plain recipe's model, and
-`lgfn crossval` measures that too under the plain recipe's fingerprint."""
+`lgfn crossval` measures that too under the plain recipe's fingerprint. `--average-rate F`
+holds the rate over those epochs instead (another path) and recomputes batch-norm statistics."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from lgfn_model.cli import main as lgfn_main
 from lgfn_model.evaluation.crossval_compare import fold_results
 from lgfn_model.training.crossval import CrossvalSettings, run_crossval
 from lgfn_model.training.train import train
-from lgfn_model.training.weight_averaging import LAST_EPOCH_DIR, EpochWeightAverage
+from lgfn_model.training.weight_averaging import (
+    LAST_EPOCH_DIR,
+    EpochWeightAverage,
+    rate_schedule,
+    recompute_batch_norm,
+)
 
 
 def _net() -> torch.nn.Sequential:
@@ -65,10 +71,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("average")
     data = make_crossval_data(base / "data")
     recipe = dataclasses.replace(tiny_recipe(data, base / "cache"), epochs=2)
-    plain, averaged = base / "plain", base / "averaged"
+    plain, averaged, held = base / "plain", base / "averaged", base / "held"
     train(dataclasses.replace(recipe, out=plain))
     train(dataclasses.replace(recipe, out=averaged, average_epochs=2))
-    return {"data": data, "cache": base / "cache", "plain": plain, "averaged": averaged}
+    train(dataclasses.replace(recipe, out=held, epochs=3, average_epochs=2, average_rate=0.5))
+    return {"data": data, "cache": base / "cache", "plain": plain, "averaged": averaged,
+            "held": held}  # fmt: skip
 
 
 def test_averaging_leaves_the_training_path_as_it_was(runs) -> None:
@@ -123,4 +131,85 @@ def test_lgfn_train_refuses_an_average_longer_than_the_training(tmp_path: Path, 
                  "--average-epochs", value]
             )  # fmt: skip
         assert exited.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def _rates(average_epochs: int, average_rate: float, epochs: int = 4, steps: int = 5) -> list:
+    """Each group's rate at every optimiser step of a schedule (two groups, peaks 1 and 0.1)."""
+    weights = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.AdamW([{"params": [weights[0]], "lr": 1.0},
+                                   {"params": [weights[1]], "lr": 0.1}])  # fmt: skip
+    schedule = rate_schedule(optimizer, epochs, steps, average_epochs, average_rate)
+    rates = []
+    for _ in range(epochs * steps):
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        schedule.step()
+    return rates
+
+
+def test_a_held_rate_anneals_to_its_share_of_each_peak_and_stays() -> None:
+    held = _rates(average_epochs=2, average_rate=0.25)
+    assert max(r[0] for r in held) == pytest.approx(1.0, abs=0.02)  # the peak, near step 1.5
+    # The averaged epochs (steps 10-19): each group at a quarter of its own peak, throughout.
+    for rates in held[10:]:
+        assert rates == pytest.approx([0.25, 0.025])
+    assert held[8][0] > 0.25  # still annealing before them
+    # Without a held rate: the one cycle over all epochs, ending near zero.
+    plain = _rates(average_epochs=2, average_rate=0.0)
+    assert plain[-1][0] < 0.01 and plain[10][0] > plain[15][0]
+
+
+def test_batch_norm_statistics_are_recomputed_only_where_training_updates_them() -> None:
+    class KeptNorm(torch.nn.BatchNorm1d):  # stays in eval mode, as a distilled student's do
+        def train(self, mode: bool = True) -> KeptNorm:
+            return super().train(False)
+
+    net = torch.nn.Sequential(torch.nn.BatchNorm1d(2), KeptNorm(2))
+    net[0].running_mean.fill_(5.0)
+    net[1].running_mean.fill_(7.0)
+    batches = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[5.0, 6.0], [7.0, 8.0]])]
+
+    def run() -> None:
+        for batch in batches:
+            net(batch)
+
+    assert recompute_batch_norm(net, run) == 1
+    # The plain mean over the pass (momentum restored afterwards), not a moving average.
+    assert net[0].running_mean.tolist() == pytest.approx([4.0, 5.0])
+    assert net[0].momentum == 0.1 and not net.training
+    assert net[1].running_mean.tolist() == [7.0, 7.0]
+
+
+def test_a_held_rate_takes_another_path_and_records_the_recompute(runs) -> None:
+    def metadata(path: Path) -> dict:
+        return json.loads((path / "config.json").read_text())["metadata"]
+
+    held = metadata(runs["held"])
+    assert held["average_rate"] == 0.5 and held["average_epochs"] == 2
+    assert held["batch_norm_recomputed"] > 0
+    assert metadata(runs["averaged"])["average_rate"] is None
+    assert (runs["held"] / LAST_EPOCH_DIR / "model.safetensors").exists()
+
+
+def test_crossval_with_a_held_rate_measures_the_average_only(runs, tmp_path: Path) -> None:
+    recipe = dataclasses.replace(tiny_recipe(runs["data"], runs["cache"]), epochs=2)
+    held = dataclasses.replace(recipe, average_epochs=1, average_rate=0.5)
+    out = tmp_path / "cv"
+    run_crossval(CrossvalSettings(data=runs["data"], recipe=held, out=out, folds=2, only=(1,)))
+    assert sorted(fold_results(out)) == ["fold-1"]
+    # Its last epoch is not the plain recipe's model, so it is not filed as one.
+    assert not (out / LAST_EPOCH_DIR).exists()
+
+
+def test_lgfn_train_refuses_a_rate_it_cannot_hold(tmp_path: Path, capsys) -> None:
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--epochs", "3"]
+    for extra, message in (
+        (["--average-rate", "0.2"], "--average-rate needs --average-epochs"),
+        (["--average-epochs", "2", "--average-rate", "1.5"], "not a share of the peak"),
+        (["--average-epochs", "3", "--average-rate", "0.2"], "is all 3 epochs"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            lgfn_main([*base, *extra])
+        assert exited.value.code == 2, extra
         assert message in capsys.readouterr().err

@@ -7,8 +7,15 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lgfn_model.cli.arguments import (
+    config_overrides,
+    dataset_weight_pair,
+    int_list,
+    oversample_pair,
+    positive_int,
+)
 from lgfn_model.cli.common import UsageError, add_training_options, setup_training
 from lgfn_model.model.config import PRECISIONS
 from lgfn_model.training.train import ABLATIONS
@@ -87,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     distill.add_argument(
         "--channels",
-        type=_int_list,
+        type=int_list,
         default=None,
         help="the student's stage widths, comma-separated (default 16,32,64,128,256)",
     )
@@ -242,12 +249,21 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--average-epochs",
-        type=_positive_int,
+        type=positive_int,
         default=0,
         metavar="N",
         help="save the mean of the weights at the end of the last N epochs (stochastic weight "
         "averaging) and the last epoch's own weights in OUT/last-epoch (default: the last "
         "epoch's weights)",
+    )
+    parser.add_argument(
+        "--average-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --average-epochs: anneal only to F times the peak learning rate before the "
+        "averaged epochs and hold it over them (stochastic weight averaging proper; batch-norm "
+        "statistics recomputed for the average). Default 0: the anneal runs through them",
     )
     parser.add_argument(
         "--version",
@@ -296,9 +312,11 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
     ones (--cache, --device, --workers) of ``args``."""
     from lgfn_model.training.train import TrainSettings
 
+    if args.average_rate and not args.average_epochs:
+        raise UsageError("--average-rate needs --average-epochs (which epochs to average)")
     if args.average_epochs:
         try:  # refused now, not after the caches are filled
-            check_average_epochs(args.average_epochs, args.epochs)
+            check_average_epochs(args.average_epochs, args.epochs, args.average_rate)
         except ValueError as error:
             raise UsageError(str(error)) from None
     return TrainSettings(
@@ -325,7 +343,8 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         init=args.init,
         train_only=tuple(args.train_only),
         average_epochs=args.average_epochs,
-        config_overrides=_overrides(args.set),
+        average_rate=args.average_rate,
+        config_overrides=config_overrides(args.set),
         seed=args.seed,
         device=args.device,
         bf16=args.bf16,
@@ -365,67 +384,6 @@ def run_distill(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(metadata, indent=2))
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        message = f"expected comma-separated integers, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _dataset_value(
-    text: str, convert: type, example: str, rule: str, valid: Any
-) -> tuple[str, Any]:
-    """``"NAME=VALUE"`` -> ``(NAME, convert(VALUE))``, refused with a usage error unless the
-    value converts and ``valid(value)``; ``example`` and ``rule`` word the message."""
-    name, _, raw = text.partition("=")
-    try:
-        value = convert(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected {example}") from None
-    if not name.strip() or not valid(value):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected {rule}")
-    return name.strip(), value
-
-
-def oversample_pair(text: str) -> tuple[str, int]:
-    """``"mirex=2"`` -> ``("mirex", 2)``; argparse shows the error as a usage error."""
-    return _dataset_value(
-        text, int, "DATASET=N, e.g. mirex=2", "DATASET=N with N at least 1", lambda n: n >= 1
-    )
-
-
-def dataset_weight_pair(text: str) -> tuple[str, float]:
-    """``"nju=0.1"`` -> ``("nju", 0.1)``; argparse shows the error as a usage error."""
-    return _dataset_value(
-        text, float, "DATASET=W, e.g. nju=0.1", "DATASET=W with W above 0", lambda w: w > 0
-    )
-
-
-def _overrides(pairs: list[str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        try:
-            values[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key.strip()] = raw
-    return values
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

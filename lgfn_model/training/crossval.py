@@ -112,7 +112,7 @@ _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 # at their default, so results of recipes that do not use them stay valid.
 _OMITTED_AT_DEFAULT: dict[str, Any] = {"pretrained_noise": (), "oversample": {}, "bf16": False}
 _OMITTED_AT_DEFAULT |= {"pair_lyrics": 0.0, "mood_mask": False, "dataset_weights": {}}
-_OMITTED_AT_DEFAULT |= {"average_epochs": 0}
+_OMITTED_AT_DEFAULT |= {"average_epochs": 0, "average_rate": 0.0}
 
 
 def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:
@@ -312,10 +312,11 @@ def _job(settings: CrossvalSettings, index: int, split: Split) -> FoldJob:
         recipe=recipe,
         result=settings.out / f"{name}.json",
         fingerprint=fingerprint(stated, split, settings.precision),
-        # The averaged run's last epoch is the plain recipe's model of the same training.
+        # The averaged run's last epoch is the plain recipe's model of the same training,
+        # unless a held rate (--average-rate) took the training off the plain recipe's path.
         last_epoch_fingerprint=(
             fingerprint(replace(stated, average_epochs=0), split, settings.precision)
-            if recipe.average_epochs
+            if recipe.average_epochs and not recipe.average_rate
             else None
         ),
         snrs=tuple(settings.snrs),

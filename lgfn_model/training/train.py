@@ -27,6 +27,7 @@ from lgfn_model.training.batches import LoadedExample, targets_of, training_batc
 from lgfn_model.training.cache import FeatureCache
 from lgfn_model.training.dataset_weighting import check_dataset_weights, oversampled
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
+from lgfn_model.training.forward import forward_batch, training_autocast
 from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
 from lgfn_model.training.lyric_pairing import lyric_donors
@@ -34,7 +35,13 @@ from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.trainable import freeze_all_but, parameter_groups
 from lgfn_model.training.warm_start import warm_start
-from lgfn_model.training.weight_averaging import EpochWeightAverage, keep_last_epoch
+from lgfn_model.training.weight_averaging import (
+    EpochWeightAverage,
+    keep_last_epoch,
+    rate_schedule,
+    recompute_batch_norm,
+    statistics_pass,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +109,10 @@ class TrainSettings:
     # Save the mean of the weights at the end of the last N epochs (weight_averaging.py), and
     # the last epoch's own weights in ``out/last-epoch``. 0: the last epoch's weights.
     average_epochs: int = 0
+    # With ``average_epochs``: the rate over the averaged epochs, as a share of each group's
+    # peak, held there (stochastic weight averaging proper; the batch norms' statistics are
+    # then recomputed for the averaged weights). 0: the one-cycle anneal runs through them.
+    average_rate: float = 0.0
     # Train only the parameters under these module prefixes (e.g. "distilled"); the rest,
     # batch-norm statistics included, stays as it started (useful with ``init``).
     train_only: tuple[str, ...] = ()
@@ -254,19 +265,6 @@ def load_teacher(
     return teacher
 
 
-def forward_batch(model: LGFN, batch: Any) -> Any:
-    """``model`` on a training batch (with its cached musicnn features, and the clean windows
-    for its pretrained or distilled branch, if the batch has them)."""
-    return model(
-        batch.waveforms,
-        batch.starts,
-        batch.lyrics,
-        batch.audio_present,
-        pretrained_features=batch.pretrained,
-        pretrained_waveforms=batch.clean_waveforms,
-    )
-
-
 def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, dict[str, Any]]:
     """Train a model on ``split.train`` and save it to ``settings.out``."""
     started = time.perf_counter()
@@ -308,14 +306,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     groups = parameter_groups(model, settings.learning_rate)
     optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(len(epoch_items) / settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=[group["lr"] for group in groups],
-        total_steps=max(1, settings.epochs * steps_per_epoch),
-        pct_start=0.15,
+    scheduler = rate_schedule(
+        optimizer, settings.epochs, steps_per_epoch, settings.average_epochs, settings.average_rate
     )
     average = (
-        EpochWeightAverage(settings.average_epochs, settings.epochs)
+        EpochWeightAverage(settings.average_epochs, settings.epochs, settings.average_rate)
         if settings.average_epochs
         else None
     )
@@ -343,11 +338,11 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
             ).to(device)
             examples = [i.example for i in chosen]
             targets = targets_of(examples, named, settings.dataset_weights).to(device)
-            with _autocast(device, settings.bf16):
+            with training_autocast(device, settings.bf16):
                 out = forward_batch(model, batch)
             loss = losses(out, batch.track_index, batch.n_tracks, targets)
             if teacher is not None:
-                with torch.no_grad(), _autocast(device, settings.bf16):
+                with torch.no_grad(), training_autocast(device, settings.bf16):
                     taught = forward_batch(teacher, batch)
                 loss = loss + settings.teacher_weight * teacher_losses(
                     out,
@@ -407,14 +402,14 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         "train_seconds": round(elapsed, 1),
         "loss_per_epoch": history,
         "average_epochs": settings.average_epochs or None,
+        "average_rate": settings.average_rate or None,
     }
     if average is not None:
         keep_last_epoch(model, settings.out, metadata, average)
+        if settings.average_rate:
+            # Weights averaged over a high rate lie where no epoch's statistics were taken.
+            metadata["batch_norm_recomputed"] = recompute_batch_norm(
+                model, lambda: statistics_pass(model, epoch_items, config, settings, device)
+            )
     save_checkpoint(model, settings.out, metadata=metadata)
     return model, metadata
-
-
-def _autocast(device: torch.device, bf16: bool) -> Any:
-    if device.type == "cuda" or bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)

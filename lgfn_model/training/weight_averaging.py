@@ -17,32 +17,129 @@ Batch-norm statistics are averaged like the weights rather than recomputed by an
 over the training data: late in the schedule the weights move little, so the averaged
 statistics are close to those the averaged weights would produce, and the measured result is
 what counts (cross-validation).
+
+``--average-rate F`` is stochastic weight averaging proper: the one-cycle schedule then runs
+over the epochs before the averaged ones and anneals to F times each group's peak rate instead
+of to nearly zero, and the rate is held there over the averaged epochs, so they keep exploring
+and their mean sits in the middle of a wider region. That changes the training's path, so its
+last epoch is no longer the plain recipe's model (cross-validation measures only the average),
+and the averaged weights' batch-norm statistics are recomputed by one pass over the training
+data (:func:`recompute_batch_norm`): weights that far apart average to a network no epoch's
+statistics describe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+
+from lgfn_model.training.batches import training_batch
+from lgfn_model.training.forward import forward_batch, training_autocast
+
+if TYPE_CHECKING:
+    from lgfn_model.model.config import LGFNConfig
+    from lgfn_model.model.network import LGFN
+    from lgfn_model.training.batches import LoadedExample
+    from lgfn_model.training.train import TrainSettings
 
 LAST_EPOCH_DIR = "last-epoch"
 """The subfolder of an averaged run's checkpoint holding its last epoch's own weights."""
 
 
-def check_average_epochs(count: int, epochs: int) -> None:
-    """Raise ValueError unless the last ``count`` of ``epochs`` epochs can be averaged."""
+def check_average_epochs(count: int, epochs: int, rate: float = 0.0) -> None:
+    """Raise ValueError unless the last ``count`` of ``epochs`` epochs can be averaged, at a
+    held ``rate`` (a share of the peak) or, with 0, along the anneal."""
     if count < 1:
         raise ValueError("--average-epochs must be at least 1")
     if count > epochs:
         raise ValueError(f"--average-epochs {count} is more than the {epochs} epochs trained")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"--average-rate {rate:g} is not a share of the peak rate (0 to 1)")
+    if rate and count == epochs:
+        raise ValueError(
+            "--average-rate needs epochs before the averaged ones to warm up and anneal in: "
+            f"--average-epochs {count} is all {epochs} epochs"
+        )
+
+
+def rate_schedule(
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int,
+    average_epochs: int = 0,
+    average_rate: float = 0.0,
+) -> Any:
+    """The learning-rate schedule, stepped once per optimiser step.
+
+    Without a held rate: one cycle over the whole training (warm-up over 15 %, then a cosine
+    anneal to nearly zero). With ``average_rate``: that cycle over the epochs before the last
+    ``average_epochs``, annealing to ``average_rate`` times each group's peak, then held."""
+    peaks = [group["lr"] for group in optimizer.param_groups]
+    if not average_rate:
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=peaks, total_steps=max(1, epochs * steps_per_epoch), pct_start=0.15
+        )
+    # OneCycleLR ends at max_lr / (div_factor * final_div_factor); div_factor is 25.
+    cycle = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=peaks,
+        total_steps=max(1, (epochs - average_epochs) * steps_per_epoch),
+        pct_start=0.15,
+        final_div_factor=1.0 / (25.0 * average_rate),
+    )
+    # Its last value is reached after total_steps - 1 steps; a step more would leave the curve.
+    return _HeldTail(cycle, cycle.total_steps - 1)
+
+
+class _HeldTail:
+    """A one-cycle schedule, then the rate it ended at, held (OneCycleLR refuses to step on)."""
+
+    def __init__(self, cycle: Any, steps: int) -> None:
+        self.cycle, self.steps_left = cycle, steps
+
+    def step(self) -> None:
+        if self.steps_left > 0:
+            self.cycle.step()
+            self.steps_left -= 1
+
+
+def recompute_batch_norm(model: torch.nn.Module, run_batches: Callable[[], None]) -> int:
+    """Refill the running statistics of the batch norms that training updates, as the plain
+    mean over ``run_batches`` (forward passes over training data), for averaged weights.
+
+    Batch norms that stay in evaluation mode while the model trains (a distilled student's)
+    keep theirs. Returns how many layers were recomputed; the model is left in eval mode."""
+    model.train()
+    norms = [
+        module
+        for module in model.modules()
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+        and module.training
+        and module.track_running_stats
+    ]
+    momenta = [module.momentum for module in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # a cumulative mean over the pass, not a moving one
+    try:
+        with torch.no_grad():
+            run_batches()
+    finally:
+        for module, momentum in zip(norms, momenta, strict=True):
+            module.momentum = momentum
+        model.eval()
+    return len(norms)
 
 
 class EpochWeightAverage:
     """Running mean of a model's state at the end of each of a training's last ``count`` epochs."""
 
-    def __init__(self, count: int, epochs: int) -> None:
-        check_average_epochs(count, epochs)
+    def __init__(self, count: int, epochs: int, rate: float = 0.0) -> None:
+        check_average_epochs(count, epochs, rate)
         self.count = count
         self.first_epoch = epochs - count  # 0-based index of the first epoch averaged
         self.seen = 0
@@ -78,6 +175,34 @@ class EpochWeightAverage:
             else:
                 averaged[name] = (total / self.seen).to(value.device, value.dtype)
         return averaged
+
+
+def statistics_pass(
+    model: LGFN,
+    items: Sequence[LoadedExample],
+    config: LGFNConfig,
+    settings: TrainSettings,
+    device: torch.device,
+) -> None:
+    """One pass over the training examples, windows drawn and noised as in training (by a
+    generator of its own, so the training's stays untouched), for :func:`recompute_batch_norm`."""
+    rng = np.random.default_rng([settings.seed, 1])
+    order = rng.permutation(len(items))
+    for start in range(0, len(items), settings.batch_size):
+        chosen = [items[i] for i in order[start : start + settings.batch_size]]
+        batch = training_batch(
+            chosen,
+            config,
+            rng,
+            drop_lyrics=settings.drop_lyrics,
+            noise_snr_db=(0.0, 30.0),
+            pseudo_sync=settings.pseudo_sync,
+            clip_chance=settings.clip_chance,
+            keep_clean=settings.clean_student,
+            pretrained_noise=settings.pretrained_noise,
+        ).to(device)
+        with training_autocast(device, settings.bf16):
+            forward_batch(model, batch)
 
 
 def keep_last_epoch(
