@@ -409,7 +409,22 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         if settings.average_rate:
             # Weights averaged over a high rate lie where no epoch's statistics were taken.
             metadata["batch_norm_recomputed"] = recompute_batch_norm(
-                model, lambda: statistics_pass(model, epoch_items, config, settings, device)
+                model,
+                lambda: statistics_pass(
+                    model,
+                    epoch_items,
+                    config,
+                    device,
+                    seed=settings.seed,
+                    batch_size=settings.batch_size,
+                    bf16=settings.bf16,
+                    drop_lyrics=settings.drop_lyrics,
+                    noise_snr_db=(0.0, 30.0),
+                    pseudo_sync=settings.pseudo_sync,
+                    clip_chance=settings.clip_chance,
+                    keep_clean=settings.clean_student,
+                    pretrained_noise=settings.pretrained_noise,
+                ),
             )
     save_checkpoint(model, settings.out, metadata=metadata)
     return model, metadata

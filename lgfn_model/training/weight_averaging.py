@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from lgfn_model.model.config import LGFNConfig
     from lgfn_model.model.network import LGFN
     from lgfn_model.training.batches import LoadedExample
-    from lgfn_model.training.train import TrainSettings
 
 LAST_EPOCH_DIR = "last-epoch"
 """The subfolder of an averaged run's checkpoint holding its last epoch's own weights."""
@@ -181,27 +180,22 @@ def statistics_pass(
     model: LGFN,
     items: Sequence[LoadedExample],
     config: LGFNConfig,
-    settings: TrainSettings,
     device: torch.device,
+    *,
+    seed: int,
+    batch_size: int,
+    bf16: bool,
+    **batch_options: Any,
 ) -> None:
-    """One pass over the training examples, windows drawn and noised as in training (by a
-    generator of its own, so the training's stays untouched), for :func:`recompute_batch_norm`."""
-    rng = np.random.default_rng([settings.seed, 1])
+    """One pass over the training examples, windows drawn and noised as in training
+    (``batch_options``: :func:`training_batch`'s) by a generator of its own, so the training's
+    stays untouched; for :func:`recompute_batch_norm`."""
+    rng = np.random.default_rng([seed, 1])
     order = rng.permutation(len(items))
-    for start in range(0, len(items), settings.batch_size):
-        chosen = [items[i] for i in order[start : start + settings.batch_size]]
-        batch = training_batch(
-            chosen,
-            config,
-            rng,
-            drop_lyrics=settings.drop_lyrics,
-            noise_snr_db=(0.0, 30.0),
-            pseudo_sync=settings.pseudo_sync,
-            clip_chance=settings.clip_chance,
-            keep_clean=settings.clean_student,
-            pretrained_noise=settings.pretrained_noise,
-        ).to(device)
-        with training_autocast(device, settings.bf16):
+    for start in range(0, len(items), batch_size):
+        chosen = [items[i] for i in order[start : start + batch_size]]
+        batch = training_batch(chosen, config, rng, **batch_options).to(device)
+        with training_autocast(device, bf16):
             forward_batch(model, batch)
 
 
