@@ -314,6 +314,15 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
         if settings.average_epochs
         else None
     )
+    # How each training window is drawn and spoiled (also for the batch-norm pass).
+    augmentation: dict[str, Any] = {
+        "drop_lyrics": settings.drop_lyrics,
+        "noise_snr_db": (0.0, 30.0),
+        "pseudo_sync": settings.pseudo_sync,
+        "clip_chance": settings.clip_chance,
+        "keep_clean": settings.clean_student,
+        "pretrained_noise": settings.pretrained_noise,
+    }
     history = []
     for epoch in range(settings.epochs):
         order = rng.permutation(len(epoch_items))
@@ -324,17 +333,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                 for i in order[step * settings.batch_size : (step + 1) * settings.batch_size]
             ]
             batch = training_batch(
-                chosen,
-                config,
-                rng,
-                drop_lyrics=settings.drop_lyrics,
-                noise_snr_db=(0.0, 30.0),
-                pseudo_sync=settings.pseudo_sync,
-                clip_chance=settings.clip_chance,
-                keep_clean=settings.clean_student,
-                pretrained_noise=settings.pretrained_noise,
-                pair_lyrics=settings.pair_lyrics,
-                donors=donors,
+                chosen, config, rng, **augmentation, pair_lyrics=settings.pair_lyrics, donors=donors
             ).to(device)
             examples = [i.example for i in chosen]
             targets = targets_of(examples, named, settings.dataset_weights).to(device)
@@ -418,12 +417,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                     seed=settings.seed,
                     batch_size=settings.batch_size,
                     bf16=settings.bf16,
-                    drop_lyrics=settings.drop_lyrics,
-                    noise_snr_db=(0.0, 30.0),
-                    pseudo_sync=settings.pseudo_sync,
-                    clip_chance=settings.clip_chance,
-                    keep_clean=settings.clean_student,
-                    pretrained_noise=settings.pretrained_noise,
+                    **augmentation,
                 ),
             )
     save_checkpoint(model, settings.out, metadata=metadata)
