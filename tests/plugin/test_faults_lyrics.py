@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from audio_factory import make_audio_file
 from beets.library import Item
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mutagen.id3 import ID3, USLT
 
@@ -67,6 +67,7 @@ def test_lrc_line_order_does_not_matter(text: str, rng: random.Random) -> None:
 
 
 @given(lrc_text, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "latin-1"]))
+@example("0000000\x1f\x80\x80\x80\x80\x80\x80", "latin-1")  # binary in Latin-1 only
 def test_any_common_encoding_reads_the_same(text: str, encoding: str) -> None:
     try:
         utf8 = text.encode("utf-8")
