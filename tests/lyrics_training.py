@@ -48,9 +48,10 @@ def record_lyrics(monkeypatch: pytest.MonkeyPatch) -> list[LyricsBatch]:
     return seen
 
 
-def train_tiny(folder: Path, **config_fields: Any) -> tuple[LGFN, Any]:
-    """One epoch of a tiny model with ``config_fields`` on ``write_manifest``'s songs; the
-    model and its settings (``settings.out`` is the checkpoint, ``settings.cache`` the cache)."""
+def train_tiny(folder: Path, readout: bool = False, **config_fields: Any) -> tuple[LGFN, Any]:
+    """One epoch of a tiny model with ``config_fields`` on ``write_manifest``'s songs (with
+    ``readout``, a lyrics read-out fitted after it); the model and its settings
+    (``settings.out`` is the checkpoint, ``settings.cache`` the cache)."""
     from lgfn_model.training.train import TrainSettings, train
 
     torch.set_num_threads(1)
@@ -66,6 +67,7 @@ def train_tiny(folder: Path, **config_fields: Any) -> tuple[LGFN, Any]:
         workers=0,
         device="cpu",
         config_overrides=config,
+        lyrics_readout=readout,
     )
     model, _ = train(settings)
     return model, settings

@@ -11,6 +11,7 @@ from importlib import import_module
 COMMAND_MODULES = (
     "lgfn_model.cli.predict",
     "lgfn_model.cli.train",
+    "lgfn_model.cli.readout",
     "lgfn_model.cli.robustness",
     "lgfn_model.cli.compare",
     "lgfn_model.cli.crossval",

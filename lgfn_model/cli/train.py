@@ -266,6 +266,22 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "statistics recomputed for the average). Default 0: the anneal runs through them",
     )
     parser.add_argument(
+        "--lyrics-readout",
+        action="store_true",
+        help="after training, fit a linear read-out of the whole lyrics' vector on the "
+        "training examples and add its votes to the model's (as `lgfn readout`; needs "
+        "song_text)",
+    )
+    parser.add_argument(
+        "--readout-weight",
+        action="append",
+        default=[],
+        type=dataset_weight_pair,
+        metavar="DATASET=W",
+        help="with --lyrics-readout: weigh this dataset's examples by W in its fit (repeatable; "
+        "the default recipe's: nju=0.1 moodylyrics=0.1)",
+    )
+    parser.add_argument(
         "--version",
         default="",
         help="model version string to store (default: lgfn-ABLATION-sSEED-YYYYMMDD-HHMMSS, "
@@ -314,6 +330,8 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
 
     if args.average_rate and not args.average_epochs:
         raise UsageError("--average-rate needs --average-epochs (which epochs to average)")
+    if args.readout_weight and not args.lyrics_readout:
+        raise UsageError("--readout-weight weighs the fit of --lyrics-readout; give that too")
     if args.average_epochs:
         try:  # refused now, not after the caches are filled
             check_average_epochs(args.average_epochs, args.epochs, args.average_rate)
@@ -344,6 +362,8 @@ def recipe_settings(args: argparse.Namespace, data: Path, out: Path) -> TrainSet
         train_only=tuple(args.train_only),
         average_epochs=args.average_epochs,
         average_rate=args.average_rate,
+        lyrics_readout=args.lyrics_readout,
+        readout_weights=dict(args.readout_weight),
         config_overrides=config_overrides(args.set),
         seed=args.seed,
         device=args.device,

@@ -107,7 +107,7 @@ def predict_examples(
     valence = np.zeros(len(clips), dtype=np.float64)
     arousal = np.zeros(len(clips), dtype=np.float64)
     gate = np.zeros(len(clips), dtype=np.float64)
-    embedding = np.zeros((len(clips), predictor.config.d_model), dtype=np.float32)
+    embedding = np.zeros((len(clips), predictor.config.embedding_dim), dtype=np.float32)
     for result in predictor.predict_many(inputs()):
         if result.prediction is None:
             raise RuntimeError(f"the predictor failed on a clip: {result.error}")

@@ -97,6 +97,10 @@ class LGFNConfig:
     # lines, each line pooled over its own tokens: text.encoder ``encode_in_context``) instead
     # of alone. Needs a text encoder that reads whole texts (e5).
     line_context: bool = False
+    # A linear read-out of the whole text's vector (model/lyrics_readout.py), fitted after
+    # training (`lgfn readout`) and added to the heads' logits: a second, lyrics-only vote that
+    # the network's own reading of the words does not give. Needs ``song_text``.
+    lyrics_readout: bool = False
     time_prior_sigma: float = 4.0
     dropout: float = 0.4
     # Training only: the chance that a window's from-scratch audio branches (mel ResNet,
@@ -116,6 +120,13 @@ class LGFNConfig:
         if self.pretrained_audio is None:
             return 0
         return PRETRAINED_FEATURES[self.pretrained_audio]
+
+    @property
+    def embedding_dim(self) -> int:
+        """The width of a track's embedding (``TrackPrediction.embedding``): the vector the
+        mood head reads, and with a lyrics read-out its mood votes after it, so that one linear
+        head of the embedding gives the mood (``runtime.personal_head.read_mood_head``)."""
+        return self.d_model + (len(self.labels) if self.lyrics_readout else 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -371,9 +382,11 @@ def check_config_dict(data: Any) -> None:
             _channels(key, data[key])
     for key in ("use_waveform_branch", "use_aal"):
         _bool(key, data[key])
-    for key in ("song_text", "line_context"):
+    for key in ("song_text", "line_context", "lyrics_readout"):
         if key in data:
             _bool(key, data[key])
+    if data.get("lyrics_readout") and not data.get("song_text"):
+        raise ConfigError("lyrics_readout reads the whole text's vector: it needs song_text")
     _choice("fusion", data["fusion"], FUSIONS)
     pretrained = data.get("pretrained_audio")
     if pretrained is not None:

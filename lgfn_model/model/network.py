@@ -26,6 +26,7 @@ from lgfn_model.model.components import (
 )
 from lgfn_model.model.config import LGFNConfig
 from lgfn_model.model.fusion import AlignmentView, build_fusion
+from lgfn_model.model.lyrics_readout import LyricsReadout
 
 
 @dataclass
@@ -129,7 +130,9 @@ class LGFNOutput:
     """Per window: mood_logits (W, 4); valence, arousal (W,) in [-1, 1]; gate (W, T) = audio
     share per frame; attention (W, T, N) over lyric lines; embedding (W, D): the vector the
     heads read (the mood head is linear: the mean of a track's window embeddings through it
-    gives the track's mean mood logits, which is how a listener's own head is fitted)."""
+    gives the track's mean mood logits, which is how a listener's own head is fitted); with a
+    lyrics read-out (``config.lyrics_readout``) its weighted mood votes follow the D values,
+    (W, D + 4), and the mood logits are the head's of the first D plus those votes."""
 
     mood_logits: Tensor
     valence: Tensor
@@ -187,6 +190,9 @@ class LGFN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.mood_head = nn.Linear(d, len(config.labels))
         self.affect_head = nn.Linear(d, 2)
+        self.lyrics_readout = (
+            LyricsReadout(len(config.labels), config.text_dim) if config.lyrics_readout else None
+        )
         # set_compute_dtype: bf16 at inference on GPUs and CPUs with hardware bf16.
         self.compute_dtype = torch.float32
 
@@ -294,6 +300,7 @@ class LGFN(nn.Module):
                 encoded = self.encode_audio(waveforms[audio_present], features, clean)
                 audio = audio.to(encoded.dtype).index_put((audio_present.nonzero()[:, 0],), encoded)
 
+        votes = self._lyrics_votes(lyrics, n_windows)
         if lyrics is None or not self.fusion.reads_lyrics:
             lyrics = LyricsBatch(
                 audio.new_zeros(n_windows, 1, self.config.text_dim),
@@ -326,16 +333,37 @@ class LGFN(nn.Module):
         )
         fused, gate = self.fusion(audio, aligned, view)
         pooled = self.dropout(fused.mean(dim=1))
-        affect = torch.tanh(self.affect_head(pooled).float())
+        mood_logits = self.mood_head(pooled).float()
+        affect = self.affect_head(pooled).float()
+        embedding = pooled.float()
+        if votes is not None:
+            mood_votes, affect_votes = votes
+            mood_logits = mood_logits + mood_votes
+            affect = affect + affect_votes
+            # The votes ride along, so one linear head of the embedding is still the mood.
+            embedding = torch.cat([embedding, mood_votes], dim=-1)
+        affect = torch.tanh(affect)
         return LGFNOutput(
-            mood_logits=self.mood_head(pooled).float(),
+            mood_logits=mood_logits,
             valence=affect[:, 0],
             arousal=affect[:, 1],
             gate=gate,
             # The lines' share only: the whole text's column (song_text) is no line to show.
             attention=attention[..., :n_lines].float(),
-            embedding=pooled.float(),
+            embedding=embedding,
         )
+
+    def _lyrics_votes(
+        self, lyrics: LyricsBatch | None, windows: int
+    ) -> tuple[Tensor, Tensor] | None:
+        """The lyrics read-out's weighted votes per window (None: the model has none)."""
+        if self.lyrics_readout is None:
+            return None
+        if lyrics is None or lyrics.song is None or lyrics.song_mask is None:
+            return self.lyrics_readout(None, None, windows)
+        # As the whole text's line: a track with a vector but no lines has no text to read.
+        present = lyrics.song_mask & lyrics.mask.any(-1)
+        return self.lyrics_readout(lyrics.song, present, windows)
 
     def load_pretrained_weights(self, student_weights: str | Path | None = None) -> LGFN:
         """Start the pretrained branch from its weights on disk: musicnn's shipped tagger (MSD

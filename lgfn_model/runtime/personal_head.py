@@ -61,7 +61,10 @@ class Head:
 
 def read_mood_head(checkpoint: str | Path | None) -> Head:
     """The mood head of a checkpoint (a folder, a shipped model's name, None: the default),
-    read from its weights file without building the model."""
+    read from its weights file without building the model: the head of the track embedding.
+    A model with a lyrics read-out keeps its weighted mood votes at the embedding's end
+    (``LGFNConfig.embedding_dim``), which this head adds to the mood head's logits as they
+    are (an identity block), so it gives the model's own probabilities."""
     from safetensors import SafetensorError, safe_open
 
     path = resolve_checkpoint(checkpoint) / WEIGHTS_FILE
@@ -69,10 +72,15 @@ def read_mood_head(checkpoint: str | Path | None) -> Head:
         with safe_open(str(path), framework="np") as weights:
             weight = weights.get_tensor("mood_head.weight")
             bias = weights.get_tensor("mood_head.bias")
+            names = list(weights.keys())  # a safe_open handle has keys(), no __contains__
+            voting = "lyrics_readout.mood_bias" in names
     except (OSError, SafetensorError, KeyError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise CheckpointError(f"{path}: cannot read the mood head ({reason})") from None
-    return Head(weight.astype(np.float64), bias.astype(np.float64))
+    weight = weight.astype(np.float64)
+    if voting:
+        weight = np.concatenate([weight, np.eye(weight.shape[0])], axis=1)
+    return Head(weight, bias.astype(np.float64))
 
 
 def base_version(version: str) -> str:

@@ -113,6 +113,7 @@ _NOT_RECIPE = ("data", "out", "cache", "device", "workers", "split")
 _OMITTED_AT_DEFAULT: dict[str, Any] = {"pretrained_noise": (), "oversample": {}, "bf16": False}
 _OMITTED_AT_DEFAULT |= {"pair_lyrics": 0.0, "mood_mask": False, "dataset_weights": {}}
 _OMITTED_AT_DEFAULT |= {"average_epochs": 0, "average_rate": 0.0}
+_OMITTED_AT_DEFAULT |= {"lyrics_readout": False, "readout_weights": {}}
 
 
 def recipe_dict(recipe: TrainSettings) -> dict[str, Any]:

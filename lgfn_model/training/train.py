@@ -31,6 +31,7 @@ from lgfn_model.training.forward import forward_batch, training_autocast
 from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
 from lgfn_model.training.lyric_inputs import ensure_lyric_inputs, load_lyric_inputs
 from lgfn_model.training.lyric_pairing import lyric_donors
+from lgfn_model.training.lyrics_readout_fit import readout_from_items
 from lgfn_model.training.pretrained_cache import attach_pretrained
 from lgfn_model.training.splits import Split, low_label, make_split
 from lgfn_model.training.trainable import freeze_all_but, parameter_groups
@@ -116,6 +117,11 @@ class TrainSettings:
     # Train only the parameters under these module prefixes (e.g. "distilled"); the rest,
     # batch-norm statistics included, stays as it started (useful with ``init``).
     train_only: tuple[str, ...] = ()
+    # After training, fit a lyrics read-out on the training examples' whole-text vectors
+    # (model/lyrics_readout.py, as `lgfn readout` does), each dataset's examples weighed by
+    # ``readout_weights`` (default 1). Needs song_text.
+    lyrics_readout: bool = False
+    readout_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     # bf16 autocast for the forward passes on the CPU too (on a GPU training always runs under
@@ -152,6 +158,13 @@ def build_config(settings: TrainSettings) -> LGFNConfig:
     # Checked before training: a bad --set value would otherwise train for an hour and then
     # write a checkpoint that no loader accepts (ConfigError is a ValueError).
     config = LGFNConfig(**values).validate()
+    if settings.lyrics_readout and not config.song_text:
+        raise ValueError("--lyrics-readout reads the whole text's vector: it needs song_text")
+    if settings.lyrics_readout and settings.average_epochs:
+        raise ValueError(
+            "--lyrics-readout with --average-epochs: the last epoch's model would be filed "
+            "without one; fit it afterwards with `lgfn readout` instead"
+        )
     if settings.pretrained_noise and config.pretrained_audio not in PRETRAINED_SAMPLE_RATES:
         cached = " or ".join(repr(name) for name in sorted(PRETRAINED_SAMPLE_RATES))
         raise ValueError(
@@ -420,5 +433,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
                     **augmentation,
                 ),
             )
+    if settings.lyrics_readout:
+        metadata["lyrics_readout"] = readout_from_items(model, items, settings.readout_weights)
     save_checkpoint(model, settings.out, metadata=metadata)
     return model, metadata
