@@ -222,6 +222,7 @@ def test_lgfn_readout_fits_on_the_checkpoints_own_examples(tmp_path: Path) -> No
     assert document["config"]["version"] == f"{model.config.version}-readout"
     assert document["metadata"]["lyrics_readout"]["examples"]["mood"] == 4
     assert document["metadata"]["trained_on"] == "heldout"
+    assert document["metadata"]["lyrics_readout"]["added_to"] == model.config.version
     # The network's own weights are the checkpoint's, untouched.
     from lgfn_model.runtime.checkpoint import load_checkpoint
 

@@ -39,8 +39,8 @@ musicnn``."""
 
 SHIPPED_FOLDERS: dict[str, str] = {"fast": "default"}
 """Names that are another shipped model's: ``fast`` became the default (lgfn-fast-20261202a,
-since replaced by lgfn-fast-20261205a and lgfn-fast-20261206a), and configs that name it keep
-working: they get the default model, whatever its version."""
+since replaced by lgfn-fast-20261205a, lgfn-fast-20261206a and lgfn-fast-20261206b), and
+configs that name it keep working: they get the default model, whatever its version."""
 
 
 def shipped_checkpoint_dir(name: str) -> Path:

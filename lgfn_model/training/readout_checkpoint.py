@@ -47,8 +47,10 @@ def readout_onto_checkpoint(
     rows = whole_text_rows(examples, cache, model.config.text_encoder)
     fit = fit_readout(rows, dataset_weights, strength)
     attach_readout(model, fit, fusion)
-    model.config = replace(model.config, version=version or f"{model.config.version}-readout")
+    network = model.config.version
+    model.config = replace(model.config, version=version or f"{network}-readout")
     model.config.validate()
-    metadata["lyrics_readout"] = describe(fit, fusion, dict(dataset_weights or {}), strength)
+    described = describe(fit, fusion, dict(dataset_weights or {}), strength)
+    metadata["lyrics_readout"] = {**described, "added_to": network}
     save_checkpoint(model, out, metadata=metadata)
     return model, metadata
