@@ -120,6 +120,7 @@ def readout_run(
             "checkpoint": str(model_dir),
             "lyrics_readout": metadata["lyrics_readout"],
             "precision": str(predictor.dtype).removeprefix("torch."),
+            "text_precision": predictor.text_precision,
             "test_examples": len(clips),
         }
         predictions: dict[str, Any] = {}
