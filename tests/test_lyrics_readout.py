@@ -96,6 +96,8 @@ def test_the_readout_fit_reads_labels_per_example_and_weighs_datasets() -> None:
     assert ((x @ fit.mood_weight.T + fit.mood_bias).argmax(1) == moods).mean() > 0.9
     without = fit_readout(rows, {"nju": 0.0})  # 0 leaves a set out
     assert without.examples["mood"] == 100
+    with pytest.raises(ValueError, match="names mirx: no training example with lyrics"):
+        fit_readout(rows, {"mirx": 2.0})
     with pytest.raises(ValueError, match="mood vote needs examples with lyrics of two kinds"):
         fit_readout([(e, v) for e, v in rows if e.mood in (None, 1)])
 
@@ -214,6 +216,10 @@ def test_lgfn_readout_fits_on_the_checkpoints_own_examples(tmp_path: Path) -> No
     model, settings = train_tiny(tmp_path, song_text=True)
     out = tmp_path / "with-readout"
     common = ["--data", str(settings.data), "--cache", str(settings.cache)]
+    typo = _lgfn("readout", *common, "--checkpoint", str(settings.out), "--out", str(out),
+                 "--readout-weight", "nju=0.1")  # fmt: skip
+    assert typo.returncode == 2 and "no training example with lyrics is from it" in typo.stderr
+    assert not out.exists()
     done = _lgfn("readout", *common, "--checkpoint", str(settings.out), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "lyrics read-out" in done.stdout
@@ -258,3 +264,17 @@ def test_the_split_must_be_the_one_the_checkpoint_records(tmp_path: Path) -> Non
         trained_examples({**metadata, "split_description": "another deal"}, settings.data)
     with pytest.raises(ValueError, match="does not record which split"):
         trained_examples({}, settings.data)
+
+
+def test_training_refuses_a_readout_weight_of_no_dataset_before_it_trains(tmp_path: Path) -> None:
+    import dataclasses
+
+    from lgfn_model.training.train import train
+
+    _, settings = train_tiny(tmp_path, song_text=True)
+    settings = dataclasses.replace(
+        settings, out=tmp_path / "again", lyrics_readout=True, readout_weights={"mirx": 2.0}
+    )
+    with pytest.raises(ValueError, match="--readout-weight mirx=2: no training examples"):
+        train(settings)
+    assert not (tmp_path / "again").exists()

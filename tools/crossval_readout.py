@@ -143,7 +143,7 @@ def readout_run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lgfn_model.cli.arguments import dataset_weight_pair
+    from lgfn_model.cli.arguments import add_readout_weight
     from lgfn_model.training.lyrics_readout_fit import FUSION, STRENGTH
 
     parser = argparse.ArgumentParser(
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True, help="an `lgfn crossval --out` folder")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--readout-weight", action="append", default=[], type=dataset_weight_pair)
+    add_readout_weight(parser)
     parser.add_argument("--strength", type=float, default=STRENGTH)
     parser.add_argument("--fusion", type=float, nargs=3, default=list(FUSION))
     parser.add_argument("--precision", default="auto")

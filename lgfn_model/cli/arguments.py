@@ -59,6 +59,21 @@ def dataset_weight_pair(text: str) -> tuple[str, float]:
     )
 
 
+def add_readout_weight(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--readout-weight DATASET=W`` (repeatable): how much a dataset's examples weigh in the
+    fit of a lyrics read-out (``lgfn readout``, ``--lyrics-readout``)."""
+    parser.add_argument(
+        "--readout-weight",
+        action="append",
+        default=[],
+        type=dataset_weight_pair,
+        metavar="DATASET=W",
+        help=f"{when}weigh this dataset's examples by W in the lyrics read-out's fit "
+        "(repeatable; the default recipe's: nju=0.1 moodylyrics=0.1, the lyrics-only sets a "
+        "tenth)",
+    )
+
+
 def config_overrides(pairs: list[str]) -> dict[str, object]:
     """``--set KEY=VALUE`` pairs -> {KEY: VALUE}; VALUE is read as JSON, else kept as text."""
     values: dict[str, object] = {}

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from lgfn_model.cli.arguments import dataset_weight_pair
+from lgfn_model.cli.arguments import add_readout_weight
 
 DESCRIPTION = """\
 Fit a linear read-out of the whole lyrics' vector (one logistic regression per label: the
@@ -31,15 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="the data root the checkpoint trained on")
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder or shipped name")
     parser.add_argument("--out", required=True, help="folder for the new checkpoint")
-    parser.add_argument(
-        "--readout-weight",
-        action="append",
-        default=[],
-        type=dataset_weight_pair,
-        metavar="DATASET=W",
-        help="weigh this dataset's examples by W in the fit (repeatable; the recipe's: "
-        "nju=0.1 moodylyrics=0.1, the lyrics-only sets a tenth)",
-    )
+    add_readout_weight(parser)
     parser.add_argument(
         "--strength",
         type=float,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lgfn_model.cli.arguments import (
+    add_readout_weight,
     config_overrides,
     dataset_weight_pair,
     int_list,
@@ -272,15 +273,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "training examples and add its votes to the model's (as `lgfn readout`; needs "
         "song_text)",
     )
-    parser.add_argument(
-        "--readout-weight",
-        action="append",
-        default=[],
-        type=dataset_weight_pair,
-        metavar="DATASET=W",
-        help="with --lyrics-readout: weigh this dataset's examples by W in its fit (repeatable; "
-        "the default recipe's: nju=0.1 moodylyrics=0.1)",
-    )
+    add_readout_weight(parser, "with --lyrics-readout: ")
     parser.add_argument(
         "--version",
         default="",

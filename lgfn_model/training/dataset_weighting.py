@@ -55,6 +55,12 @@ def check_dataset_weights(items: Sequence[Any], weights: Mapping[str, float]) ->
             raise ValueError(f"--dataset-weight {name}={weight:g}: the weight must be above 0")
 
 
+def check_readout_weights(items: Sequence[Any], weights: Mapping[str, float]) -> None:
+    """Every dataset weighed in the lyrics read-out's fit has training examples among
+    ``items`` (those with lyrics), checked before training, not after it."""
+    _check_names(items, weights, "--readout-weight")
+
+
 def example_weights(datasets: Sequence[str], weights: Mapping[str, float]) -> torch.Tensor | None:
     """(B,) the loss weight of each example by its dataset (1 where not given); None without
     weights, so the losses take their unweighted path."""

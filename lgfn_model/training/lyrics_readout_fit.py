@@ -119,6 +119,13 @@ def fit_readout(
     """Fit the votes on ``rows`` (an example and its whole-text vector), each weighted by its
     dataset's ``dataset_weights`` entry (default 1; 0 leaves the set out)."""
     weights = dict(dataset_weights or {})
+    present = sorted({e.dataset for e, _ in rows})
+    unknown = sorted(set(weights) - set(present))
+    if unknown:  # a misspelt name would otherwise weigh nothing, silently
+        raise ValueError(
+            f"--readout-weight names {', '.join(unknown)}: no training example with lyrics "
+            f"is from it (here: {', '.join(present)})"
+        )
     kept = [(e, v) for e, v in rows if weights.get(e.dataset, 1.0) > 0]
     targets = {
         "mood": lambda e: e.mood,

@@ -25,7 +25,11 @@ from lgfn_model.pretrained.student import read_student_config
 from lgfn_model.runtime.checkpoint import save_checkpoint
 from lgfn_model.training.batches import LoadedExample, targets_of, training_batch
 from lgfn_model.training.cache import FeatureCache
-from lgfn_model.training.dataset_weighting import check_dataset_weights, oversampled
+from lgfn_model.training.dataset_weighting import (
+    check_dataset_weights,
+    check_readout_weights,
+    oversampled,
+)
 from lgfn_model.training.datasets import DEVELOPMENT_DATASETS, Example, load_examples
 from lgfn_model.training.forward import forward_batch, training_autocast
 from lgfn_model.training.losses import describe_named, losses, moods_named, teacher_losses
@@ -307,6 +311,7 @@ def train(settings: TrainSettings, split: Split | None = None) -> tuple[LGFN, di
     teacher = load_teacher(settings, config, items, cache, device)
     epoch_items = oversampled(items, settings.oversample)
     check_dataset_weights(items, settings.dataset_weights)
+    check_readout_weights([i for i in items if i.lyrics is not None], settings.readout_weights)
     prepared_s = time.perf_counter() - started
     log.info("training on %d examples (%.0f s to prepare)", len(items), prepared_s)
     if settings.oversample:
