@@ -100,21 +100,11 @@ def _lyrics(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.nd
 
 def lyrics_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
     """{example id: e5 vector of the lyrics file's whole text}: the vector a ``song_text`` model
-    reads, from the same cache (``song-<encoder>/``), embedded first where it is missing."""
-    from lgfn_model.training.song_text import ensure_song_text, load_song_text
+    reads and its lyrics read-out is fitted on, from the same cache (``song-<encoder>/``),
+    embedded first where it is missing (``lyrics_readout_fit.whole_text_rows``)."""
+    from lgfn_model.training.lyrics_readout_fit import whole_text_rows
 
-    with_lyrics = [example for example in examples if example.lyrics is not None]
-    errors = ensure_song_text(cache, [e.lyrics for e in with_lyrics], LYRICS_ENCODER)
-    for source, reason in errors.items():
-        log.warning("%s: %s", source, reason)
-    out: dict[str, np.ndarray] = {}
-    for example in with_lyrics:
-        if example.lyrics in errors:
-            continue
-        vector = load_song_text(cache, example.lyrics, LYRICS_ENCODER)
-        if vector is not None:  # a file with no text has no vector
-            out[example.id] = vector
-    return out
+    return {e.id: vector for e, vector in whole_text_rows(examples, cache, LYRICS_ENCODER)}
 
 
 def _jamendo_branch(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
