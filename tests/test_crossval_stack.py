@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lgfn_model.training.datasets import Example
-from tools.crossval_stack import Prediction, fit_probes, fuse, stack
+from tools.crossval_stack import Prediction, fit_probes, fuse, moods_as_affect, stack
+from tools.stack_features import line_windows, vader_features
 
 pytest.importorskip("sklearn")
 
@@ -190,3 +191,59 @@ def test_probe_weights_are_checked(item: str, message: str) -> None:
 
     with pytest.raises(ValueError, match=message):
         parse_dataset_weights([item], _examples(3))
+
+
+def test_the_moods_read_as_valence_and_arousal() -> None:
+    recipe = Prediction(np.array([0.1, 0.2, 0.6, 0.1]), 0.8, 0.3)  # happy, angry, sad, relaxed
+    probe = moods_as_affect(recipe)
+    np.testing.assert_allclose(probe.probs, recipe.probs)
+    assert probe.valence == pytest.approx(0.2)  # happy + relaxed
+    assert probe.arousal == pytest.approx(0.3)  # happy + angry
+
+
+def test_a_valence_head_that_guesses_leans_on_right_moods(tmp_path: Path) -> None:
+    examples = _examples(150)
+    base, out = tmp_path / "base", tmp_path / "out"
+    _write_base(base, examples, folds=3)
+    moods = {e.id: e.mood for e in examples}
+    for path in base.glob("fold-*.json"):  # right moods, valence and arousal near 0.5
+        document = json.loads(path.read_text())
+        part = document["predictions"]["clean"]
+        part["probs"] = [np.eye(4)[moods[i]].clip(0.1).tolist() for i in part["id"]]
+        path.write_text(json.dumps(document))
+    chosen, _ = stack(base, None, examples, out, probe_moods=True)
+    assert all(w[0] == 0 and w[1] > 0 and w[2] > 0 for w in chosen.values())
+    by_id = {e.id: e for e in examples}
+    right = 0
+    for name in chosen:
+        part = json.loads((out / f"{name}.json").read_text())["predictions"]["clean"]
+        right += sum(
+            (v > 0.5) == (by_id[i].valence > 0)
+            for i, v in zip(part["id"], part["p_valence"], strict=True)
+        )
+    assert right == len(examples)
+
+
+def test_lyric_lines_are_windowed_whole_within_the_token_limit() -> None:
+    lines = ["a", "b", "c", "d"]
+    assert line_windows(lines, [3, 3, 3, 3], 6) == ["a\nb", "c\nd"]
+    assert line_windows(lines, [9, 1, 1, 1], 6) == ["a", "b\nc\nd"]  # too long: alone
+    assert line_windows([], [], 6) == []
+
+
+def test_vader_reads_the_lyrics_sentiment(tmp_path: Path) -> None:
+    pytest.importorskip("vader_sentiment")
+    happy, sad, empty = tmp_path / "happy.txt", tmp_path / "sad.txt", tmp_path / "empty.txt"
+    happy.write_text("I love you, you make me so happy\nwhat a wonderful day\n")
+    sad.write_text("I hate this lonely pain\nmy tears, my grief, I want to die\n")
+    empty.write_text("\n")
+    examples = [
+        Example("mirex:happy", "mirex", None, happy, 0, 1.0, 1.0),
+        Example("mirex:sad", "mirex", None, sad, 2, -1.0, -1.0),
+        Example("mirex:empty", "mirex", None, empty, 2, -1.0, -1.0),
+        Example("4q:none", "4q", None, None, 0, 1.0, 1.0),
+    ]
+    features = vader_features(examples)
+    assert set(features) == {"mirex:happy", "mirex:sad"}  # nothing to read: no vector
+    assert features["mirex:happy"].shape == (13,)
+    assert features["mirex:happy"][0] > 0.3 > -0.3 > features["mirex:sad"][0]  # mean compound

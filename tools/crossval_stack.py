@@ -25,6 +25,11 @@ a clip summary cannot), so a screen that pays is worth a trained branch, not a s
 Only clean audio is screened (the base run's other conditions are left out); with
 ``--probe-run``, only the folds both runs have. Feature sources:
 `tools.stack_features`. Needs scikit-learn (the ``research`` extra).
+
+``--probe-moods`` fits nothing: the probe is the base's own mood probabilities read as valence
+(P(happy) + P(relaxed)) and arousal (P(happy) + P(angry)), so the screen asks whether the
+recipe's valence and arousal heads gain by leaning on its mood head, with the weights chosen on
+other folds as above.
 """
 
 from __future__ import annotations
@@ -125,6 +130,17 @@ def _log_odds(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def moods_as_affect(recipe: Prediction) -> Prediction:
+    """The recipe's own mood probabilities read as valence and arousal: P(valence > 0) =
+    P(happy) + P(relaxed), P(arousal > 0) = P(happy) + P(angry) (the moods are the four
+    quadrants). Fused, it pulls the recipe's valence and arousal heads towards its mood head;
+    its moods are the recipe's, so a mood weight only sharpens them and changes no choice."""
+    happy, angry, relaxed = (
+        float(recipe.probs[MOODS.index(m)]) for m in ("happy", "angry", "relaxed")
+    )
+    return Prediction(recipe.probs, happy + relaxed, happy + angry)
+
+
 def fuse(recipe: Prediction, probe: Prediction | None, weights: Sequence[float]) -> Prediction:
     """``recipe + w * probe`` in log-probabilities (moods) and log-odds (valence, arousal)."""
     if probe is None:
@@ -198,6 +214,7 @@ def stack(
     choose_on: str = "mirex",
     probe_run: Path | None = None,
     dataset_weights: Mapping[str, float] | None = None,
+    probe_moods: bool = False,
 ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[int, float, float, float]]]:
     """Write the fused folds of ``base`` into ``out``; returns the weights chosen per fold and,
     per dataset, the probe's own figures over the examples it predicted (n, mood macro-F1,
@@ -206,7 +223,8 @@ def stack(
     The probe is fitted on ``features`` per fold, or read from ``probe_run``: another run's
     predictions over the same folds (a model trained per fold, such as a tuned lyrics encoder),
     which must not have seen the fold's test examples. ``dataset_weights`` weighs the probe's
-    training examples by dataset (:func:`fit_probes`)."""
+    training examples by dataset (:func:`fit_probes`). ``probe_moods`` makes the recipe's own
+    moods the probe (:func:`moods_as_affect`)."""
     by_id = {e.id: e for e in examples}
     folds = {
         name: _clean_predictions(doc, str(base / f"{name}.json"))
@@ -230,6 +248,10 @@ def stack(
                 f"{probe_run}: {strays[0]} is not a test example of that fold in {base}"
             )
         probes = {name: given[name] for name in folds}
+    elif probe_moods:
+        probes = {
+            name: {i: moods_as_affect(p) for i, p in fold.items()} for name, fold in folds.items()
+        }
     elif features is not None:
         probes = {
             name: fit_probes(features, by_id, list(fold), strength, dataset_weights)
@@ -312,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument(
         "--probe-run", type=Path, help="or fuse this run's out-of-fold predictions (same folds)"
     )
+    source.add_argument(
+        "--probe-moods",
+        action="store_true",
+        help="or the base's own moods read as valence (happy + relaxed) and arousal "
+        "(happy + angry)",
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--strength", type=float, default=0.01, help="the probe's C (0.01)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(DEFAULT_WEIGHTS))
@@ -351,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             args.choose_on,
             args.probe_run,
             dataset_weights,
+            args.probe_moods,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

