@@ -232,7 +232,7 @@ def test_lyric_lines_are_windowed_whole_within_the_token_limit() -> None:
 
 
 def test_vader_reads_the_lyrics_sentiment(tmp_path: Path) -> None:
-    pytest.importorskip("vader_sentiment")
+    pytest.importorskip("vaderSentiment")
     happy, sad, empty = tmp_path / "happy.txt", tmp_path / "sad.txt", tmp_path / "empty.txt"
     happy.write_text("I love you, you make me so happy\nwhat a wonderful day\n")
     sad.write_text("I hate this lonely pain\nmy tears, my grief, I want to die\n")

