@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset_weights,
             args.probe_moods,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if features is not None:

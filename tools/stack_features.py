@@ -147,6 +147,25 @@ def _jamendo_branch(examples: Sequence[Example], cache: FeatureCache) -> dict[st
     return _from_cache(examples, lambda e: e.audio, mean_and_spread, hint)
 
 
+def _kept_and_missing(
+    examples: Sequence[Example], folder: Path, key_of: Callable[[Example], str | None]
+) -> tuple[dict[str, np.ndarray], list[tuple[Example, Path]]]:
+    """The vectors already kept in ``folder`` (``<key>.npy``), by example id, and the examples
+    still to compute with where each goes; an example whose key is None has no source."""
+    out: dict[str, np.ndarray] = {}
+    todo: list[tuple[Example, Path]] = []
+    for example in examples:
+        key = key_of(example)
+        if key is None:
+            continue
+        stored = folder / f"{key}.npy"
+        if stored.is_file():
+            out[example.id] = np.load(stored, allow_pickle=False)
+        else:
+            todo.append((example, stored))
+    return out, todo
+
+
 def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict[str, np.ndarray]:
     import torch
 
@@ -154,17 +173,11 @@ def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict
     from lgfn_model.pretrained.jamendo_input import crops
 
     folder = cache.root / f"stack-{name}-v{VERSION}"
-    out: dict[str, np.ndarray] = {}
-    todo: list[tuple[Example, str]] = []
-    for example in examples:
-        if example.audio is None:
-            continue
-        key = cache.audio_file(example.audio).stem
-        stored = folder / f"{key}.npy"
-        if stored.is_file():
-            out[example.id] = np.load(stored, allow_pickle=False)
-        else:
-            todo.append((example, key))
+
+    def clip_key(example: Example) -> str | None:
+        return None if example.audio is None else cache.audio_file(example.audio).stem
+
+    out, todo = _kept_and_missing(examples, folder, clip_key)
     if not todo:
         return out
     log.info("computing %s features of %d clips (kept in %s)", name, len(todo), folder)
@@ -172,7 +185,7 @@ def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict
     tagger = load_jamendo_tagger(name)
     started = time.perf_counter()
     with torch.inference_mode():
-        for done, (example, key) in enumerate(todo, 1):
+        for done, (example, stored) in enumerate(todo, 1):
             samples = cache.load_audio(example.audio).astype(np.float32)
             outputs = tagger(crops(torch.from_numpy(samples), tagger.input_length, TAGGER_CROPS))
             tags = outputs["tags"].double().clamp(1e-6, 1 - 1e-6)
@@ -181,7 +194,7 @@ def _tagger(name: str, examples: Sequence[Example], cache: FeatureCache) -> dict
                 .numpy()
                 .astype(np.float32)
             )
-            _keep(folder / f"{key}.npy", vector)
+            _keep(stored, vector)
             out[example.id] = vector
             if done % 200 == 0:
                 rate = done / (time.perf_counter() - started)
@@ -274,16 +287,13 @@ def _minilm_whole(examples: Sequence[Example], cache: FeatureCache) -> dict[str,
     from lgfn_model.training.cache import content_digest
 
     folder = cache.root / f"stack-minilm-whole-v{VERSION}"
-    out: dict[str, np.ndarray] = {}
-    todo: list[tuple[Example, Path]] = []
-    for example in examples:
+
+    def text_key(example: Example) -> str | None:
         if example.lyrics is None or not Path(example.lyrics).is_file():
-            continue
-        stored = folder / f"{content_digest(Path(example.lyrics))}.npy"
-        if stored.is_file():
-            out[example.id] = np.load(stored, allow_pickle=False)
-        else:
-            todo.append((example, stored))
+            return None
+        return content_digest(Path(example.lyrics))
+
+    out, todo = _kept_and_missing(examples, folder, text_key)
     if not todo:
         return out
     log.info("embedding %d lyrics with all-MiniLM-L6-v2 (kept in %s)", len(todo), folder)
