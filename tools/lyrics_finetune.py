@@ -17,6 +17,12 @@ layer to the four moods and the signs of valence and arousal (cross-entropy on t
 file has). The layers below are run once, in bf16, and their output is kept in memory (about
 0.8 GB for the 80,000 distinct lines), which is what makes this affordable on 2 cores.
 
+``--whole-text`` reads each file's whole text instead of its lines: the lines joined and cut
+into the encoder's windows of at most 512 tokens (as a ``song_text`` model and the lyrics
+read-out read it), each window mean-pooled and normalised, the windows averaged; the states
+below are then about 1.2 GB. ``--weight DATASET=W`` weighs that dataset's files in the loss
+(the read-out weighs NJU and MoodyLyrics4Q 0.1).
+
 ``OUT/fold-<i>.json`` holds the predictions in the form of a `lgfn crossval` fold, so
 `tools.crossval_stack --probe-run` fuses them with a recipe and `--lr 0` gives the control
 from the same code. Figures and times: docs/text-encoder.md.
@@ -32,6 +38,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +52,7 @@ log = logging.getLogger("lyrics_finetune")
 MAX_LINES = 128  # lines read per file
 TRAIN_LINES = 48  # lines drawn per file and step in training
 BATCH_FILES = 16
+BELOW_BATCH = 32  # units a pass below; windows are up to 512 tokens
 
 
 @dataclass
@@ -65,22 +73,21 @@ class LineStates:
         return states, mask
 
 
-def encode_below(lines: list[str], top: int) -> tuple[LineStates, list[nn.Module]]:
-    """The frozen part's output for every line, and copies of the ``top`` layers above it."""
-    from lgfn_model.text import load_text_encoder
-
-    encoder = load_text_encoder()
+def encode_below(
+    encoder: Any, ids: list[list[int]], top: int
+) -> tuple[LineStates, list[nn.Module]]:
+    """The frozen part's output for every unit (a line's or a window's token ids, special
+    tokens included), and copies of the ``top`` layers above it."""
     bert = encoder.model.float().eval()
     layers = bert.encoder.layer
     if not 1 <= top <= len(layers):
         raise ValueError(f"--top must be 1..{len(layers)}")
-    ids = encoder.tokenize(lines)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     states: list[np.ndarray] = [np.empty(0)] * len(ids)
     started = time.perf_counter()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for begin in range(0, len(order), 128):
-            chunk = order[begin : begin + 128]
+        for begin in range(0, len(order), BELOW_BATCH):
+            chunk = order[begin : begin + BELOW_BATCH]
             width = max(len(ids[i]) for i in chunk)
             tokens = torch.full((len(chunk), width), encoder.pad_id, dtype=torch.long)
             mask = torch.zeros_like(tokens)
@@ -93,8 +100,8 @@ def encode_below(lines: list[str], top: int) -> tuple[LineStates, list[nn.Module
                 states[index] = below[row, : len(ids[index])].to(torch.float16).numpy()
     lengths = np.array([len(s) for s in states])
     log.info(
-        "%d lines below the top %d layer(s) in %.0f s",
-        len(lines),
+        "%d units below the top %d layer(s) in %.0f s",
+        len(ids),
         top,
         time.perf_counter() - started,
     )
@@ -130,17 +137,28 @@ def _sign(value: float | None) -> float | None:
     return None if value is None or value == 0 else float(value > 0)
 
 
-def loss_of(out: torch.Tensor, examples: list[Example]) -> torch.Tensor:
+def _weighted_mean(each: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (each * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def loss_of(
+    out: torch.Tensor, examples: list[Example], dataset_weights: dict[str, float] | None = None
+) -> torch.Tensor:
+    """Cross-entropy on the labels each file has, each file weighed by its dataset's weight."""
+    weights = torch.tensor([(dataset_weights or {}).get(e.dataset, 1.0) for e in examples])
     loss = out.new_zeros(())
-    moods = torch.tensor([-100 if e.mood is None else e.mood for e in examples])
-    if (moods >= 0).any():
-        loss = loss + F.cross_entropy(out[:, : len(MOODS)], moods, ignore_index=-100)
+    moods = [k for k, e in enumerate(examples) if e.mood is not None]
+    if moods:
+        target = torch.tensor([examples[k].mood for k in moods])
+        each = F.cross_entropy(out[moods, : len(MOODS)], target, reduction="none")
+        loss = loss + _weighted_mean(each, weights[moods])
     for column, name in ((len(MOODS), "valence"), (len(MOODS) + 1, "arousal")):
         signs = [_sign(getattr(e, name)) for e in examples]
         keep = [k for k, s in enumerate(signs) if s is not None]
         if keep:
             target = torch.tensor([signs[k] for k in keep])
-            loss = loss + F.binary_cross_entropy_with_logits(out[keep, column], target)
+            each = F.binary_cross_entropy_with_logits(out[keep, column], target, reduction="none")
+            loss = loss + _weighted_mean(each, weights[keep])
     return loss
 
 
@@ -153,6 +171,7 @@ def run_fold(
     layers: list[nn.Module],
     epochs: int,
     lr: float,
+    dataset_weights: dict[str, float] | None = None,
 ) -> dict[str, list]:
     torch.manual_seed(fold)
     rng = np.random.default_rng(fold)
@@ -178,7 +197,7 @@ def run_fold(
                 files.append(lines)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 out = model(states, files).float()
-            loss = loss_of(out, batch)
+            loss = loss_of(out, batch, dataset_weights)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -216,6 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--only", type=int, nargs="+", default=None, help="these folds only")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--whole-text", action="store_true", help="read each file's whole text, not its lines"
+    )
+    parser.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="DATASET=W",
+        help="weigh DATASET's files by W in the loss (default 1), e.g. nju=0.1; repeatable",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -238,23 +267,56 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: {args.folds_from} has no {', '.join(unknown)}", file=sys.stderr)
         return 1
-    examples = {e.id: e for e in development_examples(args.data) if e.lyrics is not None}
-    texts = {i: read_lyrics_file(str(e.lyrics)).texts[:MAX_LINES] for i, e in examples.items()}
-    texts = {i: lines for i, lines in texts.items() if lines}
-    distinct = list(dict.fromkeys(line for lines in texts.values() for line in lines))
-    index = {line: k for k, line in enumerate(distinct)}
-    lines_of = {i: [index[line] for line in lines] for i, lines in texts.items()}
-    states, layers = encode_below(distinct, args.top)
+    from lgfn_model.text import load_text_encoder
+    from tools.crossval_stack import parse_dataset_weights
+
+    every = development_examples(args.data)
+    try:
+        dataset_weights = parse_dataset_weights(args.weight, every)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    examples = {e.id: e for e in every if e.lyrics is not None}
+    parsed = {i: read_lyrics_file(str(e.lyrics)) for i, e in examples.items()}
+    if args.whole_text:
+        texts = {i: [lyrics.whole_text] for i, lyrics in parsed.items()}
+    else:
+        texts = {i: lyrics.texts[:MAX_LINES] for i, lyrics in parsed.items()}
+    texts = {i: units for i, units in texts.items() if any(u.strip() for u in units)}
+    distinct = list(dict.fromkeys(unit for units in texts.values() for unit in units))
+    encoder = load_text_encoder()
+    if args.whole_text:  # a text's windows are its units
+        windows = [encoder.document_windows(text) for text in distinct]
+        ids = [window for text_windows in windows for window in text_windows]
+        starts = np.concatenate([[0], np.cumsum([len(w) for w in windows])])
+        position = {text: k for k, text in enumerate(distinct)}
+        lines_of = {
+            i: list(range(starts[position[text]], starts[position[text] + 1]))
+            for i, (text,) in texts.items()
+        }
+    else:
+        index = {line: k for k, line in enumerate(distinct)}
+        lines_of = {i: [index[line] for line in lines] for i, lines in texts.items()}
+        ids = encoder.tokenize(distinct)
+    states, layers = encode_below(encoder, ids, args.top)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in sorted(chosen, key=lambda n: int(n.split("-")[1])):
         held_out = set(folds[name])
         train = [examples[i] for i in lines_of if i not in held_out and examples[i].labelled]
         test = [examples[i] for i in folds[name] if i in lines_of]
         fold = int(name.split("-")[1])
-        predictions = run_fold(fold, train, test, lines_of, states, layers, args.epochs, args.lr)
+        predictions = run_fold(
+            fold, train, test, lines_of, states, layers, args.epochs, args.lr, dataset_weights
+        )
         document = {
             "fold": fold,
-            "recipe": {"top": args.top, "lr": args.lr, "epochs": args.epochs},
+            "recipe": {
+                "top": args.top,
+                "lr": args.lr,
+                "epochs": args.epochs,
+                "whole_text": args.whole_text,
+                "weights": dataset_weights,
+            },
             "predictions": {"clean": predictions},
         }
         (args.out / f"{name}.json").write_text(json.dumps(document) + "\n")
