@@ -138,6 +138,9 @@ def _sign(value: float | None) -> float | None:
 
 
 def _weighted_mean(each: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    # Divided by the weights' sum, not the count as `lgfn train` divides (weighted_mean in
+    # lgfn_model.training.dataset_weighting): a batch of lyrics-only files keeps full scale
+    # here. The figures in docs/text-encoder.md were measured so.
     return (each * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
